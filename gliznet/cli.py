@@ -1,0 +1,221 @@
+"""The ``gliznet`` command line: thin wrappers over the library, one command per job.
+
+Bad input ends with one line naming the parameter and the fix, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Generate hard zero-shot datasets with LLMs and train GliZNet on them.")
+console = Console(stderr=True)
+
+
+def clear_errors(fn):
+    """Turn expected user errors into one red line + exit 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from gliznet.llm.provider import LLMConfigError
+
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, LLMConfigError, FileNotFoundError, RuntimeError) as err:
+            console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.command()
+@clear_errors
+def generate(
+    out: Path = typer.Option(..., "--out", help="Output folder (re-run with the same folder to resume)."),
+    records: int = typer.Option(60, "--records", "-n", help="Accepted records to generate (before dedup)."),
+    provider: str = typer.Option("local", "--provider", help="local (embedded SmolLM2), ollama or groq."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name for the provider."),
+    seed: int = typer.Option(0, "--seed"),
+    records_per_call: int = typer.Option(4, "--records-per-call"),
+    concurrency: int = typer.Option(4, "--concurrency"),
+    max_calls: Optional[int] = typer.Option(None, "--max-calls", help="Call budget (default 4x records / batch)."),
+    test_label_fraction: float = typer.Option(0.2, "--test-label-fraction"),
+    near_dup_threshold: float = typer.Option(90.0, "--near-dup-threshold"),
+    hardness: bool = typer.Option(True, "--hardness/--no-hardness", help="Score negatives with MiniLM for the card."),
+):
+    """Generate a ZSHOT-HARDSET-shaped dataset with an LLM."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gliznet.generate import GenerateConfig
+    from gliznet.hardset import generate_hardset
+
+    if provider not in {"local", "ollama", "groq"}:
+        raise ValueError(f"--provider '{provider}' is unknown: use one of local, ollama, groq")
+    if not 0.0 < test_label_fraction < 1.0:
+        raise ValueError(f"--test-label-fraction must be between 0 and 1 (got {test_label_fraction})")
+    if not 0.0 < near_dup_threshold <= 100.0:
+        raise ValueError(f"--near-dup-threshold must be in (0, 100] (got {near_dup_threshold})")
+    config = GenerateConfig(records=records, seed=seed, provider=provider, model=model,
+                            records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls)
+    with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
+                  TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("generate", total=records, calls="")
+
+        def progress(accepted: int, calls: int, budget: int) -> None:
+            bar.update(task, completed=min(accepted, records), calls=f"calls {calls}/{budget}")
+
+        manifest = generate_hardset(config, out, progress=progress, test_label_fraction=test_label_fraction,
+                                    near_dup_threshold=near_dup_threshold, with_hardness=hardness)
+    _print_summary(manifest, out)
+
+
+def _print_summary(manifest: dict, out: Path) -> None:
+    counts = manifest["counts"]
+    console.print(f"accepted {counts['accepted']} (train {counts['train']}, test {counts['test']}), "
+                  f"rejected {counts['rejected']}; version {manifest['version']}")
+    if counts["accepted"] < manifest["parameters"].get("records", 0):
+        console.print(f"[yellow]note:[/] fewer records than requested after the call budget: raise --max-calls")
+    typer.echo(f"dataset: {Path(out).resolve()}")
+
+
+@app.command("import")
+@clear_errors
+def import_(
+    source: Path = typer.Option(..., "--from", help="JSONL of {text, labels[, not_labels]}."),
+    out: Path = typer.Option(..., "--out"),
+    test_label_fraction: float = typer.Option(0.2, "--test-label-fraction"),
+    mine_hard_negatives: int = typer.Option(0, "--mine-hard-negatives", help="Add up to K embedding-mined negatives."),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Turn existing labelled data into the dataset contract."""
+    from gliznet.importer import import_labelled
+
+    if not source.is_file():
+        raise ValueError(f"--from {source} is not a file: pass a .jsonl of {{text, labels}} rows")
+    manifest = import_labelled(str(source), str(out), test_label_fraction=test_label_fraction, seed=seed,
+                               mine_hard_negatives=mine_hard_negatives)
+    _print_summary(manifest, out)
+
+
+@app.command()
+@clear_errors
+def train(
+    data: Path = typer.Option(..., "--data", help="A dataset folder (from generate or import)."),
+    out: Path = typer.Option(..., "--out"),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="HF path or id (default: packaged MiniLM)."),
+    epochs: float = typer.Option(1.0, "--epochs"),
+    lr: float = typer.Option(2e-5, "--lr"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    max_steps: int = typer.Option(-1, "--max-steps"),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume"),
+):
+    """Train GliZNet on a dataset folder."""
+    from gliznet.train import TrainConfig, train as run_train
+
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed)
+    result = run_train(str(data), backbone, str(out), config, resume=resume)
+    console.print_json(json.dumps(result, default=str))
+    typer.echo(f"model: {Path(result['model_dir']).resolve()}")
+
+
+@app.command()
+@clear_errors
+def evaluate(
+    data: str = typer.Option(..., "--data", help="A .jsonl of {text, labels} or a dataset folder ('all' = every shared eval set)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A trained GliZNet folder."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="embedding or cross-encoder instead of --model."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone for --baseline (default packaged MiniLM)."),
+    out: Path = typer.Option(Path("runs/eval"), "--out"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate on a seeded subsample of N texts."),
+):
+    """Evaluate a model or a baseline; writes report.json, report.md and plots."""
+    from gliznet.evaluate import default_eval_paths, evaluate as run_eval, evaluate_suite
+
+    if (model is None) == (baseline is None):
+        raise ValueError("pass exactly one of --model DIR or --baseline {embedding,cross-encoder}")
+    if baseline is not None:
+        from gliznet.baselines import make_baseline
+
+        scorer = make_baseline(baseline, backbone)
+    else:
+        from gliznet.model import GliZNet
+
+        if not (model / "config.json").exists():
+            raise ValueError(f"--model {model} is not a GliZNet folder (no config.json): run `gliznet train` first")
+        scorer = GliZNet.from_pretrained(str(model))
+    if data == "all":
+        report = evaluate_suite(scorer, default_eval_paths(), out_dir=str(out), limit=limit)
+    else:
+        report = run_eval(scorer, data if limit is None else _limited(data, limit), out_dir=str(out))
+    console.print_json(json.dumps(_headline(report), default=str))
+    typer.echo(f"report: {(out / ('summary.md' if data == 'all' else 'report.md')).resolve()}")
+
+
+def _limited(data: str, limit: int):
+    from gliznet.evaluate import load_eval_data
+
+    return load_eval_data(data, limit=limit)
+
+
+def _headline(report: dict) -> dict:
+    keep = ("name", "scorer", "n", "average_macro_f1", "macro_f1", "micro_f1", "roc_auc_macro", "p_at_1", "sets")
+    return {k: v for k, v in report.items() if k in keep} or report
+
+
+@app.command()
+@clear_errors
+def predict(
+    text: list[str] = typer.Argument(..., help="Text(s) to classify."),
+    model: Path = typer.Option(..., "--model"),
+    labels: str = typer.Option(..., "--labels", help='Comma-separated candidate labels: "a,b,c".'),
+    threshold: Optional[float] = typer.Option(None, "--threshold"),
+):
+    """Score candidate labels for texts with a trained GliZNet."""
+    from gliznet.model import GliZNet
+
+    names = [x.strip() for x in labels.split(",") if x.strip()]
+    if not names:
+        raise ValueError('--labels is empty: pass candidate labels like --labels "sports,politics"')
+    result = GliZNet.from_pretrained(str(model)).predict(list(text), names, threshold=threshold)
+    typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+@app.command()
+@clear_errors
+def publish(
+    data: Path = typer.Option(..., "--data", help="A finished dataset folder."),
+    store: Path = typer.Option(Path("runs/snapshots"), "--store", help="Local snapshot store."),
+    hub_repo: Optional[str] = typer.Option(None, "--hub-repo", help="HF dataset repo id (needs HF_TOKEN)."),
+):
+    """Publish a versioned snapshot locally (and to the Hub when --hub-repo is given)."""
+    from gliznet.publish import publish_hub, publish_local
+
+    target = publish_local(data, store)
+    typer.echo(f"snapshot: {target.resolve()}")
+    if hub_repo:
+        info = publish_hub(data, hub_repo)
+        typer.echo(f"hub: {info['repo_id']}@{info['version']}")
+
+
+@app.command()
+@clear_errors
+def serve(
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML parameters for the weekly deployment."),
+):
+    """Serve the Prefect deployments (generate-hardset/default, regenerate-and-retrain/weekly)."""
+    from flows.deployments import serve_all
+
+    serve_all(config)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

