@@ -1,0 +1,142 @@
+"""GliZNet training objectives, one small module each, combined by ``GliZNetLoss``.
+
+Every loss reads the same padded tensors the model returns:
+
+* ``similarity`` (B, L): text-label similarity (cosine by default) for up to L labels per sample;
+* ``logits`` (B, L): ``similarity * exp(logit_scale)``, the model's learned temperature (seed: exp = 2.0);
+* ``label_embeds`` (B, L, D): the pooled label vectors;
+* ``targets`` (B, L): 1 for a positive label, 0 for a negative;
+* ``valid`` (B, L): True where a label exists (padding is False).
+
+The weights of the combination are configurable; the defaults follow the seed recipe (softmax over labels
+1.0, BCE 1.0, label repulsion 0.1) with the hard-negative margin available but off.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class LossWeights:
+    softmax: float = 1.0
+    bce: float = 1.0
+    repulsion: float = 0.1
+    margin: float = 0.0
+    repulsion_threshold: float = 0.3
+    margin_value: float = 0.1
+    bce_init_temperature: float = 10.0
+    bce_init_bias: float = -2.5
+
+
+class SoftmaxOverLabels(nn.Module):
+    """The seed's "SupCon": softmax over each sample's labels, averaged over its positives.
+
+    loss_b = -1/|P_b| * sum_{p in P_b} [ z_bp - logsumexp_{j valid} z_bj ];  mean over samples with a positive.
+    """
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        z = logits.float().masked_fill(~valid, float("-inf"))
+        log_prob = z - torch.logsumexp(z, dim=-1, keepdim=True)
+        pos = (targets > 0.5) & valid
+        n_pos = pos.sum(-1)
+        per_sample = -(log_prob.masked_fill(~pos, 0.0)).sum(-1) / n_pos.clamp(min=1)
+        has = n_pos > 0
+        if not has.any():
+            return logits.sum() * 0.0
+        return per_sample[has].mean()
+
+
+class LabelRepulsion(nn.Module):
+    """mean over label pairs (i != j) of one sample: relu(cos(l_i, l_j) - threshold); mean over all pairs of the batch."""
+
+    def __init__(self, threshold: float = 0.3):
+        super().__init__()
+        self.threshold = threshold
+
+    def forward(self, label_embeds: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        e = F.normalize(label_embeds.float(), dim=-1)
+        cos = e @ e.transpose(1, 2)  # (B, L, L)
+        pair = valid.unsqueeze(2) & valid.unsqueeze(1)
+        pair &= ~torch.eye(valid.shape[1], dtype=torch.bool, device=valid.device).unsqueeze(0)
+        if not pair.any():
+            return label_embeds.sum() * 0.0
+        return F.relu(cos - self.threshold)[pair].mean()
+
+
+class BCEWithTemperature(nn.Module):
+    """Binary cross-entropy on its own learned scale: p = sigmoid(s * exp(t) + b);  mean BCE over valid labels.
+
+    ``probability(similarity)`` is what the predictor reports as a label's score.
+    """
+
+    def __init__(self, init_temperature: float = 10.0, init_bias: float = -2.5):
+        super().__init__()
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(init_temperature)))
+        self.bias = nn.Parameter(torch.tensor(float(init_bias)))
+
+    def logits(self, similarity: torch.Tensor) -> torch.Tensor:
+        return similarity.float() * self.log_temperature.clamp(max=math.log(100.0)).exp() + self.bias
+
+    def probability(self, similarity: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(similarity))
+
+    def forward(self, similarity: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        if not valid.any():
+            return similarity.sum() * 0.0
+        return F.binary_cross_entropy_with_logits(self.logits(similarity)[valid], targets.float()[valid])
+
+
+class HardNegativeMargin(nn.Module):
+    """max(0, m + max_neg s - min_pos s) per sample with both a positive and a negative; mean over those samples."""
+
+    def __init__(self, margin: float = 0.1):
+        super().__init__()
+        self.margin = margin
+
+    def forward(self, similarity: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        s = similarity.float()
+        pos = (targets > 0.5) & valid
+        neg = (targets <= 0.5) & valid
+        has = pos.any(-1) & neg.any(-1)
+        if not has.any():
+            return similarity.sum() * 0.0
+        max_neg = s.masked_fill(~neg, float("-inf")).max(-1).values
+        min_pos = s.masked_fill(~pos, float("inf")).min(-1).values
+        return F.relu(self.margin + max_neg - min_pos)[has].mean()
+
+
+class GliZNetLoss(nn.Module):
+    """weights.softmax * SoftmaxOverLabels + weights.bce * BCEWithTemperature
+    + weights.repulsion * LabelRepulsion + weights.margin * HardNegativeMargin."""
+
+    def __init__(self, weights: LossWeights | None = None):
+        super().__init__()
+        self.weights = weights or LossWeights()
+        w = self.weights
+        self.softmax = SoftmaxOverLabels()
+        self.bce = BCEWithTemperature(w.bce_init_temperature, w.bce_init_bias)
+        self.repulsion = LabelRepulsion(w.repulsion_threshold)
+        self.margin = HardNegativeMargin(w.margin_value)
+
+    def forward(self, similarity: torch.Tensor, logits: torch.Tensor, label_embeds: torch.Tensor,
+                targets: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        w = self.weights
+        parts: dict[str, torch.Tensor] = {}
+        if w.softmax:
+            parts["softmax"] = self.softmax(logits, targets, valid)
+        if w.bce:
+            parts["bce"] = self.bce(similarity, targets, valid)
+        if w.repulsion:
+            parts["repulsion"] = self.repulsion(label_embeds, valid)
+        if w.margin:
+            parts["margin"] = self.margin(similarity, targets, valid)
+        total = sum(getattr(w, name) * value for name, value in parts.items())
+        if not parts:
+            total = similarity.sum() * 0.0
+        return total, {name: float(value.detach()) for name, value in parts.items()}

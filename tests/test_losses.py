@@ -1,0 +1,69 @@
+"""Loss values against hand-computed cases."""
+
+import math
+
+import pytest
+import torch
+
+from gliznet.losses import (BCEWithTemperature, GliZNetLoss, HardNegativeMargin, LabelRepulsion, LossWeights,
+                            SoftmaxOverLabels)
+
+
+def test_softmax_over_labels_one_positive():
+    logits = torch.tensor([[2.0, 0.0, 0.0, 9.0]])
+    targets = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    valid = torch.tensor([[True, True, True, False]])  # the padded 9.0 must not count
+    expected = -math.log(math.exp(2) / (math.exp(2) + 2))
+    assert SoftmaxOverLabels()(logits, targets, valid).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_softmax_over_labels_averages_over_positives_and_samples():
+    logits = torch.tensor([[1.0, 1.0, 0.0], [0.0, 3.0, 0.0]])
+    targets = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])  # the second sample has no positive
+    valid = torch.ones(2, 3, dtype=torch.bool)
+    z = math.log(2 * math.e + 1)
+    expected = ((z - 1) + (z - 1)) / 2
+    assert SoftmaxOverLabels()(logits, targets, valid).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_label_repulsion_hand_computed():
+    s = 1 / math.sqrt(2)
+    emb = torch.tensor([[[1.0, 0.0], [s, s], [0.0, 1.0], [1.0, 0.0]]])
+    valid = torch.tensor([[True, True, True, False]])
+    # ordered pairs of the 3 valid labels: cos = .707, 0, .707 (each twice); relu(cos - .3)
+    expected = (2 * (s - 0.3) * 2) / 6
+    assert LabelRepulsion(0.3)(emb, valid).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_bce_with_temperature_hand_computed():
+    bce = BCEWithTemperature(init_temperature=10.0, init_bias=-2.5)
+    sim = torch.tensor([[0.5, 0.5, 0.0]])
+    targets = torch.tensor([[1.0, 0.0, 1.0]])
+    valid = torch.tensor([[True, True, False]])
+    expected = (math.log(1 + math.exp(-2.5)) + math.log(1 + math.exp(2.5))) / 2
+    assert bce(sim, targets, valid).item() == pytest.approx(expected, rel=1e-5)
+    assert bce.probability(torch.tensor(0.25)).item() == pytest.approx(0.5, abs=1e-6)
+
+
+def test_hard_negative_margin_hand_computed():
+    sim = torch.tensor([[0.8, 0.6, 0.7, 0.1], [0.9, 0.1, 0.0, 0.0]])
+    targets = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    valid = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    # sample 1: 0.1 + 0.7 - 0.6 = 0.2; sample 2: 0.1 + 0.1 - 0.9 < 0 -> 0
+    assert HardNegativeMargin(0.1)(sim, targets, valid).item() == pytest.approx(0.1, rel=1e-5)
+
+
+def test_combined_loss_is_the_weighted_sum_of_its_parts():
+    torch.manual_seed(0)
+    sim = torch.rand(2, 4) * 2 - 1
+    logits = sim * 2.0
+    emb = torch.randn(2, 4, 8)
+    targets = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
+    valid = torch.tensor([[True, True, True, True], [True, True, True, False]])
+    weights = LossWeights(softmax=1.0, bce=0.5, repulsion=0.1, margin=2.0)
+    loss = GliZNetLoss(weights)
+    total, parts = loss(sim, logits, emb, targets, valid)
+    expected = (SoftmaxOverLabels()(logits, targets, valid) + 0.5 * loss.bce(sim, targets, valid)
+                + 0.1 * LabelRepulsion(0.3)(emb, valid) + 2.0 * HardNegativeMargin(0.1)(sim, targets, valid))
+    assert total.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert set(parts) == {"softmax", "bce", "repulsion", "margin"}
