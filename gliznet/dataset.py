@@ -1,0 +1,161 @@
+"""The ZSHOT-HARDSET dataset: a zero-shot train/test split and its Hugging Face form.
+
+Zero-shot means the test set is scored on labels the model never saw while training.  The split
+therefore works on *labels*, not records:
+
+1. ``zero_shot_split`` picks a seeded share of the positive label keys (``label_key``) as held-out
+   labels ``H``.  A record with a positive label in ``H`` goes to test and keeps only its ``H`` labels
+   (positives and negatives); every other record goes to train and loses any ``H`` label from its
+   ``not_labels``.  Records left with nothing to learn from are dropped and counted, never silently.
+   Invariant: ``{label_key(l) for l in test} & {label_key(l) for l in train} == set()``.
+2. ``build_datasets`` turns the split into two ``datasets.DatasetDict`` (train, test) with explicit
+   features: ``triplet`` (text, labels, not_labels) and ``couplet`` (text, labels).
+3. ``write_records_jsonl`` / ``load_records_jsonl`` store records one JSON object a line, atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+
+from gliznet.records import Record, label_key
+
+
+@dataclass
+class SplitResult:
+    """Train and test records, the held-out labels (display form), and counts of what the split removed."""
+
+    train: list[Record]
+    test: list[Record]
+    test_labels: list[str]
+    counts: dict = field(default_factory=dict)
+
+
+def held_out_label_keys(records: list[Record], test_label_fraction: float, seed: int) -> set[str]:
+    """Seeded choice of ``round(fraction * n)`` of the ``n`` distinct positive label keys (at least 1)."""
+    keys = sorted({label_key(label) for r in records for label in r.labels})
+    if not keys:
+        return set()
+    k = min(len(keys) - 1, max(1, round(test_label_fraction * len(keys)))) if len(keys) > 1 else 1
+    return set(random.Random(seed).sample(keys, k))
+
+
+def zero_shot_split(records: list[Record], test_label_fraction: float = 0.2, seed: int = 0,
+                    min_test_records: int = 1) -> SplitResult:
+    """Split so that no label (by ``label_key``) occurs in both train and test.  See the module docstring.
+
+    counts: records_train, records_test, held_out_labels, train_not_labels_removed (held-out negatives
+    taken from train records), test_labels_removed / test_not_labels_removed (non-held-out labels taken
+    from test records), train_records_dropped_no_label, test_records_dropped_no_label.
+    """
+    if not isinstance(test_label_fraction, (int, float)) or not 0.0 < test_label_fraction < 1.0:
+        raise ValueError(f"test_label_fraction={test_label_fraction!r} is out of range: "
+                         "pass a fraction strictly between 0 and 1, e.g. 0.2")
+    if min_test_records < 0:
+        raise ValueError(f"min_test_records={min_test_records} is negative: pass 0 or more")
+    held = held_out_label_keys(records, test_label_fraction, seed)
+    counts: Counter = Counter()
+    train: list[Record] = []
+    test: list[Record] = []
+    shown: dict[str, str] = {}
+    for record in records:
+        if any(label_key(x) in held for x in record.labels):
+            labels = [x for x in record.labels if label_key(x) in held]
+            negatives = [x for x in record.not_labels if label_key(x) in held]
+            counts["test_labels_removed"] += len(record.labels) - len(labels)
+            counts["test_not_labels_removed"] += len(record.not_labels) - len(negatives)
+            if not labels:
+                counts["test_records_dropped_no_label"] += 1
+                continue
+            for x in [*labels, *negatives]:
+                shown.setdefault(label_key(x), x)
+            test.append(record.model_copy(update={"labels": labels, "not_labels": negatives}))
+        else:
+            negatives = [x for x in record.not_labels if label_key(x) not in held]
+            counts["train_not_labels_removed"] += len(record.not_labels) - len(negatives)
+            if not record.labels:
+                counts["train_records_dropped_no_label"] += 1
+                continue
+            train.append(record.model_copy(update={"not_labels": negatives}))
+    if len(test) < min_test_records:
+        raise ValueError(f"the split put {len(test)} records in test, fewer than min_test_records="
+                         f"{min_test_records}: raise test_label_fraction, try another seed, or add records")
+    counts["records_train"] = len(train)
+    counts["records_test"] = len(test)
+    counts["held_out_labels"] = len(held)
+    test_labels = sorted((shown.get(k, k) for k in held), key=label_key)
+    return SplitResult(train=train, test=test, test_labels=test_labels, counts=dict(counts))
+
+
+# ------------------------------------------------------------------------------------ HF datasets
+
+
+def _string_list() -> datasets.features.features.FeatureType:
+    """``list<string>`` in the installed ``datasets`` (``List`` since 4.0, ``Sequence`` before)."""
+    if hasattr(datasets, "List"):
+        return datasets.List(datasets.Value("string"))
+    return datasets.Sequence(datasets.Value("string"))
+
+
+def triplet_features() -> datasets.Features:
+    return datasets.Features({"text": datasets.Value("string"), "labels": _string_list(),
+                              "not_labels": _string_list()})
+
+
+def couplet_features() -> datasets.Features:
+    return datasets.Features({"text": datasets.Value("string"), "labels": _string_list()})
+
+
+def _table(records: list[Record], features: datasets.Features) -> datasets.Dataset:
+    columns = {name: [getattr(r, name) for r in records] for name in features}
+    return datasets.Dataset.from_dict(columns, features=features)
+
+
+def build_datasets(split: SplitResult) -> dict[str, datasets.DatasetDict]:
+    """``{"triplet": DatasetDict(train, test), "couplet": DatasetDict(train, test)}`` with explicit features."""
+    out = {}
+    for name, features in (("triplet", triplet_features()), ("couplet", couplet_features())):
+        out[name] = datasets.DatasetDict({"train": _table(split.train, features),
+                                          "test": _table(split.test, features)})
+    return out
+
+
+# ------------------------------------------------------------------------------------------ JSONL
+
+
+def write_records_jsonl(path: str | os.PathLike, records: list) -> None:
+    """Write pydantic models (Records or Rejections) one JSON object a line, atomically (temp + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for record in records:
+                f.write(record.model_dump_json() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_records_jsonl(path: str | os.PathLike) -> list[Record]:
+    """Read records written by ``write_records_jsonl``; an invalid line raises naming its line number."""
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(Record.model_validate_json(line))
+            except ValueError as err:
+                raise ValueError(f"{path}:{number} is not a record ({err.__class__.__name__}): "
+                                 "fix or remove that line") from err
+    return records
