@@ -236,8 +236,8 @@ def deduplicate(records: list[Record], threshold: float = 90.0) -> DedupResult:
         original = merged[kept].text
         rejections.append(Rejection(
             reason=RejectReason.near_duplicate,
-            detail=f"score {score:.1f} against kept record #{kept} "
-                   f"({original[:80]!r}{'...' if len(original) > 80 else ''})",
+            detail=f"score {score:.1f} against kept record "
+                   f"{original[:80]!r}{'...' if len(original) > 80 else ''}",
             raw=record.model_dump_json(),
             provenance=record.provenance,
         ))
