@@ -9,7 +9,8 @@ therefore works on *labels*, not records:
    ``not_labels``.  Records left with nothing to learn from are dropped and counted, never silently.
    Invariant: ``{label_key(l) for l in test} & {label_key(l) for l in train} == set()``.
 2. ``build_datasets`` turns the split into two ``datasets.DatasetDict`` (train, test) with explicit
-   features: ``triplet`` (text, labels, not_labels) and ``couplet`` (text, labels).
+   features: ``triplet`` (text, labels, not_labels) and ``couplet`` (text, labels); ``save_datasets``
+   writes them so that even an empty split loads back.
 3. ``write_records_jsonl`` / ``load_records_jsonl`` store records one JSON object a line, atomically.
 """
 
@@ -124,6 +125,17 @@ def build_datasets(split: SplitResult) -> dict[str, datasets.DatasetDict]:
         out[name] = datasets.DatasetDict({"train": _table(split.train, features),
                                           "test": _table(split.test, features)})
     return out
+
+
+def save_datasets(built: dict[str, datasets.DatasetDict], out_dir: str | os.PathLike) -> None:
+    """``DatasetDict.save_to_disk`` of each config into ``out_dir/<config>``.
+
+    An empty split is saved as one (empty) shard: plain ``save_to_disk`` writes zero shards for it,
+    which ``datasets.load_from_disk`` then cannot read back.
+    """
+    for name, dsd in built.items():
+        shards = {split: 1 for split, ds in dsd.items() if ds.num_rows == 0}
+        dsd.save_to_disk(str(Path(out_dir) / name), num_shards=shards or None)
 
 
 # ------------------------------------------------------------------------------------------ JSONL
