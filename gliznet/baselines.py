@@ -1,0 +1,114 @@
+"""Zero-shot baselines GliZNet is measured against, as ``Scorer``s for ``gliznet.evaluate``.
+
+* ``EmbeddingBaseline`` ("embedding") - the SBERT baseline of the XML0 paper: the cosine between the
+  backbone's mean-pooled, L2-normalised text vector and label vector.  Texts and labels are encoded
+  separately (each label once, then cached), so it costs one pass per text plus one per new label.
+* ``CrossEncoderBaseline`` ("cross-encoder") - the one-pass-per-label approach GliZNet replaces:
+  every (text, label) pair is its own encoder input ``[CLS] text [SEP] label [SEP]``, and with no
+  trained head the score is the cosine between the mean of the text-segment token states and the
+  mean of the label-segment token states.  It needs ``n_texts × n_labels`` sequences per call.
+* ``make_baseline`` - the name -> scorer switch the CLI's ``--baseline`` uses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gliznet.embeddings import Embedder, resolve_backbone
+
+BASELINES = ("embedding", "cross-encoder")
+
+
+def _check_inputs(texts: list[str], labels: list[str]) -> None:
+    if not labels:
+        raise ValueError("labels is empty: pass at least one candidate label")
+    if len(set(labels)) != len(labels):
+        raise ValueError("labels has duplicates: pass each candidate label once")
+
+
+class EmbeddingBaseline:
+    """score[i, j] = cos(mean_pool(text_i), mean_pool(label_j)) with the backbone's own embeddings."""
+
+    name = "embedding"
+
+    def __init__(self, backbone: str | None = None, device: str | None = None):
+        self.embedder = Embedder(backbone=backbone, device=device)
+        self._label_vectors: dict[str, np.ndarray] = {}
+
+    def label_vectors(self, labels: list[str]) -> np.ndarray:
+        """(n_labels, d) unit vectors; labels not seen before are encoded once and cached."""
+        new = [label for label in dict.fromkeys(labels) if label not in self._label_vectors]
+        if new:
+            self._label_vectors.update(zip(new, self.embedder.encode(new)))
+        return np.stack([self._label_vectors[label] for label in labels])
+
+    def score(self, texts: list[str], labels: list[str]) -> np.ndarray:
+        _check_inputs(texts, labels)
+        label_vecs = self.label_vectors(labels)
+        if not texts:
+            return np.zeros((0, len(labels)), dtype=np.float32)
+        return self.embedder.encode(texts) @ label_vecs.T
+
+
+class CrossEncoderBaseline:
+    """One encoder pass per (text, label) pair; score = cos(mean text-segment state, mean label-segment state).
+
+    Pairs are tokenized as ``tokenizer(text, label)`` (``[CLS] text [SEP] label [SEP]`` for BERT), the
+    text truncated first so the label always fits, and run ``batch_size`` pairs per forward call.
+    """
+
+    name = "cross-encoder"
+
+    def __init__(self, backbone: str | None = None, device: str | None = None, batch_size: int = 64,
+                 max_length: int = 256):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve_backbone(backbone)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        self.batch_size = batch_size
+        self.max_length = max_length
+
+    def _segment_means(self, hidden, enc) -> tuple:
+        """Mean hidden state over the non-special tokens of segment 0 (text) and segment 1 (label)."""
+        import torch
+
+        seg = torch.full(enc["input_ids"].shape, -1, dtype=torch.long)
+        for row in range(seg.shape[0]):
+            ids = enc.sequence_ids(row)  # None for special and padding tokens
+            seg[row] = torch.tensor([-1 if s is None else s for s in ids])
+        seg = seg.to(hidden.device)
+        means = []
+        for segment in (0, 1):
+            mask = (seg == segment).unsqueeze(-1).to(hidden.dtype)
+            means.append((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0))
+        return means[0], means[1]
+
+    def score(self, texts: list[str], labels: list[str]) -> np.ndarray:
+        import torch
+
+        _check_inputs(texts, labels)
+        pairs = [(t, label) for t in texts for label in labels]
+        out = np.zeros(len(pairs), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(pairs), self.batch_size):
+                chunk = pairs[start:start + self.batch_size]
+                enc = self.tokenizer([p[0] for p in chunk], [p[1] for p in chunk], padding=True,
+                                     truncation="only_first", max_length=self.max_length, return_tensors="pt")
+                inputs = {k: v.to(self.device) for k, v in enc.items()}
+                hidden = self.model(**inputs).last_hidden_state
+                text_vec, label_vec = self._segment_means(hidden, enc)
+                cos = torch.nn.functional.cosine_similarity(text_vec, label_vec, dim=-1)
+                out[start:start + len(chunk)] = cos.float().cpu().numpy()
+        return out.reshape(len(texts), len(labels))
+
+
+def make_baseline(name: str, backbone: str | None = None):
+    """``"embedding"`` -> ``EmbeddingBaseline``, ``"cross-encoder"`` -> ``CrossEncoderBaseline``."""
+    if name == "embedding":
+        return EmbeddingBaseline(backbone=backbone)
+    if name == "cross-encoder":
+        return CrossEncoderBaseline(backbone=backbone)
+    raise ValueError("--baseline must be one of embedding, cross-encoder")

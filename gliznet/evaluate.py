@@ -1,0 +1,523 @@
+"""Evaluate any zero-shot scorer on real labelled text: metrics, JSON/markdown reports and plots.
+
+A *scorer* is anything with ``score(texts, labels) -> (n_texts, n_labels)`` array where higher means
+"more likely"; the values need not be probabilities (cosines, logits and sigmoids all work, because
+thresholds are swept over quantiles of the scores rather than fixed on a 0..1 grid).  GliZNet and the
+baselines in ``gliznet.baselines`` are scorers.
+
+Read top to bottom:
+
+1. ``EvalData`` / ``load_eval_data`` - a ``.jsonl`` of ``{"text", "labels"}`` rows (the format of
+   ``../shared/eval/*.jsonl``; candidate labels = every label in the file) or a gliznet dataset folder
+   (its ``test`` split; candidates = every label of that split, positives and negatives).
+2. ``compute_metrics`` - from a score matrix and a 0/1 gold matrix:
+
+   * decisions: single-label sets predict the argmax label; multi-label sets predict every label whose
+     score is >= a threshold (the sweep's best by macro-F1 unless one is given);
+   * micro-F1 (pooled counts over all labels) and macro-F1 (mean per-label F1 over the labels that
+     occur in the gold data; with candidates taken from the data itself that is every label);
+   * ROC-AUC micro (all (text, label) pairs pooled) and macro (mean over labels with both classes);
+   * P@k = mean over texts of |gold ∩ top-k| / k, and nDCG@k = DCG@k / IDCG@k with
+     DCG@k = Σ_{i<k} rel_i / log2(i + 2) and IDCG@k the same for the ideal ranking; texts without
+     any gold label are left out of the ranking metrics; ties are broken by label order;
+   * a threshold sweep over quantiles of the scores, giving micro- and macro-F1 at each threshold;
+   * per-label precision / recall / F1 / support at the decision rule above.
+
+   The headline number (as in issue 4) is ``macro_f1``: argmax for single-label sets, best-threshold
+   for multi-label ones.
+3. ``evaluate`` - scores a data set in batches, times it, and writes ``report.json``, ``report.md``
+   and PNG plots (micro PR curve, per-label F1, score histogram of gold vs non-gold pairs).
+4. ``evaluate_suite`` / ``default_eval_paths`` - every ``../shared/eval/*.jsonl`` and a summary table
+   with the average headline macro-F1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+DEFAULT_THRESHOLD = 0.5  # the "default" multi-label threshold, reported next to the swept best one
+SWEEP_QUANTILES = 101  # thresholds tried = this many quantiles of the score distribution
+TOP_KS = (1, 3, 5)
+NDCG_KS = (3, 5)
+DATA_HELP = ('pass a .jsonl of {"text": str, "labels": [str, ...]} rows, or a gliznet dataset folder '
+             "(DIR with triplet/ or couplet/ saved by DatasetDict.save_to_disk, or one of those)")
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """``score(texts, labels)`` -> ``(len(texts), len(labels))`` array, higher = more likely."""
+
+    def score(self, texts: list[str], labels: list[str]) -> np.ndarray: ...
+
+
+@dataclass
+class EvalData:
+    """One evaluation set: texts, their gold labels and the candidate label set they are scored against."""
+
+    name: str
+    texts: list[str]
+    gold: list[list[str]]
+    candidate_labels: list[str]
+    multi_label: bool
+
+    def gold_matrix(self) -> np.ndarray:
+        """0/1 matrix ``(n_texts, n_candidates)`` with 1 where the candidate is a gold label."""
+        index = {label: j for j, label in enumerate(self.candidate_labels)}
+        matrix = np.zeros((len(self.texts), len(self.candidate_labels)), dtype=np.int8)
+        for i, labels in enumerate(self.gold):
+            for label in labels:
+                matrix[i, index[label]] = 1
+        return matrix
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------
+
+def load_eval_data(path: str, limit: int | None = None, seed: int = 0) -> EvalData:
+    """Load a ``.jsonl`` eval file or a gliznet dataset folder's ``test`` split.
+
+    The candidate label set is computed on the whole file/split *before* ``limit`` subsamples it, so a
+    quick run scores the same label set as the full one.  ``limit`` keeps a seeded, label-stratified
+    subsample (see ``_stratified_subsample``).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"--data {path!r} does not exist: {DATA_HELP}")
+    if p.is_file():
+        if p.suffix != ".jsonl":
+            raise ValueError(f"--data {path!r} is not a .jsonl file: {DATA_HELP}")
+        name, texts, gold, candidates = _read_jsonl(p)
+    else:
+        name, texts, gold, candidates = _read_dataset_dir(p)
+    if not texts:
+        raise ValueError(f"--data {path!r} holds no rows: {DATA_HELP}")
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit={limit} must be >= 1 (or None for the whole set)")
+        keep = _stratified_subsample(gold, limit, seed)
+        texts = [texts[i] for i in keep]
+        gold = [gold[i] for i in keep]
+    multi_label = any(len(labels) > 1 for labels in gold)
+    return EvalData(name=name, texts=texts, gold=gold, candidate_labels=candidates, multi_label=multi_label)
+
+
+def _read_jsonl(p: Path) -> tuple[str, list[str], list[list[str]], list[str]]:
+    texts: list[str] = []
+    gold: list[list[str]] = []
+    with p.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"--data {str(p)!r} line {lineno} is not JSON ({exc.msg}): {DATA_HELP}") from None
+            if (not isinstance(row, dict) or not isinstance(row.get("text"), str)
+                    or not isinstance(row.get("labels"), list)
+                    or not all(isinstance(x, str) for x in row["labels"])):
+                raise ValueError(f"--data {str(p)!r} line {lineno} lacks a string 'text' and a list 'labels': "
+                                 f"{DATA_HELP}")
+            texts.append(row["text"])
+            gold.append(list(dict.fromkeys(row["labels"])))
+    candidates = sorted({label for labels in gold for label in labels})
+    return p.stem, texts, gold, candidates
+
+
+def _read_dataset_dir(p: Path) -> tuple[str, list[str], list[list[str]], list[str]]:
+    """A gliznet output folder (``triplet/`` preferred, so negatives join the candidates) or one config dir."""
+    from datasets import load_from_disk
+
+    if (p / "dataset_dict.json").exists():
+        config_dir, name = p, (p.parent.name if p.name in ("triplet", "couplet") else p.name)
+    elif (p / "triplet" / "dataset_dict.json").exists():
+        config_dir, name = p / "triplet", p.name
+    elif (p / "couplet" / "dataset_dict.json").exists():
+        config_dir, name = p / "couplet", p.name
+    else:
+        raise ValueError(f"--data {str(p)!r} is a folder without a saved DatasetDict: {DATA_HELP}")
+    dataset = load_from_disk(str(config_dir))
+    if "test" not in dataset:
+        raise ValueError(f"--data {str(p)!r} has no 'test' split (found {sorted(dataset)}): "
+                         "evaluate on a dataset built with a zero-shot test split")
+    test = dataset["test"]
+    texts = list(test["text"])
+    gold = [list(dict.fromkeys(labels)) for labels in test["labels"]]
+    candidates = {label for labels in gold for label in labels}
+    if "not_labels" in test.column_names:
+        candidates |= {label for labels in test["not_labels"] for label in labels}
+    return name, texts, gold, sorted(candidates)
+
+
+def _stratified_subsample(gold: list[list[str]], limit: int, seed: int) -> list[int]:
+    """Indices of a seeded subsample of ``limit`` rows, stratified by each row's first gold label.
+
+    Rows are shuffled within their stratum; row r at position k of a stratum of size m gets the key
+    (k + 0.5) / m and the ``limit`` smallest keys are kept, so every stratum contributes in proportion
+    to its size.  Returned in file order.
+    """
+    if limit >= len(gold):
+        return list(range(len(gold)))
+    rng = random.Random(seed)
+    strata: dict[str, list[int]] = {}
+    for i, labels in enumerate(gold):
+        strata.setdefault(labels[0] if labels else "", []).append(i)
+    keyed: list[tuple[float, float, int]] = []
+    for members in strata.values():
+        rng.shuffle(members)
+        keyed += [((k + 0.5) / len(members), rng.random(), i) for k, i in enumerate(members)]
+    keyed.sort()
+    return sorted(i for _, _, i in keyed[:limit])
+
+
+def default_eval_paths() -> list[str]:
+    """Every ``*.jsonl`` in ``$GLIZNET_EVAL_DIR``, else in ``../shared/eval`` next to the repository root."""
+    env = os.environ.get("GLIZNET_EVAL_DIR")
+    folder = Path(env) if env else Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
+    paths = sorted(str(p) for p in folder.glob("*.jsonl")) if folder.is_dir() else []
+    if not paths:
+        raise ValueError(f"no *.jsonl eval sets in {folder}: set GLIZNET_EVAL_DIR to a folder of "
+                         '{"text", "labels"} .jsonl files, or pass the files explicitly')
+    return paths
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------------
+
+def _f1_counts(pred: np.ndarray, gold: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-label tp/fp/fn (arrays of length L) for 0/1 prediction and gold matrices."""
+    pred = pred.astype(bool)
+    gold = gold.astype(bool)
+    return {"tp": (pred & gold).sum(0), "fp": (pred & ~gold).sum(0), "fn": (~pred & gold).sum(0)}
+
+
+def _safe_div(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
+
+
+def f1_scores(pred: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
+    """(micro-F1, macro-F1).  micro = 2·ΣTP / (2·ΣTP + ΣFP + ΣFN); macro = mean per-label F1 over
+    the labels with at least one gold occurrence (all labels if none has one)."""
+    c = _f1_counts(pred, gold)
+    tp, fp, fn = c["tp"].sum(), c["fp"].sum(), c["fn"].sum()
+    micro = float(_safe_div(2 * tp, 2 * tp + fp + fn))
+    per_label = _safe_div(2 * c["tp"], 2 * c["tp"] + c["fp"] + c["fn"])
+    present = gold.sum(0) > 0
+    macro = float(per_label[present].mean() if present.any() else per_label.mean())
+    return micro, macro
+
+
+def argmax_predictions(scores: np.ndarray) -> np.ndarray:
+    """One-hot matrix of each row's highest-scoring label (first one on ties)."""
+    pred = np.zeros(scores.shape, dtype=np.int8)
+    pred[np.arange(scores.shape[0]), scores.argmax(1)] = 1
+    return pred
+
+
+def threshold_sweep(scores: np.ndarray, gold: np.ndarray, n_quantiles: int = SWEEP_QUANTILES) -> list[dict]:
+    """micro/macro-F1 of ``scores >= t`` for t at ``n_quantiles`` quantiles of all scores (distinct ones)."""
+    thresholds = np.unique(np.quantile(scores.ravel(), np.linspace(0.0, 1.0, n_quantiles)))
+    points = []
+    for t in thresholds:
+        micro, macro = f1_scores(scores >= t, gold)
+        points.append({"threshold": float(t), "micro_f1": micro, "macro_f1": macro})
+    return points
+
+
+def best_threshold(sweep: list[dict], key: str = "macro_f1") -> float:
+    """Threshold of the sweep point with the highest ``key`` (the lowest such threshold on ties)."""
+    return max(sweep, key=lambda p: (p[key], -p["threshold"]))["threshold"]
+
+
+def roc_auc(scores: np.ndarray, gold: np.ndarray) -> tuple[float | None, float | None]:
+    """(micro, macro) ROC-AUC; micro pools all pairs, macro averages labels that have both classes.
+    ``None`` where undefined (only one class present)."""
+    from sklearn.metrics import roc_auc_score
+
+    flat = gold.ravel()
+    micro = float(roc_auc_score(flat, scores.ravel())) if 0 < flat.sum() < flat.size else None
+    per_label = [roc_auc_score(gold[:, j], scores[:, j]) for j in range(gold.shape[1])
+                 if 0 < gold[:, j].sum() < gold.shape[0]]
+    macro = float(np.mean(per_label)) if per_label else None
+    return micro, macro
+
+
+def ranking_metrics(scores: np.ndarray, gold: np.ndarray) -> dict[str, float | None]:
+    """P@k for k in TOP_KS and nDCG@k for k in NDCG_KS, averaged over texts with >= 1 gold label.
+
+    P@k = |gold ∩ top-k| / k (k is not capped by the number of labels, as in extreme classification);
+    nDCG@k = Σ_{i<k} rel_i/log2(i+2) / Σ_{i<min(k, n_gold)} 1/log2(i+2).
+    """
+    has_gold = gold.sum(1) > 0
+    s, g = scores[has_gold], gold[has_gold].astype(float)
+    out: dict[str, float | None] = {}
+    if s.shape[0] == 0:
+        return {**{f"p@{k}": None for k in TOP_KS}, **{f"ndcg@{k}": None for k in NDCG_KS}}
+    order = np.argsort(-s, axis=1, kind="stable")
+    rel = np.take_along_axis(g, order, axis=1)  # relevance in ranked order
+    for k in TOP_KS:
+        out[f"p@{k}"] = float((rel[:, :k].sum(1) / k).mean())
+    n_gold = g.sum(1)
+    for k in NDCG_KS:
+        discounts = 1.0 / np.log2(np.arange(2, k + 2))
+        kk = min(k, rel.shape[1])
+        dcg = (rel[:, :kk] * discounts[:kk]).sum(1)
+        ideal = np.array([discounts[:int(min(k, n))].sum() for n in n_gold])
+        out[f"ndcg@{k}"] = float((dcg / ideal).mean())
+    return out
+
+
+def per_label_report(pred: np.ndarray, gold: np.ndarray, label_names: list[str]) -> dict[str, dict]:
+    """``{label: {precision, recall, f1, support}}`` for the given 0/1 predictions."""
+    c = _f1_counts(pred, gold)
+    precision = _safe_div(c["tp"], c["tp"] + c["fp"])
+    recall = _safe_div(c["tp"], c["tp"] + c["fn"])
+    f1 = _safe_div(2 * c["tp"], 2 * c["tp"] + c["fp"] + c["fn"])
+    support = gold.sum(0)
+    return {name: {"precision": float(precision[j]), "recall": float(recall[j]), "f1": float(f1[j]),
+                   "support": int(support[j])} for j, name in enumerate(label_names)}
+
+
+def compute_metrics(scores: np.ndarray, gold: np.ndarray, label_names: list[str], multi_label: bool,
+                    threshold: float | None = None) -> dict:
+    """All metrics of one set.  ``macro_f1`` is the headline (argmax / best or given threshold)."""
+    scores = np.asarray(scores, dtype=float)
+    gold = np.asarray(gold).astype(np.int8)
+    if scores.ndim != 2 or scores.shape != gold.shape:
+        raise ValueError(f"scores {scores.shape} and gold {gold.shape} must both be (n_texts, n_labels)")
+    if scores.shape[1] != len(label_names):
+        raise ValueError(f"label_names has {len(label_names)} names for {scores.shape[1]} score columns")
+    if scores.shape[0] == 0 or scores.shape[1] == 0:
+        raise ValueError("scores is empty: evaluate at least one text against at least one label")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contain NaN or inf: check the scorer's output")
+
+    sweep = threshold_sweep(scores, gold)
+    best = best_threshold(sweep)
+    if multi_label:
+        decision = "threshold"
+        used = best if threshold is None else float(threshold)
+        pred = (scores >= used).astype(np.int8)
+    else:
+        decision, used = "argmax", None
+        pred = argmax_predictions(scores)
+    micro, macro = f1_scores(pred, gold)
+    auc_micro, auc_macro = roc_auc(scores, gold)
+    metrics = {
+        "n_texts": int(scores.shape[0]),
+        "n_labels": int(scores.shape[1]),
+        "multi_label": bool(multi_label),
+        "decision": decision,
+        "threshold": used,
+        "micro_f1": micro,
+        "macro_f1": macro,
+        "roc_auc_micro": auc_micro,
+        "roc_auc_macro": auc_macro,
+        **ranking_metrics(scores, gold),
+        "threshold_sweep": sweep,
+        "best_threshold": best,
+        "best_threshold_by": "macro_f1",
+    }
+    if multi_label:
+        d_micro, d_macro = f1_scores(scores >= DEFAULT_THRESHOLD, gold)
+        metrics["default_threshold"] = {"threshold": DEFAULT_THRESHOLD, "micro_f1": d_micro, "macro_f1": d_macro}
+    metrics["per_label"] = per_label_report(pred, gold, label_names)
+    return metrics
+
+
+# --------------------------------------------------------------------------------------------------
+# Running a scorer, reports and plots
+# --------------------------------------------------------------------------------------------------
+
+def scorer_name(scorer: Scorer) -> str:
+    """``scorer.name`` if it has one, else its class name."""
+    return str(getattr(scorer, "name", None) or type(scorer).__name__)
+
+
+def score_all(scorer: Scorer, texts: list[str], labels: list[str], batch_size: int = 64) -> np.ndarray:
+    """Scores of every text against every label, ``batch_size`` texts per ``scorer.score`` call."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    parts = []
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start:start + batch_size]
+        part = np.asarray(scorer.score(chunk, labels), dtype=float)
+        if part.shape != (len(chunk), len(labels)):
+            raise ValueError(f"{scorer_name(scorer)}.score returned shape {part.shape}, expected "
+                             f"{(len(chunk), len(labels))} (n_texts, n_labels)")
+        parts.append(part)
+    return np.concatenate(parts) if parts else np.zeros((0, len(labels)))
+
+
+def evaluate(scorer: Scorer, data: str | EvalData, out_dir: str | None = None, name: str | None = None,
+             batch_size: int = 64) -> dict:
+    """Score ``data`` (a path or ``EvalData``) with ``scorer`` and compute its metrics.
+
+    ``name`` is the scorer's name in the report (default: ``scorer.name`` or the class name).  The
+    report holds ``scorer``, ``data``, ``n``, ``seconds`` (scoring only), ``texts_per_s`` and
+    ``metrics``; with ``out_dir`` it is written as ``report.json`` + ``report.md`` with PNG plots.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        data = load_eval_data(str(data))
+    started = time.perf_counter()
+    scores = score_all(scorer, data.texts, data.candidate_labels, batch_size)
+    seconds = time.perf_counter() - started
+    gold = data.gold_matrix()
+    report = {
+        "scorer": name or scorer_name(scorer),
+        "data": data.name,
+        "n": len(data.texts),
+        "n_labels": len(data.candidate_labels),
+        "multi_label": data.multi_label,
+        "seconds": seconds,
+        "texts_per_s": len(data.texts) / seconds if seconds > 0 else None,
+        "metrics": compute_metrics(scores, gold, data.candidate_labels, data.multi_label),
+    }
+    if out_dir:
+        write_report(report, scores, gold, data.candidate_labels, out_dir)
+    return report
+
+
+def write_report(report: dict, scores: np.ndarray, gold: np.ndarray, label_names: list[str], out_dir: str) -> None:
+    """``report.json``, the PNG plots and ``report.md`` (which links the plots) into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report["plots"] = plot_report(report, scores, gold, label_names, out)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(report_markdown(report))
+
+
+def plot_report(report: dict, scores: np.ndarray, gold: np.ndarray, label_names: list[str], out: Path) -> dict:
+    """PR curve (all pairs pooled), per-label F1 bars, gold vs non-gold score histograms -> file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    title = f"{report['scorer']} on {report['data']}"
+    files = {"pr_curve": "pr_curve.png", "per_label_f1": "per_label_f1.png", "score_histogram": "score_histogram.png"}
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    flat_gold, flat_scores = gold.ravel(), scores.ravel()
+    if 0 < flat_gold.sum() < flat_gold.size:
+        precision, recall, _ = precision_recall_curve(flat_gold, flat_scores)
+        ap = average_precision_score(flat_gold, flat_scores)
+        ax.plot(recall, precision, label=f"micro AP = {ap:.3f}")
+        ax.legend(loc="upper right")
+    else:
+        ax.text(0.5, 0.5, "undefined: one class only", ha="center")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=f"PR curve - {title}")
+    fig.tight_layout()
+    fig.savefig(out / files["pr_curve"], dpi=100)
+    plt.close(fig)
+
+    per_label = report["metrics"]["per_label"]
+    names = sorted(label_names, key=lambda n: per_label[n]["f1"])
+    fig, ax = plt.subplots(figsize=(6, max(2.5, 0.22 * len(names) + 1)))
+    ax.barh(range(len(names)), [per_label[n]["f1"] for n in names])
+    ax.set_yticks(range(len(names)), [f"{n} ({per_label[n]['support']})" for n in names],
+                  fontsize=8 if len(names) <= 30 else 6)
+    ax.set(xlim=(0, 1), xlabel=f"F1 ({report['metrics']['decision']})", title=f"Per-label F1 - {title}")
+    fig.tight_layout()
+    fig.savefig(out / files["per_label_f1"], dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    bins = np.linspace(flat_scores.min(), flat_scores.max() + 1e-9, 41)
+    ax.hist(flat_scores[flat_gold == 0], bins=bins, alpha=0.6, density=True, label="non-gold pairs")
+    ax.hist(flat_scores[flat_gold == 1], bins=bins, alpha=0.6, density=True, label="gold pairs")
+    if report["metrics"]["threshold"] is not None:
+        ax.axvline(report["metrics"]["threshold"], color="k", ls="--", label="threshold")
+    ax.set(xlabel="score", ylabel="density", title=f"Scores - {title}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / files["score_histogram"], dpi=100)
+    plt.close(fig)
+    return files
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def report_markdown(report: dict) -> str:
+    """Human-readable report: headline, metric table, per-label table, plots."""
+    m = report["metrics"]
+    rule = "argmax" if m["decision"] == "argmax" else f"threshold {m['threshold']:.4g}"
+    lines = [
+        f"# {report['scorer']} on {report['data']}",
+        "",
+        f"{report['n']} texts × {report['n_labels']} candidate labels "
+        f"({'multi' if report['multi_label'] else 'single'}-label), scored in {report['seconds']:.1f} s "
+        f"({_fmt(report['texts_per_s'])} texts/s). Decision rule: {rule}.",
+        "",
+        f"**Headline macro-F1: {m['macro_f1']:.4f}**",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    keys = ["micro_f1", "macro_f1", "roc_auc_micro", "roc_auc_macro"] + [f"p@{k}" for k in TOP_KS] + \
+        [f"ndcg@{k}" for k in NDCG_KS] + ["best_threshold"]
+    lines += [f"| {k} | {_fmt(m[k])} |" for k in keys]
+    if "default_threshold" in m:
+        d = m["default_threshold"]
+        lines += [f"| micro_f1 @ {d['threshold']} | {_fmt(d['micro_f1'])} |",
+                  f"| macro_f1 @ {d['threshold']} | {_fmt(d['macro_f1'])} |"]
+    lines += ["", "## Per label", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for label, r in sorted(m["per_label"].items(), key=lambda kv: -kv[1]["support"]):
+        lines.append(f"| {label} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |")
+    plots = report.get("plots", {})
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{key}]({file})" for key, file in plots.items()]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_suite(scorer: Scorer, paths: list[str], out_dir: str | None = None, limit: int | None = None) -> dict:
+    """``evaluate`` on each path; summary of the headline macro-F1 per set and its average.
+
+    With ``out_dir``: one sub-folder of reports per set, plus ``summary.json`` and ``summary.md``.
+    """
+    if not paths:
+        raise ValueError("paths is empty: pass eval files, e.g. default_eval_paths()")
+    sets = []
+    for path in paths:
+        data = load_eval_data(path, limit=limit)
+        report = evaluate(scorer, data, out_dir=str(Path(out_dir) / data.name) if out_dir else None)
+        m = report["metrics"]
+        sets.append({"data": data.name, "path": str(path), "n": report["n"], "n_labels": report["n_labels"],
+                     "multi_label": report["multi_label"], "decision": m["decision"], "threshold": m["threshold"],
+                     "macro_f1": m["macro_f1"], "micro_f1": m["micro_f1"], "roc_auc_micro": m["roc_auc_micro"],
+                     "p@1": m["p@1"], "seconds": report["seconds"], "texts_per_s": report["texts_per_s"]})
+    summary = {"scorer": scorer_name(scorer), "limit": limit, "sets": sets,
+               "average_macro_f1": float(np.mean([s["macro_f1"] for s in sets]))}
+    if out_dir:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        (out / "summary.md").write_text(summary_markdown(summary))
+    return summary
+
+
+def summary_markdown(summary: dict) -> str:
+    """Table of the headline macro-F1 per set (argmax single-label, best threshold multi-label) + average."""
+    lines = [f"# {summary['scorer']}: zero-shot macro-F1", "",
+             "Macro-F1 is argmax for single-label sets and best-threshold for multi-label sets."
+             + (f" Each set subsampled to {summary['limit']} texts." if summary["limit"] else ""), "",
+             "| set | n | labels | decision | macro-F1 | micro-F1 | P@1 | texts/s |", "|---|---|---|---|---|---|---|---|"]
+    for s in summary["sets"]:
+        lines.append(f"| [{s['data']}]({s['data']}/report.md) | {s['n']} | {s['n_labels']} | {s['decision']} | "
+                     f"{s['macro_f1']:.4f} | {s['micro_f1']:.4f} | {_fmt(s['p@1'])} | {_fmt(s['texts_per_s'])} |")
+    lines.append(f"| **average** | | | | **{summary['average_macro_f1']:.4f}** | | | |")
+    return "\n".join(lines) + "\n"
