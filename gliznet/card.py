@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -191,6 +191,8 @@ def hardness(records: list[Record], embedder, seed: int = 0, max_records: int = 
 def _scorer_name(embedder) -> str:
     model = getattr(embedder, "model", None)
     name = getattr(getattr(model, "config", None), "_name_or_path", None) or type(embedder).__name__
+    path = Path(name)
+    name = path.parent.name if path.name == "model" else path.name   # packaged MiniLM: .../<package>/model
     return f"cosine of mean-pooled, L2-normalised embeddings ({name})"
 
 
