@@ -243,8 +243,14 @@ def validate_calls(lines: Iterable[dict], prompt_text_for: Callable[[dict], str]
     return Validated(records, rejections, counts)
 
 
-def accepted_so_far(lines: dict[int, dict], prompt: PromptTemplate, config: GenerateConfig) -> int:
-    return len(validate_calls(lines.values(), lambda line: prompt_text(prompt, line, config), config.limits).records)
+def accepted_in(line: dict, config: GenerateConfig) -> int:
+    """How many records of one checkpoint line pass validation (used to decide when to stop)."""
+    if not line.get("ok"):
+        return 0
+    prompt = load_prompt(config.prompt_id)
+    blank = Provenance(provider="", model="", prompt_id="", prompt_hash="", topic="", genre="", length="",
+                       reading_level="", seed=0, created_at="")
+    return len(parse_batch(line["raw"], blank, prompt_text(prompt, line, config), config.limits)[0])
 
 
 def prompt_text(prompt: PromptTemplate, line: dict, config: GenerateConfig) -> str:
@@ -271,7 +277,7 @@ def generate_calls(provider: LLMProvider, config: GenerateConfig, checkpoint: Ch
     prompt = load_prompt(config.prompt_id)
     lines = checkpoint.load()
     call_fn = call_fn or (lambda spec: run_call(provider, prompt, spec, config))
-    accepted = accepted_so_far(lines, prompt, config)
+    accepted = sum(accepted_in(line, config) for line in lines.values())
     budget = config.call_budget
     next_index = 0
     if progress:
@@ -302,15 +308,8 @@ def generate_calls(provider: LLMProvider, config: GenerateConfig, checkpoint: Ch
                 line = fut.result()
                 checkpoint.append(line)
                 lines[line["call"]] = line
-                if line.get("ok"):
-                    records, _, _ = parse_batch(line["raw"], _dummy_provenance(), prompt_text(prompt, line, config),
-                                                config.limits)
-                    accepted += len(records)
+                accepted += accepted_in(line, config)
                 if progress:
                     progress(accepted, len(lines), budget)
     return lines
 
-
-def _dummy_provenance() -> Provenance:
-    return Provenance(provider="", model="", prompt_id="", prompt_hash="", topic="", genre="", length="",
-                      reading_level="", seed=0, created_at="")

@@ -1,0 +1,71 @@
+"""The release gate and the model store.
+
+A trained model is released only if its average macro-F1 on the frozen real test sets is not below
+the current release's by more than ``tolerance``. The model store mirrors the snapshot store:
+``store/<version>/`` immutable, ``store/latest`` a pointer replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from gliznet.publish import latest_version, publish_local
+
+
+@dataclass
+class GateDecision:
+    decision: str  # "released" | "held"
+    candidate: float
+    previous: float | None
+    previous_version: str | None
+    tolerance: float
+    reason: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def release_gate(candidate_score: float, previous_score: float | None, tolerance: float = 0.01,
+                 previous_version: str | None = None) -> GateDecision:
+    """released iff there is no previous release, or candidate >= previous - tolerance."""
+    if tolerance < 0:
+        raise ValueError(f"gate_tolerance must be >= 0 (got {tolerance})")
+    if previous_score is None:
+        return GateDecision("released", candidate_score, None, None, tolerance, "first release")
+    if candidate_score >= previous_score - tolerance:
+        return GateDecision("released", candidate_score, previous_score, previous_version, tolerance,
+                            f"{candidate_score:.4f} >= {previous_score:.4f} - {tolerance}")
+    return GateDecision("held", candidate_score, previous_score, previous_version, tolerance,
+                        f"{candidate_score:.4f} < {previous_score:.4f} - {tolerance}")
+
+
+def current_release(store: str | Path) -> tuple[str | None, dict | None]:
+    """(version, frozen-eval summary) of the model store's ``latest``, or (None, None)."""
+    version = latest_version(store)
+    if version is None:
+        return None, None
+    summary = Path(store) / version / "frozen_eval.json"
+    return version, json.loads(summary.read_text()) if summary.exists() else None
+
+
+def release_model(model_dir: str | Path, store: str | Path, version: str) -> Path:
+    return publish_local(model_dir, store, version=version)
+
+
+def publish_model_hub(model_dir: str | Path, repo_id: str, version: str, token: str | None = None) -> dict:
+    """Upload a released model folder to the Hub and tag it with the version. Needs HF_TOKEN."""
+    import os
+
+    from huggingface_hub import HfApi
+
+    token = token or os.environ.get("HF_TOKEN")
+    if not token:
+        raise ValueError("HF_TOKEN is not set: export it to publish the model, or leave hub_model_repo empty")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="model", private=True, exist_ok=True)
+    api.upload_folder(repo_id=repo_id, folder_path=str(model_dir), repo_type="model",
+                      commit_message=f"gliznet model {version}", ignore_patterns=["checkpoint-*", "eval-*"])
+    api.create_tag(repo_id, tag=version, repo_type="model", exist_ok=True)
+    return {"repo_id": repo_id, "version": version}
