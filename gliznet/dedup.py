@@ -49,6 +49,7 @@ MAX_WINDOW = 4096      # candidate columns per cdist call; wider windows are cut
 PREFIX_MIN = 4         # blocking: each text is indexed under at least its 4 rarest tokens ...
 PREFIX_SHARE = 0.3     # ... or its rarest 30% of tokens, whichever is more
 SMALL_BLOCK = 8        # blocks up to this size are scored pair by pair, larger ones with cdist
+PARALLEL_BLOCK = 2000  # blocks from this size are scored with all cores
 
 
 @dataclass
@@ -187,6 +188,7 @@ def _block_pairs(members: list[int], keys: list[str], cutoff: float, workers: in
         return
     members = sorted(members, key=lambda idx: (len(keys[idx]), idx))
     block_keys = [keys[idx] for idx in members]
+    workers = workers if len(members) >= PARALLEL_BLOCK else 1   # threads only pay off on big blocks
     for a, b, score in _score_pairs(block_keys, [_sorted_tokens(k) for k in block_keys], cutoff, workers):
         yield members[a], members[b], score
 

@@ -192,6 +192,8 @@ def _drop_controls(s: str, keep: str = "") -> str:
 
     Characters in ``keep`` are left as they are.
     """
+    if s.isprintable():   # fast path: no C* character and no whitespace other than " "
+        return s
     out = []
     for ch in s:
         if ch in keep:

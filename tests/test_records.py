@@ -44,6 +44,7 @@ def test_valid_batch_becomes_records_with_provenance():
     "",
     '{"records": [{"text": "The sourdough rose beautifully", "labels": ["baking"], "not_la',   # truncated
     "[[[[[[[[" * 20000,                                                                        # deep nesting
+    "[" * 100_000 + "]" * 100_000,                                                             # too deep to parse
     "{'records': []}",                                                                        # python repr
 ])
 def test_non_json_is_one_invalid_json_rejection_keeping_raw(raw):
