@@ -1,0 +1,333 @@
+"""GliZNet: score every candidate label of a text in one encoder pass.
+
+Reading order: ``GliZNetConfig`` -> ``GliZNet.forward`` -> ``GliZNet.predict``/``score``.
+
+1. The tokenizer lays a sample out as ``[CLS] text [SEP] l_1 [LAB] l_2 [LAB] ... [SEP]`` with a label mask
+   (0 for text/special tokens, k for the tokens of label k).
+2. One encoder pass (any ``AutoModel`` backbone) gives a hidden state per token.  Attention is either
+   * ``label_attention="full"`` - the original GliZNet: every token sees every token, labels read the text;
+   * ``label_attention="isolated"`` - a 4-D block-diagonal mask: text tokens (``[CLS] text [SEP]``) see only
+     the text, each label's tokens (with their closing ``[LAB]``) see only that label, and position ids restart
+     for every label.  One pass then computes exactly what encoding the text and each label *separately*
+     would, so at initialisation GliZNet approximately reproduces the embedding-similarity baseline (cosine
+     of mean-pooled vectors) and training starts from that pretrained prior.  The text side is exact.  A
+     separately encoded label is ``[CLS] label [SEP]``; here it is ``label [LAB]`` with the label at positions
+     1..m and ``[LAB]`` at position 0 with ``[CLS]``'s embedding (attention ignores token order, so
+     ``[LAB]`` plays ``[CLS]``); only the ``[SEP]`` is missing, which leaves the label vectors at cosine ~0.9
+     of the separately encoded ones.
+3. Pooling: text = ``[CLS]`` state or the mean over ``[CLS] text [SEP]`` (``text_pooling``); label k = mean of
+   its tokens and its ``[LAB]``, or its ``[LAB]`` state alone (``label_pooling``).  Optional Linear+LayerNorm projections, one per side.
+4. Similarity: cosine, dot or bilinear (``t^T W l`` on normalised vectors, ``W`` initialised to identity, so
+   it starts as cosine).  ``logits = similarity * exp(logit_scale)`` (learned, initial exp = 2.0 as in the
+   seed, clamped to ``max_scale``) feed the softmax-over-labels loss; the reported score of a label is the
+   BCE head's probability ``sigmoid(similarity * exp(t) + b)`` (see ``gliznet.losses``).
+
+Labels are padded per batch to the largest label count; ``label_valid`` says which exist.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gliznet.losses import GliZNetLoss, LossWeights
+from gliznet.tokenizer import GliZNetTokenizer
+
+CONFIG_NAME = "gliznet_config.json"
+HEAD_WEIGHTS = "gliznet_head.safetensors"
+BACKBONE_DIR = "backbone"
+
+
+@dataclass
+class GliZNetConfig:
+    backbone: str | None = None  # the backbone it was initialised from (path or Hub id), for the card
+    text_pooling: Literal["cls", "mean"] = "mean"
+    label_pooling: Literal["mean", "lab"] = "mean"
+    projection_dim: int | None = None
+    similarity: Literal["cosine", "dot", "bilinear"] = "cosine"
+    init_scale: float = 2.0  # exp(logit_scale) at initialisation (the seed's value)
+    max_scale: float = 100.0  # clamp of exp(logit_scale)
+    label_attention: Literal["full", "isolated"] = "isolated"
+    max_length: int = 512
+    text_budget: float = 0.5
+    min_text_tokens: int = 32
+    softmax_weight: float = 1.0
+    bce_weight: float = 1.0
+    repulsion_weight: float = 0.1
+    margin_weight: float = 0.0
+    repulsion_threshold: float = 0.3
+    margin: float = 0.1
+    bce_init_temperature: float = 10.0
+    bce_init_bias: float = -2.5
+
+    def __post_init__(self):
+        choices = {"text_pooling": ("cls", "mean"), "label_pooling": ("mean", "lab"),
+                   "similarity": ("cosine", "dot", "bilinear"), "label_attention": ("full", "isolated")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not supported: use one of {allowed}")
+
+    def loss_weights(self) -> LossWeights:
+        return LossWeights(softmax=self.softmax_weight, bce=self.bce_weight, repulsion=self.repulsion_weight,
+                           margin=self.margin_weight, repulsion_threshold=self.repulsion_threshold,
+                           margin_value=self.margin, bce_init_temperature=self.bce_init_temperature,
+                           bce_init_bias=self.bce_init_bias)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GliZNetConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class GliZNetOutput:
+    loss: torch.Tensor | None
+    logits: torch.Tensor  # (B, L) similarity * exp(logit_scale)
+    similarity: torch.Tensor  # (B, L)
+    label_valid: torch.Tensor  # (B, L) bool
+    text_embeds: torch.Tensor  # (B, D)
+    label_embeds: torch.Tensor  # (B, L, D)
+    loss_parts: dict | None = None
+
+    # the transformers Trainer reads outputs by key or index
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return getattr(self, key)
+        return self.to_tuple()[key]
+
+    def keys(self):
+        return [k for k in ("loss", "logits", "label_valid") if getattr(self, k) is not None]
+
+    def to_tuple(self):
+        return tuple(getattr(self, k) for k in self.keys())
+
+
+def _resolve(path_or_id: str | None) -> str:
+    from gliznet.embeddings import resolve_backbone
+
+    return resolve_backbone(path_or_id)
+
+
+class GliZNet(nn.Module):
+    """Backbone + pooling + similarity head; ``predict``/``score`` for inference."""
+
+    accepts_loss_kwargs = False  # the loss is a per-batch mean: let the Trainer scale it for accumulation
+
+    def __init__(self, config: GliZNetConfig, backbone: nn.Module, tokenizer: GliZNetTokenizer):
+        super().__init__()
+        self.config = config
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        hidden = backbone.config.hidden_size
+        dim = config.projection_dim or hidden
+        if config.projection_dim:
+            self.text_proj = nn.Sequential(nn.Linear(hidden, dim), nn.LayerNorm(dim))
+            self.label_proj = nn.Sequential(nn.Linear(hidden, dim), nn.LayerNorm(dim))
+        else:
+            self.text_proj = nn.Identity()
+            self.label_proj = nn.Identity()
+        if config.similarity == "bilinear":
+            self.bilinear = nn.Parameter(torch.eye(dim))
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(config.init_scale)))
+        self.loss_fn = GliZNetLoss(config.loss_weights())
+
+    # -- construction ----------------------------------------------------------------------------------
+    @classmethod
+    def from_backbone(cls, backbone: str | None = None, config: GliZNetConfig | None = None) -> "GliZNet":
+        """A fresh GliZNet on a pretrained encoder (``None`` -> the packaged MiniLM)."""
+        from transformers import AutoModel
+
+        path = _resolve(backbone)
+        tokenizer = GliZNetTokenizer.from_pretrained(path)
+        try:
+            encoder = AutoModel.from_pretrained(path)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot load backbone {backbone!r}: pass a local model directory or a Hub id ({exc})") from exc
+        old_vocab = encoder.get_input_embeddings().weight.shape[0]
+        if len(tokenizer) > old_vocab:
+            encoder.resize_token_embeddings(len(tokenizer))
+        with torch.no_grad():  # [LAB] summarises its label the way [CLS] summarises a sentence
+            emb = encoder.get_input_embeddings().weight
+            emb[tokenizer.lab_token_id] = emb[tokenizer.start_id]
+        config = config or GliZNetConfig()
+        config.backbone = backbone if backbone not in (None, "") else path
+        return cls(config, encoder, tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, path_or_hub_id: str) -> "GliZNet":
+        """Load a saved GliZNet directory (or a Hub repo holding one)."""
+        from safetensors.torch import load_file
+        from transformers import AutoModel
+
+        directory = Path(path_or_hub_id)
+        if not directory.is_dir():
+            try:
+                from huggingface_hub import snapshot_download
+
+                directory = Path(snapshot_download(path_or_hub_id))
+            except Exception as exc:  # noqa: BLE001 - any Hub failure means the same thing to the user
+                raise ValueError(f"cannot find GliZNet model {path_or_hub_id!r}: pass a directory written by "
+                                 f"save_pretrained / `gliznet train`, or a reachable Hub id ({type(exc).__name__})") from exc
+        if not (directory / CONFIG_NAME).exists():
+            raise ValueError(f"{directory} has no {CONFIG_NAME}: pass a directory written by save_pretrained / `gliznet train`")
+        config = GliZNetConfig.from_dict(json.loads((directory / CONFIG_NAME).read_text()))
+        tokenizer = GliZNetTokenizer.from_pretrained(str(directory))
+        encoder = AutoModel.from_pretrained(str(directory / BACKBONE_DIR))
+        model = cls(config, encoder, tokenizer)
+        head = load_file(str(directory / HEAD_WEIGHTS))
+        missing, unexpected = model.load_state_dict(head, strict=False)
+        unexpected = [k for k in unexpected]
+        if unexpected or any(not k.startswith("backbone.") for k in missing):
+            raise ValueError(f"{directory}: head weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        return model.eval()
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """config + backbone (HF format) + head weights + tokenizer + a short model card."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2))
+        self.backbone.save_pretrained(str(directory / BACKBONE_DIR))
+        head = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+        save_file(head, str(directory / HEAD_WEIGHTS))
+        self.tokenizer.save_pretrained(directory)
+        (directory / "README.md").write_text(model_card(self.config))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- forward ---------------------------------------------------------------------------------------
+    def _groups(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, label_mask: torch.Tensor) -> torch.Tensor:
+        """Attention group per token: 0 text ([CLS] text [SEP]), k label k (+ its [LAB]), -1 final [SEP], -2 pad."""
+        T = input_ids.shape[1]
+        idx = torch.arange(T, device=input_ids.device).expand_as(input_ids)
+        has_label = label_mask > 0
+        first = torch.where(has_label, idx, T).min(dim=1, keepdim=True).values
+        prev = torch.cat([label_mask[:, :1], label_mask[:, :-1]], dim=1)
+        group = torch.where(input_ids == self.tokenizer.lab_token_id, prev, label_mask)
+        group = torch.where((idx >= first) & (group == 0), torch.full_like(group, -1), group)
+        return torch.where(attention_mask.bool(), group, torch.full_like(group, -2))
+
+    def _isolated_inputs(self, group: torch.Tensor, is_lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Block-diagonal 4-D mask, and positions restarting per group: the text 0..n, a label's tokens 1..m and
+        its [LAB] 0 - attention ignores token order, so [LAB] plays the [CLS] of a separately encoded label."""
+        T = group.shape[1]
+        idx = torch.arange(T, device=group.device).expand_as(group)
+        new_run = torch.ones_like(group, dtype=torch.bool)
+        new_run[:, 1:] = group[:, 1:] != group[:, :-1]
+        run_start = torch.where(new_run, idx, torch.zeros_like(idx)).cummax(dim=1).values
+        position_ids = idx - run_start + (group > 0).long()
+        position_ids = position_ids.masked_fill(is_lab, 0)
+        allowed = (group.unsqueeze(2) == group.unsqueeze(1)).unsqueeze(1)  # (B, 1, T, T)
+        if getattr(self.backbone.config, "_attn_implementation", "sdpa") == "eager":
+            mask = torch.zeros(allowed.shape, dtype=torch.float32, device=group.device)
+            mask = mask.masked_fill(~allowed, torch.finfo(torch.float32).min)
+        else:
+            mask = allowed
+        return mask, position_ids
+
+    def encode(self, input_ids, attention_mask, label_mask):
+        """Pooled (text (B, D), labels (B, L, D), label_valid (B, L))."""
+        kwargs = {}
+        is_lab = input_ids == self.tokenizer.lab_token_id
+        prev = torch.cat([label_mask[:, :1], label_mask[:, :-1]], dim=1)
+        lab_of = torch.where(is_lab, prev, torch.zeros_like(prev))  # k at the [LAB] closing label k
+        if self.config.label_attention == "isolated":
+            group = self._groups(input_ids, attention_mask, label_mask)
+            mask, kwargs["position_ids"] = self._isolated_inputs(group, is_lab)
+        else:
+            mask = attention_mask
+        hidden = self.backbone(input_ids=input_ids, attention_mask=mask, **kwargs).last_hidden_state
+        n_labels = max(int(label_mask.max()), 1)
+        if self.config.text_pooling == "cls":
+            text = hidden[:, 0]
+        else:
+            T = input_ids.shape[1]
+            idx = torch.arange(T, device=input_ids.device).expand_as(input_ids)
+            first = torch.where(label_mask > 0, idx, T).min(dim=1, keepdim=True).values
+            in_text = ((idx < first) & attention_mask.bool()).unsqueeze(-1).to(hidden.dtype)
+            text = (hidden * in_text).sum(1) / in_text.sum(1).clamp(min=1.0)
+        if self.config.label_pooling == "mean":  # the label's tokens and its [LAB]
+            member = F.one_hot(label_mask + lab_of, n_labels + 1)[..., 1:].to(hidden.dtype)  # (B, T, L)
+        else:
+            member = F.one_hot(lab_of, n_labels + 1)[..., 1:].to(hidden.dtype)
+        counts = member.sum(1)  # (B, L)
+        labels = torch.einsum("btl,btd->bld", member, hidden) / counts.clamp(min=1.0).unsqueeze(-1)
+        return self.text_proj(text), self.label_proj(labels), counts > 0
+
+    def similarity(self, text: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.config.similarity == "dot":
+            return torch.einsum("bd,bld->bl", text, labels)
+        t = F.normalize(text.float(), dim=-1)
+        lab = F.normalize(labels.float(), dim=-1)
+        if self.config.similarity == "bilinear":
+            t = t @ self.bilinear
+        return torch.einsum("bd,bld->bl", t, lab)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, label_mask: torch.Tensor,
+                labels: torch.Tensor | None = None, **_: object) -> GliZNetOutput:
+        """``labels`` (optional targets, (B, L) with 1/0, -100 for padding) -> also the training loss."""
+        text, label_vecs, valid = self.encode(input_ids, attention_mask, label_mask)
+        sim = self.similarity(text, label_vecs)
+        scale = self.logit_scale.clamp(max=math.log(self.config.max_scale)).exp()
+        logits = sim * scale
+        loss = parts = None
+        if labels is not None:
+            L = sim.shape[1]
+            targets = labels[:, :L].to(sim.dtype)
+            if targets.shape[1] < L:
+                raise ValueError(f"labels has {targets.shape[1]} columns but the inputs hold {L} labels: pass one target per label")
+            valid = valid & (labels[:, :L] >= 0)
+            loss, parts = self.loss_fn(sim, logits, label_vecs, targets, valid)
+        return GliZNetOutput(loss, logits, sim, valid, text, label_vecs, parts)
+
+    # -- inference (the chunked batching lives in gliznet.predict) -------------------------------------
+    def score(self, texts: list[str], labels: list[str] | list[list[str]], batch_size: int = 32,
+              max_labels_per_pass: int = 32) -> np.ndarray | list[np.ndarray]:
+        """Label probabilities: (n_texts, n_labels) for one shared label list (the evaluator's Scorer
+        protocol), or one array per text when each text has its own label list."""
+        from gliznet.predict import score_labels
+
+        return score_labels(self, texts, labels, batch_size=batch_size, max_labels_per_pass=max_labels_per_pass)
+
+    def predict(self, texts: list[str], labels: list[str] | list[list[str]], threshold: float | None = None,
+                batch_size: int = 32, max_labels_per_pass: int = 32) -> list[dict[str, float]]:
+        """Per text, ``{label: probability}`` sorted by score; with ``threshold`` only labels scoring >= it."""
+        from gliznet.predict import predict
+
+        return predict(self, texts, labels, threshold=threshold, batch_size=batch_size,
+                       max_labels_per_pass=max_labels_per_pass)
+
+
+def model_card(config: GliZNetConfig) -> str:
+    return f"""---
+library_name: gliznet
+tags: [zero-shot-classification, gliznet]
+---
+# GliZNet zero-shot classifier
+
+Scores every candidate label of a text in one encoder pass
+(`[CLS] text [SEP] label_1 [LAB] label_2 [LAB] ... [SEP]`).
+
+- backbone: `{config.backbone}`
+- label attention: `{config.label_attention}`; text pooling: `{config.text_pooling}`; label pooling: `{config.label_pooling}`
+- similarity: `{config.similarity}`; projection: `{config.projection_dim}`
+
+```python
+from gliznet.model import GliZNet
+model = GliZNet.from_pretrained("path/to/this/dir")
+model.predict(["I loved this film"], ["positive", "negative"])
+```
+Scores are independent sigmoid probabilities; for single-label tasks take the argmax.
+"""

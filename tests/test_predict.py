@@ -1,0 +1,71 @@
+"""Predictor: chunked label sets, dropped labels re-scored, thresholds, per-text label lists, bad input."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
+
+TEXTS = ["the striker scored twice in the second half", "simmer the tomato sauce, then add basil",
+         "parliament passed the new budget", "heavy rain and strong winds expected tomorrow"]
+LABELS = ["sports", "cooking", "politics", "weather", "finance", "music", "travel", "health", "science"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return GliZNet.from_backbone(None, GliZNetConfig(label_attention="isolated")).eval()
+
+
+def test_chunked_labels_score_like_one_pass_with_isolated_attention(model):
+    one_pass = model.score(TEXTS, LABELS, max_labels_per_pass=64)
+    chunked = model.score(TEXTS, LABELS, max_labels_per_pass=2, batch_size=3)
+    assert one_pass.shape == (4, 9)
+    np.testing.assert_allclose(chunked, one_pass, atol=1e-5)
+
+
+def test_labels_that_do_not_fit_are_scored_in_another_pass(model):
+    reference = model.score(TEXTS, LABELS)
+    old = model.config.max_length
+    model.config.max_length = 40  # room for the text and only a few labels per pass
+    try:
+        cramped = model.score(TEXTS, LABELS, max_labels_per_pass=64)
+    finally:
+        model.config.max_length = old
+    assert (cramped > 0).all()
+    np.testing.assert_allclose(cramped, reference, atol=1e-5)
+
+
+def test_predict_returns_sorted_scores_and_applies_the_threshold(model):
+    results = model.predict(TEXTS[:2], LABELS)
+    assert [set(r) for r in results] == [set(LABELS)] * 2
+    for r in results:
+        values = list(r.values())
+        assert values == sorted(values, reverse=True) and all(0 < v < 1 for v in values)
+    cut = sorted(results[0].values())[4]
+    filtered = model.predict(TEXTS[:1], LABELS, threshold=cut)[0]
+    assert set(filtered) == {k for k, v in results[0].items() if v >= cut} and len(filtered) == 5
+
+
+def test_each_text_can_have_its_own_labels(model):
+    per_text = [["sports", "cooking"], ["cooking", "politics", "weather"]]
+    scores = model.score(TEXTS[:2], per_text)
+    shared = model.score(TEXTS[:2], ["sports", "cooking", "politics", "weather"])
+    assert [len(s) for s in scores] == [2, 3]
+    np.testing.assert_allclose(scores[0], shared[0, :2], atol=1e-5)
+    np.testing.assert_allclose(scores[1], shared[1, 1:], atol=1e-5)
+
+
+@pytest.mark.parametrize("texts, labels, message", [
+    (["a text"], [], "labels is empty"),
+    (["a text", ""], ["x", "y"], "text is empty"),
+    (["a text"], ["x", "y", "x"], "duplicate labels"),
+    ("a text", ["x"], "texts is a string"),
+])
+def test_bad_input_gives_clear_errors(model, texts, labels, message):
+    with pytest.raises(ValueError, match=message):
+        model.predict(texts, labels)
