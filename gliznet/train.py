@@ -1,0 +1,344 @@
+"""Train GliZNet on a dataset folder of the contract with the transformers ``Trainer``.
+
+Recipe, top to bottom:
+
+1. ``load_triplets`` reads ``DATA/triplet`` (a ``DatasetDict`` saved with ``save_to_disk``; splits
+   ``train``/``test``; columns ``text``, ``labels``, ``not_labels``).
+2. ``pretokenize`` runs once, with ``datasets.map``: token ids of the text and of every label (plus the
+   ``_``->space variant of labels that have one), and a ``length`` column for length bucketing.  No
+   tokenizer runs inside the training loop.
+3. ``LabelCollator`` builds each batch from ids with list operations (cheap, runs in DataLoader workers):
+   positives + negatives (+ ``extra_negatives`` other samples' labels from the same batch), shuffled per
+   step, capped at ``max_labels_per_sample`` (always keeping a positive), laid out by
+   ``GliZNetTokenizer.assemble`` and padded; targets are cut to the labels that fit.
+4. ``GliZNetTrainer`` (a ``transformers.Trainer``) brings mixed precision (bf16 on a GPU), gradient
+   accumulation, checkpoints + resume, seed, eval on the ``test`` split during training, DataLoader
+   workers, ``group_by_length`` bucketing and multi-GPU through accelerate/torchrun.  The head (scales,
+   temperatures, projections) gets its own, larger learning rate.
+5. ``train`` saves the final model with ``GliZNet.save_pretrained(OUT/model)`` and reports tokens/s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from gliznet.model import GliZNet, GliZNetConfig
+from gliznet.tokenizer import GliZNetTokenizer
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 1.0
+    lr: float = 2e-5
+    head_lr: float = 1e-3  # logit scale, BCE temperature/bias, projections
+    weight_decay: float = 0.01
+    batch_size: int = 32
+    grad_accum: int = 1
+    max_labels_per_sample: int = 20
+    extra_negatives: int = 8  # labels of other samples in the batch added as negatives
+    label_shuffle: bool = True
+    underscore_to_space_prob: float = 0.5
+    max_length: int = 256
+    seed: int = 42
+    eval_steps: int = 500
+    save_steps: int = 500
+    logging_steps: int = 50
+    max_steps: int = -1
+    warmup_ratio: float = 0.1
+    bf16: bool | None = None  # None: on when a CUDA GPU supports it
+    num_workers: int | None = None  # None: 2 on GPU, 0 on CPU
+    group_by_length: bool = True
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = 1000
+    text_pooling: Literal["cls", "mean"] = "mean"
+    label_pooling: Literal["mean", "lab"] = "mean"
+    label_attention: Literal["full", "isolated"] = "isolated"
+    similarity: Literal["cosine", "dot", "bilinear"] = "cosine"
+    projection_dim: int | None = None
+    loss_weights: dict = field(default_factory=dict)  # e.g. {"margin_weight": 0.5}; keys of GliZNetConfig
+
+
+# -- 1. data ----------------------------------------------------------------------------------------
+def load_triplets(data_dir: str):
+    """The ``triplet`` DatasetDict of a dataset folder, or a ValueError saying how to get one."""
+    from datasets import load_from_disk
+
+    path = Path(data_dir) / "triplet"
+    if not path.is_dir():
+        raise ValueError(f"--data {data_dir} is not a gliznet dataset folder (no triplet/): "
+                         "run `gliznet generate` or `gliznet import` first")
+    dataset = load_from_disk(str(path))
+    for split in ("train", "test"):
+        if split not in dataset:
+            raise ValueError(f"{path} has no {split!r} split: rebuild it with `gliznet generate` or `gliznet import`")
+        missing = {"text", "labels", "not_labels"} - set(dataset[split].column_names)
+        if missing:
+            raise ValueError(f"{path}[{split}] lacks columns {sorted(missing)}: rebuild it with `gliznet import`")
+    return dataset
+
+
+# -- 2. pre-tokenization ----------------------------------------------------------------------------
+def pretokenize(split, tokenizer: GliZNetTokenizer, max_length: int, num_proc: int | None = None):
+    """Adds ``text_ids``, ``pos_ids``/``neg_ids`` (+ ``*_alt`` for the ``_``->space variants) and ``length``."""
+
+    def encode(batch):
+        text_ids = [ids[: max_length - 3] for ids in tokenizer.encode_pieces(batch["text"])]
+        out = {"text_ids": text_ids}
+        for col, key in (("labels", "pos"), ("not_labels", "neg")):
+            flat = [lab for labs in batch[col] for lab in labs]
+            alt = [lab.replace("_", " ") for lab in flat]
+            ids = tokenizer.encode_pieces(flat)
+            alt_ids = tokenizer.encode_pieces([a for a, f in zip(alt, flat) if a != f])
+            alt_iter = iter(alt_ids)
+            alt_full = [next(alt_iter) if a != f else [] for a, f in zip(alt, flat)]
+            sizes = [len(labs) for labs in batch[col]]
+            out[f"{key}_ids"], out[f"{key}_alt"] = [], []
+            start = 0
+            for n in sizes:
+                out[f"{key}_ids"].append(ids[start:start + n])
+                out[f"{key}_alt"].append(alt_full[start:start + n])
+                start += n
+        out["length"] = [len(t) + 2 + sum(len(x) + 1 for x in p + n)
+                         for t, p, n in zip(text_ids, out["pos_ids"], out["neg_ids"])]
+        return out
+
+    split = split.filter(lambda row: bool(row["text"] and row["text"].strip()) and bool(row["labels"]))
+    return split.map(encode, batched=True, batch_size=1000, num_proc=num_proc, desc="pre-tokenize")
+
+
+# -- 3. batches -------------------------------------------------------------------------------------
+class LabelCollator:
+    """Per-step label sampling and layout from pre-tokenized ids; returns model inputs + ``labels`` targets."""
+
+    def __init__(self, tokenizer: GliZNetTokenizer, config: TrainConfig, model_config: GliZNetConfig,
+                 train: bool = True):
+        self.tokenizer = tokenizer
+        self.config = config
+        self.model_config = model_config
+        self.train = train
+
+    def _variant(self, ids, alt):
+        p = self.config.underscore_to_space_prob
+        return alt if (self.train and alt and random.random() < p) else ids
+
+    def __call__(self, features: list[dict]) -> dict:
+        cfg, mcfg = self.config, self.model_config
+        rows, targets = [], []
+        for index, feat in enumerate(features):
+            own = set(feat["labels"]) | set(feat["not_labels"])
+            cands = [(self._variant(i, a), 1.0) for i, a in zip(feat["pos_ids"], feat["pos_alt"])]
+            cands += [(self._variant(i, a), 0.0) for i, a in zip(feat["neg_ids"], feat["neg_alt"])]
+            if self.train and cfg.extra_negatives > 0 and len(features) > 1:
+                pool = [(ids, lab) for j, other in enumerate(features) if j != index
+                        for ids, lab in zip(other["pos_ids"] + other["neg_ids"], other["labels"] + other["not_labels"])
+                        if lab not in own]
+                seen = set()
+                extra = []
+                for ids, lab in random.sample(pool, min(len(pool), cfg.extra_negatives * 2)):
+                    if lab not in seen and len(extra) < cfg.extra_negatives:
+                        seen.add(lab)
+                        extra.append((ids, 0.0))
+                cands += extra
+            if self.train and cfg.label_shuffle:
+                random.shuffle(cands)
+            cands = cands[: cfg.max_labels_per_sample] if len(cands) > cfg.max_labels_per_sample else cands
+            if not any(t for _, t in cands):  # the cap dropped every positive: put one back
+                positives = [(self._variant(i, a), 1.0) for i, a in zip(feat["pos_ids"], feat["pos_alt"])]
+                cands[random.randrange(len(cands))] = random.choice(positives)
+            row = self.tokenizer.assemble(feat["text_ids"], [ids for ids, _ in cands], mcfg.max_length,
+                                          mcfg.text_budget, mcfg.min_text_tokens)
+            rows.append(row)
+            targets.append([cands[k][1] for k in row.kept])
+        batch = self.tokenizer.pad(rows)
+        width = max(1, max(len(t) for t in targets))
+        batch["labels"] = torch.tensor([t + [-100.0] * (width - len(t)) for t in targets], dtype=torch.float32)
+        batch.pop("kept_labels")
+        batch.pop("dropped_labels")
+        return batch
+
+
+# -- 4. the Trainer ---------------------------------------------------------------------------------
+def _trainer_class():
+    from transformers import Trainer
+
+    class GliZNetTrainer(Trainer):
+        """``Trainer`` with GliZNet's loss, a separate head learning rate and a non-padding token count."""
+
+        head_lr: float = 1e-3
+        tokens_seen: int = 0
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if model.training:
+                self.tokens_seen += int(inputs["attention_mask"].sum())
+            outputs = model(**inputs)
+            return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+        def create_optimizer(self, model=None):
+            if self.optimizer is None:
+                model = model if model is not None else self.model
+                decay, no_decay, head = [], [], []
+                for name, param in model.named_parameters():
+                    if not param.requires_grad:
+                        continue
+                    if not name.startswith("backbone."):
+                        head.append(param)
+                    elif param.ndim < 2:
+                        no_decay.append(param)
+                    else:
+                        decay.append(param)
+                groups = [{"params": decay, "weight_decay": self.args.weight_decay},
+                          {"params": no_decay, "weight_decay": 0.0},
+                          {"params": head, "weight_decay": 0.0, "lr": self.head_lr}]
+                self.optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=self.args.learning_rate)
+            return self.optimizer
+
+    return GliZNetTrainer
+
+
+def _auto_bf16(flag: bool | None) -> bool:
+    if flag is not None:
+        return flag
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+# -- 5. entry point ---------------------------------------------------------------------------------
+def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig | None = None,
+          resume: bool = False) -> dict:
+    """Train, evaluate on ``test`` during training, save ``OUT/model``; returns a summary dict."""
+    from transformers import TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    config = config or TrainConfig()
+    dataset = load_triplets(data_dir)
+    set_seed(config.seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model_config = GliZNetConfig(text_pooling=config.text_pooling, label_pooling=config.label_pooling,
+                                 label_attention=config.label_attention, similarity=config.similarity,
+                                 projection_dim=config.projection_dim, max_length=config.max_length)
+    for key, value in config.loss_weights.items():
+        if not hasattr(model_config, key):
+            raise ValueError(f"loss_weights key {key!r} is unknown: use fields of GliZNetConfig such as margin_weight")
+        setattr(model_config, key, value)
+    model = GliZNet.from_backbone(backbone, model_config)
+    tokenizer = model.tokenizer
+
+    train_split, test_split = dataset["train"], dataset["test"]
+    if config.max_train_samples:
+        train_split = train_split.shuffle(seed=config.seed).select(range(min(config.max_train_samples, len(train_split))))
+    if config.max_eval_samples:
+        test_split = test_split.shuffle(seed=config.seed).select(range(min(config.max_eval_samples, len(test_split))))
+    train_split = pretokenize(train_split, tokenizer, config.max_length)
+    test_split = pretokenize(test_split, tokenizer, config.max_length)
+    if len(train_split) == 0:
+        raise ValueError(f"{data_dir}/triplet train split has no usable rows (non-empty text and >= 1 label): add data")
+
+    on_gpu = torch.cuda.is_available()
+    workers = config.num_workers if config.num_workers is not None else (2 if on_gpu else 0)
+    do_eval = len(test_split) > 0
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.lr,
+        weight_decay=config.weight_decay,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        eval_strategy="steps" if do_eval else "no",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        logging_steps=config.logging_steps,
+        seed=config.seed,
+        bf16=_auto_bf16(config.bf16),
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        length_column_name="length",
+        dataloader_num_workers=workers,
+        dataloader_persistent_workers=workers > 0,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        prediction_loss_only=True,
+        report_to=[],
+        disable_tqdm=True,
+    ) if _has_sampling_strategy() else _legacy_args(out, config, workers, do_eval)
+
+    trainer_cls = _trainer_class()
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=train_split,
+        eval_dataset=test_split if do_eval else None,
+        data_collator=LabelCollator(tokenizer, config, model_config, train=True),
+    )
+    trainer.head_lr = config.head_lr
+    if do_eval:  # eval batches: no random label sampling
+        eval_collator = LabelCollator(tokenizer, config, model_config, train=False)
+        trainer.get_eval_dataloader = _eval_loader(trainer, test_split, eval_collator)
+
+    checkpoint = get_last_checkpoint(str(out / "checkpoints")) if resume and (out / "checkpoints").is_dir() else None
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    elapsed = time.perf_counter() - started
+    eval_metrics = trainer.evaluate() if do_eval else {}
+    model_dir = out / "model"
+    model.save_pretrained(model_dir)
+    summary = {
+        "model_dir": str(model_dir),
+        "train_loss": float(result.training_loss),
+        "steps": int(result.global_step),
+        "tokens_per_s": trainer.tokens_seen / elapsed if elapsed > 0 else 0.0,
+        "train_seconds": elapsed,
+        "eval_loss": float(eval_metrics["eval_loss"]) if "eval_loss" in eval_metrics else None,
+        "resumed_from": checkpoint,
+        "config": asdict(config),
+    }
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _has_sampling_strategy() -> bool:
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    return "train_sampling_strategy" in {f.name for f in dataclasses.fields(TrainingArguments)}
+
+
+def _legacy_args(out: Path, config: TrainConfig, workers: int, do_eval: bool):
+    """transformers 4.x spelling of the same arguments (group_by_length, warmup_ratio)."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.lr, weight_decay=config.weight_decay, num_train_epochs=config.epochs,
+        max_steps=config.max_steps, warmup_ratio=config.warmup_ratio,
+        eval_strategy="steps" if do_eval else "no", eval_steps=config.eval_steps, save_strategy="steps",
+        save_steps=config.save_steps, save_total_limit=2, logging_steps=config.logging_steps, seed=config.seed,
+        bf16=_auto_bf16(config.bf16), group_by_length=config.group_by_length, length_column_name="length",
+        dataloader_num_workers=workers, remove_unused_columns=False, label_names=["labels"],
+        prediction_loss_only=True, report_to=[], disable_tqdm=True)
+
+
+def _eval_loader(trainer, dataset, collator):
+    from torch.utils.data import DataLoader
+
+    def get_eval_dataloader(eval_dataset=None):
+        return trainer.accelerator.prepare(DataLoader(eval_dataset if eval_dataset is not None else dataset,
+                                                      batch_size=trainer.args.per_device_eval_batch_size,
+                                                      collate_fn=collator, shuffle=False))
+
+    return get_eval_dataloader

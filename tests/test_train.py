@@ -1,0 +1,90 @@
+"""Training on a tiny dataset folder with the real MiniLM on CPU."""
+
+import json
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
+from gliznet.train import LabelCollator, TrainConfig, load_triplets, pretokenize, train  # noqa: E402
+
+ROWS = [
+    ("the striker scored twice in the final", ["sports"], ["cooking", "politics"]),
+    ("the goalkeeper saved a penalty in extra time", ["sports"], ["finance", "weather"]),
+    ("whisk the eggs and fold in the flour", ["cooking"], ["sports", "politics"]),
+    ("roast the chicken for an hour at high heat", ["cooking"], ["weather", "finance"]),
+    ("the senate voted on the new tax bill", ["politics", "finance"], ["cooking", "sports"]),
+    ("the minister resigned after the scandal", ["politics"], ["weather", "cooking"]),
+    ("stocks fell sharply as interest rates rose", ["finance"], ["sports", "cooking"]),
+    ("the bank raised its profit forecast", ["finance"], ["politics", "weather"]),
+    ("snow and freezing rain expected overnight", ["weather"], ["finance", "sports"]),
+    ("a heatwave will bring record temperatures", ["weather"], ["cooking", "politics"]),
+]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from datasets import Dataset, DatasetDict
+
+    root = tmp_path_factory.mktemp("dataset")
+    cols = {"text": [r[0] for r in ROWS], "labels": [r[1] for r in ROWS], "not_labels": [r[2] for r in ROWS]}
+    DatasetDict({"train": Dataset.from_dict(cols), "test": Dataset.from_dict(cols).select(range(4))}).save_to_disk(
+        str(root / "triplet"))
+    return root
+
+
+def _mean_loss(model, split, config):
+    collate = LabelCollator(model.tokenizer, config, model.config, train=False)
+    batch = collate([split[i] for i in range(len(split))])
+    model.eval()
+    with torch.no_grad():
+        return model(**batch).loss.item()
+
+
+@pytest.mark.slow
+def test_a_few_training_steps_lower_the_loss(data_dir, tmp_path):
+    config = TrainConfig(max_steps=12, batch_size=5, lr=1e-4, head_lr=5e-2, eval_steps=6, save_steps=100,
+                         logging_steps=4, max_length=64, extra_negatives=2, warmup_ratio=0.0)
+    split = pretokenize(load_triplets(str(data_dir))["train"],
+                        GliZNet.from_backbone(None).tokenizer, config.max_length)
+    before = _mean_loss(GliZNet.from_backbone(None, GliZNetConfig(max_length=64)), split, config)
+    summary = train(str(data_dir), None, str(tmp_path / "run"), config)
+    assert summary["steps"] == 12 and summary["tokens_per_s"] > 0
+    trained = GliZNet.from_pretrained(summary["model_dir"])
+    after = _mean_loss(trained, split, config)
+    assert after < before * 0.9, (before, after)
+    saved = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    assert saved["model_dir"] == summary["model_dir"] and saved["eval_loss"] is not None
+
+
+@pytest.mark.slow
+def test_resume_continues_from_the_last_checkpoint(data_dir, tmp_path):
+    first = TrainConfig(max_steps=2, batch_size=5, save_steps=2, eval_steps=100, max_length=64)
+    train(str(data_dir), None, str(tmp_path / "run"), first)
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-2").is_dir()
+    second = TrainConfig(max_steps=4, batch_size=5, save_steps=2, eval_steps=100, max_length=64)
+    summary = train(str(data_dir), None, str(tmp_path / "run"), second, resume=True)
+    assert summary["resumed_from"].endswith("checkpoint-2")
+    assert summary["steps"] == 4
+
+
+def test_collator_caps_labels_keeps_a_positive_and_cuts_targets(data_dir):
+    model = GliZNet.from_backbone(None, GliZNetConfig(max_length=64))
+    config = TrainConfig(max_labels_per_sample=2, extra_negatives=3, max_length=64)
+    split = pretokenize(load_triplets(str(data_dir))["train"], model.tokenizer, 64)
+    collate = LabelCollator(model.tokenizer, config, model.config, train=True)
+    for _ in range(5):
+        batch = collate([split[i] for i in range(len(split))])
+        n_labels = batch["label_mask"].max(1).values
+        assert (n_labels <= 2).all()
+        targets = batch["labels"]
+        assert ((targets == 1).sum(1) >= 1).all()
+        assert ((targets >= 0).sum(1) == n_labels).all()
+
+
+def test_a_folder_without_triplet_is_rejected_with_the_fix(tmp_path):
+    with pytest.raises(ValueError, match=r"not a gliznet dataset folder \(no triplet/\): run `gliznet generate`"):
+        train(str(tmp_path), None, str(tmp_path / "out"))
