@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from gliznet.card import compute_stats, hardness as hardness_check, render_card
-from gliznet.dataset import SplitResult, build_datasets, write_records_jsonl, zero_shot_split
+from gliznet.dataset import SplitResult, build_datasets, save_datasets, write_records_jsonl, zero_shot_split
 from gliznet.dedup import deduplicate
 from gliznet.generate import Checkpoint, GenerateConfig, ProgressFn, generate_calls, prompt_text, validate_calls
 from gliznet.prompts import load_prompt
@@ -106,9 +106,7 @@ def write_hardset(out_dir: str | os.PathLike, *, records: list[Record], rejectio
         with open(stage / "rejected.jsonl", "w", encoding="utf-8") as fh:
             for rej in rejections:
                 fh.write(rej.model_dump_json() + "\n")
-        datasets = build_datasets(split)
-        for config_name, dsd in datasets.items():
-            dsd.save_to_disk(str(stage / config_name))
+        save_datasets(build_datasets(split), stage)
         fingerprint = dataset_fingerprint({"train": split.train, "test": split.test})
         created = datetime.now(timezone.utc)
         prompt_hashes = sorted({(r.provenance.prompt_id, r.provenance.prompt_hash) for r in records}
