@@ -94,14 +94,19 @@ def import_(
     test_label_fraction: float = typer.Option(0.2, "--test-label-fraction"),
     mine_hard_negatives: int = typer.Option(0, "--mine-hard-negatives", help="Add up to K embedding-mined negatives."),
     seed: int = typer.Option(0, "--seed"),
+    min_text_chars: int = typer.Option(3, "--min-text-chars", help="Human-labelled texts can be short."),
+    min_not_labels: int = typer.Option(0, "--min-not-labels", help="Existing data may carry few negatives."),
 ):
     """Turn existing labelled data into the dataset contract."""
     from gliznet.importer import import_labelled
+    from gliznet.records import Limits
+
+    limits = Limits(min_text_chars=min_text_chars, min_not_labels=min_not_labels, max_labels=20, max_not_labels=50)
 
     if not source.is_file():
         raise ValueError(f"--from {source} is not a file: pass a .jsonl of {{text, labels}} rows")
     manifest = import_labelled(str(source), str(out), test_label_fraction=test_label_fraction, seed=seed,
-                               mine_hard_negatives=mine_hard_negatives)
+                               mine_hard_negatives=mine_hard_negatives, limits=limits)
     _print_summary(manifest, out)
 
 

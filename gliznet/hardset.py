@@ -96,6 +96,9 @@ def write_hardset(out_dir: str | os.PathLike, *, records: list[Record], rejectio
                   counts: Counter | dict, split: SplitResult, params: dict, hardness: dict | None = None,
                   extra: dict | None = None) -> dict:
     """Write the output-folder contract atomically. Returns the manifest."""
+    import datasets
+
+    datasets.disable_progress_bars()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)  # from here until the end the folder reads as incomplete

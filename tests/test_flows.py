@@ -1,0 +1,76 @@
+"""Prefect: the flows run on a real local Prefect server (one harness per session) and the served
+deployments can be triggered through the Prefect API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def test_generate_hardset_flow_runs_end_to_end(prefect_harness, tmp_path):
+    from flows.generate_hardset import generate_hardset_flow
+
+    out = tmp_path / "hs"
+    result = generate_hardset_flow(records=8, out=str(out), provider="local", seed=3, max_calls=8,
+                                   with_hardness=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert result["fingerprint"] == manifest["fingerprint"]
+    assert manifest["counts"]["accepted"] > 0
+    assert datasets.load_from_disk(str(out / "triplet"))["train"].column_names == ["text", "labels", "not_labels"]
+    # every call the flow made is in the checkpoint, so a plain `gliznet generate` can resume the same folder
+    calls = (out / "checkpoint" / "calls.jsonl").read_text().splitlines()
+    assert len(calls) == manifest["counts"]["calls"]
+
+
+def _api_url() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+def test_served_deployments_run_through_the_prefect_api(prefect_harness, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    env = {**os.environ, "PREFECT_API_URL": _api_url(), "PYTHONUNBUFFERED": "1"}
+    log = open(tmp_path / "serve.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "gliznet.cli", "serve"], cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        with get_client(sync_client=True) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    weekly = client.read_deployment_by_name("regenerate-and-retrain/weekly")
+                    client.read_deployment_by_name("generate-hardset/default")
+                    break
+                except Exception:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise AssertionError((tmp_path / "serve.log").read_text()[-3000:])
+                    time.sleep(1)
+            schedule = weekly.schedules[0].schedule
+            assert schedule.cron == "0 3 * * 1" and schedule.timezone == "Europe/Berlin"
+            assert weekly.parameters["provider"] == "local"
+
+        out = tmp_path / "served"
+        run = run_deployment("generate-hardset/default",
+                             parameters={"records": 4, "out": str(out), "max_calls": 4, "with_hardness": False},
+                             timeout=600)
+        assert run.state.is_completed(), (run.state, (tmp_path / "serve.log").read_text()[-3000:])
+        assert (out / "manifest.json").exists()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
