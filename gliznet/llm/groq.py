@@ -16,8 +16,8 @@ rate_limited (with ``retry-after-ms`` / ``Retry-After``), 5xx -> http_5xx, other
 (default ``https://api.groq.com``; ``LocalLLMServer.base_url`` for the embedded server).
 
 ``LocalProvider`` is a ``GroqProvider`` that owns an embedded ``LocalLLMServer``
-(SmolLM2-135M): it starts the server with one slot per concurrent request and stops it on
-``close()``.
+(SmolLM2-135M): it starts the server with one slot (2048 tokens) per concurrent request, at
+most 8, and stops it on ``close()``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ DEFAULT_GROQ_MODEL = "llama-3.1-8b-instant"
 DEFAULT_GROQ_URL = "https://api.groq.com"
 DEFAULT_LOCAL_ALIAS = "smollm2"
 CHECK_TIMEOUT_S = 5.0
+LOCAL_SLOT_CTX = 2048  # context tokens per llama-server slot
+MAX_LOCAL_SLOTS = 8  # more concurrent calls than this queue inside llama-server
 
 
 def _is_unsupported_json_schema(err: groq.APIStatusError) -> bool:
@@ -124,8 +126,8 @@ class LocalProvider(GroqProvider):
                  **kwargs):
         owns = server is None
         if server is None:
-            server = LocalLLMServer(alias=model or DEFAULT_LOCAL_ALIAS, parallel=concurrency,
-                                    ctx=2048 * concurrency)
+            slots = min(concurrency, MAX_LOCAL_SLOTS)
+            server = LocalLLMServer(alias=model or DEFAULT_LOCAL_ALIAS, parallel=slots, ctx=LOCAL_SLOT_CTX * slots)
             server.start()
         self.server = server
         self._owns_server = owns

