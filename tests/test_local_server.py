@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -67,3 +69,14 @@ def test_context_manager_stops_the_server_it_started():
         with urllib.request.urlopen(server.openai_url + "/v1/models", timeout=5) as r:
             assert [m["id"] for m in json.load(r)["data"]] == ["smollm2"]
     assert not process_exists(pid) and "stopped" in repr(server)
+
+
+def test_server_left_running_is_stopped_when_python_exits():
+    code = ("from gliznet.llm.local import LocalLLMServer; "
+            "s = LocalLLMServer(parallel=1, ctx=1024).start(); print(s.pid, flush=True)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while process_exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not process_exists(pid)

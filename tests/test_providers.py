@@ -20,7 +20,6 @@ import pytest
 from gliznet.llm import LLMCallError, LLMConfigError, make_provider
 from gliznet.llm.local import free_port
 from gliznet.llm.provider import parse_retry_after
-from llm_fixtures import *  # noqa: F401,F403  (llama_server, ollama_api fixtures)
 from llm_fixtures import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
 
 
@@ -135,6 +134,7 @@ class ScriptedServer:
     def __init__(self, script):
         self.script = script
         self.arrivals: list[float] = []
+        self.bodies: list[dict] = []
         self.in_flight = self.peak_in_flight = 0
         self.lock = threading.Lock()
         outer = self
@@ -146,9 +146,10 @@ class ScriptedServer:
                 pass
 
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 with outer.lock:
                     n = len(outer.arrivals)
+                    outer.bodies.append(body)
                     outer.arrivals.append(time.monotonic())
                     outer.in_flight += 1
                     outer.peak_in_flight = max(outer.peak_in_flight, outer.in_flight)
@@ -229,6 +230,19 @@ def test_bad_request_is_not_retried(scripted, groq_key):
     with pytest.raises(LLMCallError, match="invalid schema") as err:
         llm.complete_json("s", "u", SMALL_SCHEMA)
     assert err.value.reason == "bad_request" and err.value.attempts == 1 == len(server.arrivals)
+
+
+def test_groq_model_without_json_schema_support_falls_back_to_json_mode(scripted, groq_key):
+    refusal = {"error": {"message": "This model does not support response format `json_schema`", "type":
+                         "invalid_request_error"}}
+    server = scripted(lambda n: (400, {}, refusal, 0) if n == 0 else (200, {}, OPENAI_OK, 0))
+    llm = make_provider("groq", "llama-3.1-8b-instant", base_url=server.url)
+    first = llm.complete_json("Write JSON.", "u", SMALL_SCHEMA)
+    second = llm.complete_json("Write JSON.", "u", SMALL_SCHEMA)
+    assert first.attempts == 1 and second.attempts == 1 and llm.usage.failed_calls == 0
+    assert [b["response_format"]["type"] for b in server.bodies] == ["json_schema", "json_object", "json_object"]
+    system = server.bodies[1]["messages"][0]["content"]
+    assert system.startswith("Write JSON.") and json.dumps(SMALL_SCHEMA) in system
 
 
 def test_timeouts_are_retried_then_reported(scripted, groq_key):
