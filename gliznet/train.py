@@ -175,10 +175,18 @@ def _trainer_class():
 
         head_lr: float = 1e-3
         tokens_seen: int = 0
+        first_step_at: float | None = None
+        batch_shapes: list  # (batch, padded length, non-padding tokens) of the first training batches
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if model.training:
-                self.tokens_seen += int(inputs["attention_mask"].sum())
+                if self.first_step_at is None:
+                    self.first_step_at = time.perf_counter()
+                    self.batch_shapes = []
+                tokens = int(inputs["attention_mask"].sum())
+                self.tokens_seen += tokens
+                if len(self.batch_shapes) < 2000:
+                    self.batch_shapes.append(tuple(inputs["input_ids"].shape) + (tokens,))
             outputs = model(**inputs)
             return (outputs.loss, outputs) if return_outputs else outputs.loss
 
@@ -289,10 +297,12 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
         trainer.get_eval_dataloader = _eval_loader(trainer, test_split, eval_collator)
 
     checkpoint = get_last_checkpoint(str(out / "checkpoints")) if resume and (out / "checkpoints").is_dir() else None
-    started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    elapsed = time.perf_counter() - started
-    eval_metrics = trainer.evaluate() if do_eval else {}
+    # from the first training batch to the end: data loading, forward, backward, optimizer, logging, saving
+    elapsed = time.perf_counter() - (trainer.first_step_at or time.perf_counter())
+    eval_metrics = next((h for h in reversed(trainer.state.log_history) if "eval_loss" in h), None)
+    if eval_metrics is None:  # the Trainer did not evaluate at the end: do it once
+        eval_metrics = trainer.evaluate() if do_eval else {}
     model_dir = out / "model"
     model.save_pretrained(model_dir)
     summary = {
@@ -303,6 +313,7 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
         "train_seconds": elapsed,
         "eval_loss": float(eval_metrics["eval_loss"]) if "eval_loss" in eval_metrics else None,
         "resumed_from": checkpoint,
+        "batch_shapes": [list(x) for x in getattr(trainer, "batch_shapes", [])],
         "config": asdict(config),
     }
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
