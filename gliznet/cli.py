@@ -154,8 +154,8 @@ def evaluate(
     else:
         from gliznet.model import GliZNet
 
-        if not (model / "config.json").exists():
-            raise ValueError(f"--model {model} is not a GliZNet folder (no config.json): run `gliznet train` first")
+        if not (model / "gliznet_config.json").exists():
+            raise ValueError(f"--model {model} is not a GliZNet folder (no gliznet_config.json): run `gliznet train` first")
         scorer = GliZNet.from_pretrained(str(model))
     if data == "all":
         report = evaluate_suite(scorer, default_eval_paths(), out_dir=str(out), limit=limit)

@@ -30,7 +30,6 @@ from typing import Callable, Iterable
 from gliznet.llm.provider import LLMCallError, LLMProvider
 from gliznet.prompts import PromptTemplate, load_prompt
 from gliznet.records import (
-    BATCH_JSON_SCHEMA,
     Limits,
     Provenance,
     Record,
@@ -136,6 +135,27 @@ def provenance_for(spec: CallSpec, provider: str, model: str, prompt: PromptTemp
 
 # --- one call ----------------------------------------------------------------------------------
 
+def request_schema(limits: Limits, n_records: int, max_text_chars: int = 600, max_label_chars: int = 40) -> dict:
+    """The batch schema with this run's bounds, so grammar-constrained decoding (llama.cpp, Ollama)
+    keeps answers inside them. Validation still checks everything: not every provider enforces it."""
+    label = {"type": "string", "minLength": 2, "maxLength": min(max_label_chars, limits.max_label_chars)}
+    item = {
+        "type": "object",
+        "properties": {
+            "text": {"type": "string", "minLength": limits.min_text_chars,
+                     "maxLength": min(max_text_chars, limits.max_text_chars)},
+            "labels": {"type": "array", "items": label, "minItems": limits.min_labels, "maxItems": limits.max_labels},
+            "not_labels": {"type": "array", "items": label, "minItems": limits.min_not_labels,
+                           "maxItems": limits.max_not_labels},
+        },
+        "required": ["text", "labels", "not_labels"],
+        "additionalProperties": False,
+    }
+    return {"type": "object",
+            "properties": {"records": {"type": "array", "items": item, "minItems": n_records, "maxItems": n_records}},
+            "required": ["records"], "additionalProperties": False}
+
+
 def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, config: GenerateConfig) -> dict:
     """Ask for one batch. Returns the checkpoint line: the raw answer, or the failure reason."""
     limits = config.limits
@@ -154,7 +174,7 @@ def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, conf
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     try:
-        completion = provider.complete_json(system, user, BATCH_JSON_SCHEMA, seed=spec.seed,
+        completion = provider.complete_json(system, user, request_schema(limits, config.records_per_call), seed=spec.seed,
                                             temperature=config.temperature, max_tokens=config.max_tokens)
     except LLMCallError as err:
         line.update(ok=False, error=getattr(err, "reason", "error"), detail=str(err)[:500],
