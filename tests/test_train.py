@@ -9,7 +9,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
-from gliznet.train import LabelCollator, TrainConfig, load_triplets, pretokenize, train  # noqa: E402
+from gliznet.train import LabelCollator, TrainConfig, _adamw, load_triplets, pretokenize, train  # noqa: E402
 
 ROWS = [
     ("the striker scored twice in the final", ["sports"], ["cooking", "politics"]),
@@ -53,6 +53,11 @@ def test_a_few_training_steps_lower_the_loss(data_dir, tmp_path):
     before = _mean_loss(GliZNet.from_backbone(None, GliZNetConfig(max_length=64)), split, config)
     summary = train(str(data_dir), None, str(tmp_path / "run"), config)
     assert summary["steps"] == 12 and summary["tokens_per_s"] > 0
+    # the step clock: one entry per optimizer step, tokens add up, evaluation/saves are outside train_seconds
+    assert len(summary["step_times"]) == 12
+    assert sum(tokens for _, tokens in summary["step_times"]) == sum(s[2] for s in summary["batch_shapes"])
+    assert sum(sec for sec, _ in summary["step_times"]) <= summary["train_seconds"] + 1e-6
+    assert summary["train_seconds"] < summary["wall_seconds"]
     trained = GliZNet.from_pretrained(summary["model_dir"])
     after = _mean_loss(trained, split, config)
     assert after < before * 0.9, (before, after)
@@ -88,3 +93,13 @@ def test_collator_caps_labels_keeps_a_positive_and_cuts_targets(data_dir):
 def test_a_folder_without_triplet_is_rejected_with_the_fix(tmp_path):
     with pytest.raises(ValueError, match=r"not a gliznet dataset folder \(no triplet/\): run `gliznet generate`"):
         train(str(tmp_path), None, str(tmp_path / "out"))
+
+
+def test_the_optimizer_is_fused_adamw_and_keeps_per_group_learning_rates():
+    weight, head = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(1))
+    optimizer = _adamw([{"params": [weight], "weight_decay": 0.0}, {"params": [head], "lr": 1e-2, "weight_decay": 0.0}], lr=1e-4)
+    assert optimizer.defaults["fused"] is True
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-4, 1e-2]
+    (weight.sum() + head.sum()).backward()
+    optimizer.step()
+    assert torch.allclose(weight, torch.full((3,), 1 - 1e-4)) and torch.allclose(head, torch.tensor([1 - 1e-2]))
