@@ -22,7 +22,7 @@ from gliznet.records import Limits
 CACHED = INPUTS + TASK_SOURCE
 
 
-@task(name="generate-batch", retries=2, retry_delay_seconds=2, cache_policy=CACHED - "provider",
+@task(name="generate-batch", retries=2, retry_delay_seconds=2, cache_policy=CACHED - "provider" - "checkpoint_path",
       persist_result=True)
 def generate_batch(provider, spec, config: GenerateConfig, checkpoint_path: str) -> dict:
     """One LLM call; its answer is appended to the run's checkpoint before the task returns."""

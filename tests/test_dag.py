@@ -1,0 +1,106 @@
+"""The weekly DAG on the embedded LLM with tiny sizes: caching, lineage and the release gate."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _task_states(since: datetime) -> dict[str, list[str]]:
+    """{task name: [state names]} of the task runs started after ``since``."""
+    from prefect.client.orchestration import get_client
+
+    states: dict[str, list[str]] = {}
+    with get_client(sync_client=True) as client:
+        for run in client.read_task_runs(limit=500):
+            started = run.start_time or run.expected_start_time
+            if started is None or started < since:
+                continue
+            name = run.name.rsplit("-", 1)[0]
+            states.setdefault(name, []).append(run.state.name if run.state else "?")
+    return states
+
+
+@pytest.fixture(scope="module")
+def dag_params(tmp_path_factory, eval_dir):
+    work = tmp_path_factory.mktemp("weekly")
+    return dict(records=4, seed=5, provider="local", workdir=str(work), with_hardness=False,
+                train_params={"max_steps": 2, "batch_size": 4, "max_length": 96, "eval_steps": 10**6,
+                              "save_steps": 10**6, "max_eval_samples": 8},
+                eval_paths=[str(eval_dir / "sst2.jsonl"), str(eval_dir / "emotion.jsonl")], eval_limit=12)
+
+
+def test_weekly_dag_runs_caches_and_gates(prefect_harness, dag_params):
+    from flows.regenerate_and_retrain import regenerate_and_retrain
+    from gliznet.publish import latest_version
+
+    work = Path(dag_params["workdir"])
+    store = work / "models-released"
+
+    # 1. first run: generates, publishes a snapshot, trains, evaluates, releases (no previous release)
+    first = regenerate_and_retrain(**dag_params)
+    assert first["decision"] == "released"
+    assert latest_version(work / "snapshots") is not None
+    released = store / latest_version(store)
+    lineage = json.loads((released / "lineage.json").read_text())
+    manifest = json.loads((Path(first["dataset"]) / "manifest.json").read_text())
+    assert lineage["dataset_fingerprint"] == manifest["fingerprint"]
+    assert lineage["prompt_hashes"] == manifest["prompt_hashes"] and lineage["git_commit"]
+    assert lineage["train_params"]["max_steps"] == 2 and lineage["seed"] == 5
+    assert "regenerate-and-retrain" in Path(first["report"]).read_text()
+
+    # 2. identical second run: no LLM call is made again, training comes from the Prefect cache
+    calls = Path(first["dataset"]) / "checkpoint" / "calls.jsonl"
+    n_calls = len(calls.read_text().splitlines())
+    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    second = regenerate_and_retrain(**dag_params)
+    states = _task_states(since)
+    assert set(states.get("generate-batch", [])) <= {"Cached"}, states
+    assert len(calls.read_text().splitlines()) == n_calls
+    assert states["train"] == ["Cached"], states
+    assert second["model_dir"] == first["model_dir"]
+
+    # 3. only a training parameter changes: training re-runs, generation does not
+    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    changed = dict(dag_params, train_params={**dag_params["train_params"], "lr": 3e-5})
+    third = regenerate_and_retrain(**changed)
+    states = _task_states(since)
+    assert set(states.get("generate-batch", [])) <= {"Cached"}, states
+    assert len(calls.read_text().splitlines()) == n_calls
+    assert states["train"] == ["Completed"], states
+    assert third["model_dir"] != first["model_dir"]
+    assert third["dataset"] == first["dataset"]
+
+
+def test_gate_holds_a_worse_model_and_keeps_the_release(prefect_harness, dag_params, tmp_path):
+    from flows.regenerate_and_retrain import regenerate_and_retrain
+    from gliznet.publish import latest_version, publish_local
+
+    params = dict(dag_params, workdir=str(tmp_path / "gate"))
+    store = Path(params["workdir"]) / "models-released"
+    # a previous release that scored far better on the same frozen sets
+    strong = tmp_path / "strong"
+    strong.mkdir()
+    (strong / "manifest.json").write_text(json.dumps({"version": "strong-v1"}))
+    (strong / "frozen_eval.json").write_text(json.dumps(
+        {"average_macro_f1": 0.99, "paths": params["eval_paths"], "limit": params["eval_limit"], "sets": []}))
+    publish_local(strong, store)
+
+    result = regenerate_and_retrain(**params)
+    assert result["decision"] == "held"
+    assert latest_version(store) == "strong-v1"
+    report = Path(result["report"]).read_text()
+    assert "**held**" in report and "0.99" in report
+
+    # a weak previous release: the new model is released and becomes latest
+    (store / "strong-v1" / "frozen_eval.json").write_text(json.dumps(
+        {"average_macro_f1": 0.0, "paths": params["eval_paths"], "limit": params["eval_limit"], "sets": []}))
+    result = regenerate_and_retrain(**params)
+    assert result["decision"] == "released"
+    assert latest_version(store) != "strong-v1"
