@@ -270,7 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
 
-        answer = owner._cached(key) if cfg.replay else None
+        answer = owner._cached(key) if cfg.replay and is_chat else None
         if answer is not None:
             if cfg.replay_delay_s:
                 time.sleep(cfg.replay_delay_s)
@@ -278,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
             answer = self._forward(path, body)
             if answer is None:
                 return
-            if cfg.replay and answer[0] == 200:
+            if cfg.replay and is_chat and answer[0] == 200:
                 owner._remember(key, answer)
         status, headers, payload = answer
 
