@@ -47,7 +47,7 @@ def generate(
     records_per_call: int = typer.Option(4, "--records-per-call"),
     concurrency: int = typer.Option(4, "--concurrency"),
     max_calls: Optional[int] = typer.Option(None, "--max-calls", help="Call budget (default 4x records / batch)."),
-    test_label_fraction: float = typer.Option(0.2, "--test-label-fraction"),
+    test_label_fraction: float = typer.Option(0.2, "--test-label-fraction", help="About this share of records goes to the zero-shot test split (labels are held out until it is reached)."),
     near_dup_threshold: float = typer.Option(90.0, "--near-dup-threshold"),
     hardness: bool = typer.Option(True, "--hardness/--no-hardness", help="Score negatives with MiniLM for the card."),
 ):
@@ -91,7 +91,7 @@ def _print_summary(manifest: dict, out: Path) -> None:
 def import_(
     source: Path = typer.Option(..., "--from", help="JSONL of {text, labels[, not_labels]}."),
     out: Path = typer.Option(..., "--out"),
-    test_label_fraction: float = typer.Option(0.2, "--test-label-fraction"),
+    test_label_fraction: float = typer.Option(0.2, "--test-label-fraction", help="About this share of records goes to the zero-shot test split (labels are held out until it is reached)."),
     mine_hard_negatives: int = typer.Option(0, "--mine-hard-negatives", help="Add up to K embedding-mined negatives."),
     seed: int = typer.Option(0, "--seed"),
     min_text_chars: int = typer.Option(3, "--min-text-chars", help="Human-labelled texts can be short."),

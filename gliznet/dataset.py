@@ -39,12 +39,37 @@ class SplitResult:
 
 
 def held_out_label_keys(records: list[Record], test_label_fraction: float, seed: int) -> set[str]:
-    """Seeded choice of ``round(fraction * n)`` of the ``n`` distinct positive label keys (at least 1)."""
+    """Seeded choice of held-out positive label keys, sized so that about ``test_label_fraction`` of
+    the *records* land in test.
+
+    Labels are visited in a seeded random order; a label is held out when the records it would move
+    to test keep the test share at or under the target (the first label is always taken unless it
+    alone would empty train). With multi-label records a plain share of labels would pull most
+    records into test; this keeps the test split the size the caller asked for, and train non-empty.
+    """
     keys = sorted({label_key(label) for r in records for label in r.labels})
     if not keys:
         return set()
-    k = min(len(keys) - 1, max(1, round(test_label_fraction * len(keys)))) if len(keys) > 1 else 1
-    return set(random.Random(seed).sample(keys, k))
+    postings: dict[str, list[int]] = {}
+    for i, record in enumerate(records):
+        for key in {label_key(label) for label in record.labels}:
+            postings.setdefault(key, []).append(i)
+    target = test_label_fraction * len(records)
+    in_test = [False] * len(records)
+    n_test = 0
+    held: set[str] = set()
+    for key in random.Random(seed).sample(keys, len(keys)):
+        moved = [i for i in postings[key] if not in_test[i]]
+        would_empty_train = n_test + len(moved) >= len(records) and len(keys) > 1
+        if would_empty_train or (held and n_test + len(moved) > target):
+            continue
+        held.add(key)
+        for i in moved:
+            in_test[i] = True
+        n_test += len(moved)
+        if n_test >= target:
+            break
+    return held or {random.Random(seed).choice(keys)}
 
 
 def zero_shot_split(records: list[Record], test_label_fraction: float = 0.2, seed: int = 0,

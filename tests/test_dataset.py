@@ -167,3 +167,19 @@ def test_loading_a_corrupt_line_names_the_line(tmp_path):
         f.write('{"text": "half a record"\n')
     with pytest.raises(ValueError, match=r"records.jsonl:3"):
         load_records_jsonl(path)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_test_split_size_follows_the_fraction_even_with_multi_label_records(seed):
+    records = random_records(seed, n=400)
+    split = zero_shot_split(records, test_label_fraction=0.2, seed=seed)
+    kept = len(split.train) + len(split.test)
+    assert split.train, "train is never emptied"
+    assert 0.02 <= len(split.test) / kept <= 0.3
+    assert not keys_of(split.train) & keys_of(split.test)
+
+
+def test_tiny_sets_keep_a_non_empty_train():
+    for seed in range(20):
+        split = zero_shot_split(random_records(seed, n=4), test_label_fraction=0.2, seed=seed, min_test_records=0)
+        assert split.train
