@@ -28,6 +28,11 @@ Read top to bottom:
    135M model often loops until its token limit, and a cap keeps a test's upstream time bounded
    (such answers are cut JSON either way).  Replay keys use the request as the client sent it.
 
+   ``require_key`` makes the proxy act like a cloud API checking keys: any request whose
+   ``Authorization`` is not ``Bearer <require_key>`` gets HTTP 401 — and, like the worst real
+   servers, the error message echoes the key it was given (so a client that logs server messages
+   leaks it, which the secrets test would catch).
+
 2. ``FaultConfig`` — ``rate`` (probability that a chat request gets a fault), ``kinds`` (drawn
    uniformly), ``seed``, ``retry_after_s``, ``hang_s``; ``replay`` (see 4) and ``replay_delay_s``.
 
@@ -91,6 +96,8 @@ class FaultConfig:
     replay_delay_s: float = 0.0
     upstream_timeout_s: float = 300.0
     max_tokens_cap: int | None = None
+    require_key: str | None = None
+    require_key_on: str = "all"  # "all" routes, or "chat" only (key revoked mid-run: check() passes)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
@@ -255,6 +262,14 @@ class _Handler(BaseHTTPRequestHandler):
         is_chat = self.command == "POST" and path.endswith(CHAT_PATH_SUFFIX)
         key = hashlib.sha256(self.command.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
         kind = owner._arrived(path, key, is_chat)
+
+        presented = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        guarded = cfg.require_key_on == "all" or is_chat
+        if cfg.require_key is not None and guarded and presented != cfg.require_key:
+            self._send(401, [("Content-Type", "application/json")], json.dumps(
+                {"error": {"message": f"Invalid API Key: {presented}", "type": "invalid_request_error",
+                           "code": "invalid_api_key"}}).encode())
+            return
 
         if kind == "rate_limited":
             self._send(429, [("Content-Type", "application/json"), ("Retry-After", _num(cfg.retry_after_s))],
