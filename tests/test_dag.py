@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -12,25 +10,32 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _task_states(since: datetime) -> dict[str, list[str]]:
-    """{task name: [state names]} of the task runs started after ``since``."""
+def _all_task_runs() -> dict:
     from prefect.client.orchestration import get_client
 
-    states: dict[str, list[str]] = {}
+    runs, offset = {}, 0
     with get_client(sync_client=True) as client:
-        for run in client.read_task_runs(limit=500):
-            started = run.start_time or run.expected_start_time
-            if started is None or started < since:
-                continue
-            name = run.name.rsplit("-", 1)[0]
-            states.setdefault(name, []).append(run.state.name if run.state else "?")
+        while True:
+            page = client.read_task_runs(limit=200, offset=offset)
+            runs.update({run.id: run for run in page})
+            if len(page) < 200:
+                return runs
+            offset += 200
+
+
+def _states_of_new_runs(before: dict) -> dict[str, list[str]]:
+    """{task name: [state names]} of the task runs that did not exist in ``before``."""
+    states: dict[str, list[str]] = {}
+    for run_id, run in _all_task_runs().items():
+        if run_id not in before:
+            states.setdefault(run.name.rsplit("-", 1)[0], []).append(run.state.name if run.state else "?")
     return states
 
 
 @pytest.fixture(scope="module")
 def dag_params(tmp_path_factory, eval_dir):
     work = tmp_path_factory.mktemp("weekly")
-    return dict(records=4, seed=5, provider="local", workdir=str(work), with_hardness=False,
+    return dict(records=10, seed=5, provider="local", workdir=str(work), with_hardness=False,
                 train_params={"max_steps": 2, "batch_size": 4, "max_length": 96, "eval_steps": 10**6,
                               "save_steps": 10**6, "max_eval_samples": 8},
                 eval_paths=[str(eval_dir / "sst2.jsonl"), str(eval_dir / "emotion.jsonl")], eval_limit=12)
@@ -58,19 +63,19 @@ def test_weekly_dag_runs_caches_and_gates(prefect_harness, dag_params):
     # 2. identical second run: no LLM call is made again, training comes from the Prefect cache
     calls = Path(first["dataset"]) / "checkpoint" / "calls.jsonl"
     n_calls = len(calls.read_text().splitlines())
-    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    before = _all_task_runs()
     second = regenerate_and_retrain(**dag_params)
-    states = _task_states(since)
+    states = _states_of_new_runs(before)
     assert set(states.get("generate-batch", [])) <= {"Cached"}, states
     assert len(calls.read_text().splitlines()) == n_calls
     assert states["train"] == ["Cached"], states
     assert second["model_dir"] == first["model_dir"]
 
     # 3. only a training parameter changes: training re-runs, generation does not
-    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    before = _all_task_runs()
     changed = dict(dag_params, train_params={**dag_params["train_params"], "lr": 3e-5})
     third = regenerate_and_retrain(**changed)
-    states = _task_states(since)
+    states = _states_of_new_runs(before)
     assert set(states.get("generate-batch", [])) <= {"Cached"}, states
     assert len(calls.read_text().splitlines()) == n_calls
     assert states["train"] == ["Completed"], states
