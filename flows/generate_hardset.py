@@ -86,12 +86,12 @@ def generate_hardset_flow(records: int = 60, out: str = "runs/hardset", provider
     config = GenerateConfig(records=records, seed=seed, provider=provider, model=model,
                             records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls,
                             limits=Limits())
-    check_writable(Path(out))
-    checkpoint = Checkpoint(Path(out) / "checkpoint" / "calls.jsonl")
-    lines = checkpoint.load()
-    progress = create_progress_artifact(0.0, description=f"generate-hardset: accepted records of {records}")
     with make_provider(provider, model, concurrency=concurrency) as llm:
-        llm.check()
+        llm.check()  # bad provider settings fail before anything is written
+        check_writable(Path(out))
+        checkpoint = Checkpoint(Path(out) / "checkpoint" / "calls.jsonl")
+        lines = checkpoint.load()
+        progress = create_progress_artifact(0.0, description=f"generate-hardset: accepted records of {records}")
         accepted = sum(accepted_in(line, config) for line in lines.values())
         next_index = 0
         while accepted < records and next_index < config.call_budget:

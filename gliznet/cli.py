@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Generate hard zero-shot datasets with LLMs and train GliZNet on them.")
 console = Console(stderr=True)
 
@@ -65,6 +65,16 @@ def generate(
         raise ValueError(f"--near-dup-threshold must be in (0, 100] (got {near_dup_threshold})")
     config = GenerateConfig(records=records, seed=seed, provider=provider, model=model,
                             records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls)
+    from gliznet.hardset import check_writable
+    from gliznet.llm.provider import make_provider
+
+    check_writable(out)
+    llm = make_provider(provider, model, concurrency=concurrency)
+    try:
+        llm.check()
+    except BaseException:
+        llm.close()
+        raise
     with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
                   TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("generate", total=records, calls="")
@@ -73,7 +83,8 @@ def generate(
             bar.update(task, completed=min(accepted, records), calls=f"calls {calls}/{budget}")
 
         manifest = generate_hardset(config, out, progress=progress, test_label_fraction=test_label_fraction,
-                                    near_dup_threshold=near_dup_threshold, with_hardness=hardness)
+                                    near_dup_threshold=near_dup_threshold, with_hardness=hardness,
+                                    provider_factory=lambda: llm)
     _print_summary(manifest, out)
 
 
@@ -124,6 +135,9 @@ def train(
     resume: bool = typer.Option(False, "--resume"),
 ):
     """Train GliZNet on a dataset folder."""
+    if (data / "triplet").is_dir() and not (data / "manifest.json").exists():
+        raise ValueError(f"--data {data} has no manifest.json: it is an unfinished dataset (interrupted write?); "
+                         "run `gliznet generate` or `gliznet import` again on it")
     from gliznet.train import TrainConfig, train as run_train
 
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed)
@@ -207,7 +221,11 @@ def publish(
     target = publish_local(data, store)
     typer.echo(f"snapshot: {target.resolve()}")
     if hub_repo:
-        info = publish_hub(data, hub_repo)
+        try:
+            info = publish_hub(data, hub_repo)
+        except (OSError, ConnectionError) as err:  # HfHubHTTPError is an OSError too
+            raise RuntimeError(f"--hub-repo {hub_repo}: the Hub push failed ({type(err).__name__}): check HF_TOKEN "
+                               f"and the network; the local snapshot {target} is kept") from None
         typer.echo(f"hub: {info['repo_id']}@{info['version']}")
 
 
@@ -222,5 +240,13 @@ def serve(
     serve_all(config)
 
 
+def main() -> None:
+    """Entry point: SIGTERM exits normally, so the embedded llama-server is stopped by its atexit hook."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    app()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

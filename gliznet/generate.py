@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from gliznet.llm.provider import LLMCallError, LLMProvider
+from gliznet.llm.provider import LLMCallError, LLMConfigError, LLMProvider
 from gliznet.prompts import PromptTemplate, load_prompt
 from gliznet.records import (
     Limits,
@@ -179,6 +179,11 @@ def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, conf
     except LLMCallError as err:
         line.update(ok=False, error=getattr(err, "reason", "error"), detail=str(err)[:500],
                     attempts=getattr(err, "attempts", None))
+        return line
+    except LLMConfigError:
+        raise  # a setting is wrong (e.g. the key was revoked): every further call would fail the same way
+    except Exception as err:  # noqa: BLE001 - a provider bug must cost one counted call, not the run
+        line.update(ok=False, error="unexpected", detail=f"{type(err).__name__}: {err}"[:500], attempts=None)
         return line
     line.update(ok=True, raw=completion.text, model=completion.model or provider.model,
                 prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,

@@ -212,8 +212,9 @@ def normalize_label(s: str) -> str:
 
     Case and spelling are kept as written (``"Customer_Support"`` stays ``"Customer_Support"``).
     """
-    s = unicodedata.normalize("NFKC", s)
-    return _WHITESPACE.sub(" ", _drop_controls(s)).strip()
+    s = _drop_controls(unicodedata.normalize("NFKC", s))
+    # NFKC again: a combining mark that followed a removed control character composes only now
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", s)).strip()
 
 
 def label_key(s: str) -> str:
@@ -229,7 +230,7 @@ def normalize_text(s: str) -> str:
     """Stored form of a text: NFKC, control characters removed, runs of spaces/tabs collapsed,
     each line stripped, at most one blank line between paragraphs, stripped."""
     s = unicodedata.normalize("NFKC", s).replace("\r\n", "\n").replace("\r", "\n")
-    s = _drop_controls(s, keep="\n")
+    s = unicodedata.normalize("NFKC", _drop_controls(s, keep="\n"))
     lines = [_LINE_SPACE.sub(" ", line).strip() for line in s.split("\n")]
     return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
 

@@ -62,6 +62,7 @@ class GroqProvider(LLMProvider):
         super().__init__(model or DEFAULT_GROQ_MODEL, **kwargs)
         self.base_url = (base_url or os.environ.get("GROQ_BASE_URL") or DEFAULT_GROQ_URL).rstrip("/")
         self.json_schema_mode = True
+        self._api_key = api_key
         self._client = groq.Groq(api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
 
     def _request(self, system, user, schema, *, seed, temperature, max_tokens):
@@ -80,7 +81,7 @@ class GroqProvider(LLMProvider):
         except groq.APITimeoutError:
             raise TransientError("timeout", f"no answer from {self.base_url} within {self.timeout:.0f}s") from None
         except groq.APIConnectionError as e:
-            raise TransientError("connection", f"cannot reach {self.base_url}: {e}") from None
+            raise TransientError("connection", self._redact(f"cannot reach {self.base_url}: {e}")) from None
         except groq.APIStatusError as e:
             if e.status_code == 429:
                 raise TransientError("rate_limited", f"HTTP 429 from {self.base_url}",
@@ -90,10 +91,22 @@ class GroqProvider(LLMProvider):
             if use_schema and _is_unsupported_json_schema(e):
                 self.json_schema_mode = False
                 return self._request(system, user, schema, seed=seed, temperature=temperature, max_tokens=max_tokens)
-            raise BadRequestError(f"HTTP {e.status_code}: {e.message}") from None
+            if e.status_code in (401, 403):  # a revoked key fails every call: stop the run with one line
+                raise LLMConfigError(f"GROQ_API_KEY was rejected by {self.base_url} (HTTP {e.status_code}): "
+                                     "export a valid key") from None
+            raise BadRequestError(self._redact(f"HTTP {e.status_code}: {e.message}")) from None
+        except ValueError as e:  # HTTP 200 whose body is not JSON (truncated / garbled on the way)
+            raise TransientError("bad_response", self._redact(f"unreadable answer from {self.base_url}: {e}")[:300]) from None
+        try:
+            content = r.choices[0].message.content or ""
+        except (AttributeError, IndexError, TypeError):
+            raise TransientError("bad_response", f"answer from {self.base_url} has no choices[0].message") from None
         usage = r.usage
-        return (r.choices[0].message.content or "", int(getattr(usage, "prompt_tokens", 0) or 0),
-                int(getattr(usage, "completion_tokens", 0) or 0))
+        return (content, int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0))
+
+    def _redact(self, text: str) -> str:
+        """Servers may echo the key in error messages: never let it reach a checkpoint or a log."""
+        return text.replace(self._api_key, "***") if self._api_key else text
 
     def served_models(self) -> list[str]:
         """Model ids the server lists at ``/openai/v1/models``."""

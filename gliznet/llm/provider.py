@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 PROVIDERS = ("local", "ollama", "groq")
-RETRY_REASONS = ("timeout", "http_5xx", "rate_limited", "connection")
+RETRY_REASONS = ("timeout", "http_5xx", "rate_limited", "connection", "bad_response")
 CALL_ERROR_REASONS = (*RETRY_REASONS, "bad_request")
 
 
