@@ -96,17 +96,3 @@ def test_version_tag_is_date_plus_short_fingerprint():
 def test_release_gate_holds_a_model_worse_than_the_tolerance(candidate, previous, decision):
     assert release_gate(candidate, previous, tolerance=0.01).decision == decision
 
-
-def test_prefect_yaml_declares_the_same_weekly_deployment_as_gliznet_serve():
-    from pathlib import Path
-
-    import yaml
-
-    root = Path(__file__).resolve().parent.parent
-    declared = {d["name"]: d for d in yaml.safe_load((root / "prefect.yaml").read_text())["deployments"]}
-    served = yaml.safe_load((root / "flows" / "weekly.yaml").read_text())
-    weekly = declared["weekly"]
-    assert weekly["entrypoint"] == "flows/regenerate_and_retrain.py:regenerate_and_retrain"
-    assert weekly["schedules"][0] == {"cron": served["cron"], "timezone": served["timezone"]}
-    assert weekly["parameters"] == served["parameters"]
-    assert declared["default"]["entrypoint"] == "flows/generate_hardset.py:generate_hardset_flow"
