@@ -2,7 +2,7 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-RECORDS ?= 60
+RECORDS ?= 24
 OUT ?= runs/hardset
 
 .PHONY: install install-test run test

@@ -46,7 +46,7 @@ def generate(
     seed: int = typer.Option(0, "--seed"),
     records_per_call: int = typer.Option(4, "--records-per-call"),
     concurrency: int = typer.Option(4, "--concurrency"),
-    max_calls: Optional[int] = typer.Option(None, "--max-calls", help="Call budget (default 4x records / batch)."),
+    max_calls: Optional[int] = typer.Option(None, "--max-calls", help="Call budget (default 6x records / batch)."),
     test_label_fraction: float = typer.Option(0.2, "--test-label-fraction", help="About this share of records goes to the zero-shot test split (labels are held out until it is reached)."),
     near_dup_threshold: float = typer.Option(90.0, "--near-dup-threshold"),
     hardness: bool = typer.Option(True, "--hardness/--no-hardness", help="Score negatives with MiniLM for the card."),

@@ -53,7 +53,7 @@ class GenerateConfig:
     concurrency: int = 4
     temperature: float = 0.8
     max_tokens: int = 1500
-    max_calls: int | None = None  # default: enough calls for 4x the requested records
+    max_calls: int | None = None  # default: enough calls for 6x the requested records (small models reject a lot)
     prompt_id: str = "hardset_batch"
     limits: Limits = field(default_factory=Limits)
 
@@ -71,7 +71,7 @@ class GenerateConfig:
     def call_budget(self) -> int:
         if self.max_calls is not None:
             return self.max_calls
-        return max(4, -(-4 * self.records // self.records_per_call))
+        return max(4, -(-6 * self.records // self.records_per_call))
 
     def as_dict(self) -> dict:
         d = asdict(self)
