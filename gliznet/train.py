@@ -5,8 +5,8 @@ Recipe, top to bottom:
 1. ``load_triplets`` reads ``DATA/triplet`` (a ``DatasetDict`` saved with ``save_to_disk``; splits
    ``train``/``test``; columns ``text``, ``labels``, ``not_labels``).
 2. ``pretokenize`` runs once, with ``datasets.map``: token ids of the text and of every label (plus the
-   ``_``->space variant of labels that have one), and a ``length`` column for length bucketing.  No
-   tokenizer runs inside the training loop.
+   ``_``->space variant of labels that have one), and a ``length`` column for length bucketing - only for
+   the rows ``max_train_samples`` / ``max_steps`` can reach.  No tokenizer runs inside the training loop.
 3. ``LabelCollator`` builds each batch from ids with list operations (cheap, runs in DataLoader workers):
    positives + negatives (+ ``extra_negatives`` other samples' labels from the same batch), shuffled per
    step, capped at ``max_labels_per_sample`` (always keeping a positive), laid out by
@@ -54,7 +54,8 @@ class TrainConfig:
     extra_negatives: int = 8  # labels of other samples in the batch added as negatives
     label_shuffle: bool = True
     underscore_to_space_prob: float = 0.5
-    max_length: int = 256
+    max_length: int = 256  # of training batches (cost grows with it)
+    inference_max_length: int = 512  # saved in the model: what predict/score lay out (texts keep more context)
     seed: int = 42
     eval_steps: int = 500
     save_steps: int = 500
@@ -84,7 +85,11 @@ def load_triplets(data_dir: str):
     if not path.is_dir():
         raise ValueError(f"--data {data_dir} is not a gliznet dataset folder (no triplet/): "
                          "run `gliznet generate` or `gliznet import` first")
-    dataset = load_from_disk(str(path))
+    try:
+        dataset = load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as err:
+        raise ValueError(f"--data {data_dir}: triplet/ is not a saved dataset ({err}): "
+                         "rebuild it with `gliznet generate` or `gliznet import`") from None
     for split in ("train", "test"):
         if split not in dataset:
             raise ValueError(f"{path} has no {split!r} split: rebuild it with `gliznet generate` or `gliznet import`")
@@ -231,7 +236,10 @@ def _step_clock_class():
         The clock runs from the first ``on_step_begin`` to the last ``on_step_end``.  After a step ends the
         Trainer may log, evaluate and save; the time until the last of those callbacks fires is paused time,
         so ``train_seconds`` = data loading + forward + backward + optimizer of every step.  ``steps`` holds,
-        per optimizer step, [seconds, non-padding tokens] (seconds include the next step's data loading)."""
+        per optimizer step, [seconds, non-padding tokens] (seconds include this step's data loading);
+        ``steps`` and ``batch_shapes`` keep the first ``KEEP`` entries (enough for a benchmark)."""
+
+        KEEP = 1000
 
         def __init__(self):
             self.started: float | None = None
@@ -245,7 +253,7 @@ def _step_clock_class():
 
         def add_batch(self, shape: tuple) -> None:
             self.step_tokens += shape[-1]
-            if len(self.batch_shapes) < 100_000:
+            if len(self.batch_shapes) < self.KEEP:
                 self.batch_shapes.append(shape)
 
         def on_step_begin(self, args, state, control, **kwargs):
@@ -259,7 +267,8 @@ def _step_clock_class():
 
         def on_step_end(self, args, state, control, **kwargs):
             self.last_end = time.perf_counter()
-            self.steps.append([self.last_end - self.step_began, self.step_tokens])
+            if len(self.steps) < self.KEEP:
+                self.steps.append([self.last_end - self.step_began, self.step_tokens])
             self.step_tokens = 0
 
         def _after_step_end(self, *args, **kwargs):
@@ -308,8 +317,12 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
     tokenizer = model.tokenizer
 
     train_split, test_split = dataset["train"], dataset["test"]
-    if config.max_train_samples:
-        train_split = train_split.shuffle(seed=config.seed).select(range(min(config.max_train_samples, len(train_split))))
+    keep = config.max_train_samples
+    if config.max_steps > 0:  # pre-tokenize only the rows max_steps can reach
+        needed = config.max_steps * config.batch_size * config.grad_accum * int(os.environ.get("WORLD_SIZE", "1"))
+        keep = min(keep or needed, needed)
+    if keep:
+        train_split = train_split.shuffle(seed=config.seed).select(range(min(keep, len(train_split))))
     if config.max_eval_samples:
         test_split = test_split.shuffle(seed=config.seed).select(range(min(config.max_eval_samples, len(test_split))))
     train_split = pretokenize(train_split, tokenizer, config.max_length)
@@ -375,6 +388,8 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
     if eval_metrics is None:  # the Trainer did not evaluate at the end: do it once
         eval_metrics = trainer.evaluate() if do_eval else {}
     model_dir = out / "model"
+    positions = getattr(model.backbone.config, "max_position_embeddings", None) or config.inference_max_length
+    model.config.max_length = max(config.max_length, min(config.inference_max_length, positions))
     model.save_pretrained(model_dir)
     summary = {
         "model_dir": str(model_dir),
@@ -385,8 +400,8 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
         "wall_seconds": wall,  # trainer.train() as a whole, evaluation and saves included
         "eval_loss": float(eval_metrics["eval_loss"]) if "eval_loss" in eval_metrics else None,
         "resumed_from": checkpoint,
-        "batch_shapes": [list(x) for x in clock.batch_shapes],  # (batch, padded length, tokens) per micro-batch
-        "step_times": clock.steps,  # [seconds, tokens] per optimizer step
+        "batch_shapes": [list(x) for x in clock.batch_shapes],  # (batch, padded length, tokens), first 1000 micro-batches
+        "step_times": clock.steps,  # [seconds, tokens] per optimizer step (the first 1000)
         "config": asdict(config),
     }
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))

@@ -59,6 +59,7 @@ def test_a_few_training_steps_lower_the_loss(data_dir, tmp_path):
     assert sum(sec for sec, _ in summary["step_times"]) <= summary["train_seconds"] + 1e-6
     assert summary["train_seconds"] < summary["wall_seconds"]
     trained = GliZNet.from_pretrained(summary["model_dir"])
+    assert trained.config.max_length == 512  # trained on 64-token batches, predicts with the full context
     after = _mean_loss(trained, split, config)
     assert after < before * 0.9, (before, after)
     saved = json.loads((tmp_path / "run" / "train_summary.json").read_text())
