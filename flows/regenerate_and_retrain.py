@@ -153,7 +153,7 @@ def regenerate_and_retrain(records: int = 60, seed: int | None = None, provider:
            "own_test": own_test["metrics"], "lineage": lineage}
     if decision["decision"] == "released":
         run["release"] = publish_model(model_dir, str(work / "models-released"),
-                                       f"{dataset['version']}-{Path(model_dir).name[:6]}", lineage, frozen,
+                                       f"{dataset['version']}-{Path(model_dir).parent.name[:8]}", lineage, frozen,
                                        hub_model_repo)
     report = report_markdown(run)
     atomic_write_text(Path(model_dir) / "run_report.md", report)

@@ -133,6 +133,7 @@ def train(
     max_steps: int = typer.Option(-1, "--max-steps"),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume"),
+    cpu_threads: Optional[int] = typer.Option(None, "--cpu-threads", help="torch threads on CPU (1 is often fastest on a busy machine)."),
 ):
     """Train GliZNet on a dataset folder."""
     if (data / "triplet").is_dir() and not (data / "manifest.json").exists():
@@ -140,9 +141,11 @@ def train(
                          "run `gliznet generate` or `gliznet import` again on it")
     from gliznet.train import TrainConfig, train as run_train
 
-    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed)
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed,
+                         cpu_threads=cpu_threads)
     result = run_train(str(data), backbone, str(out), config, resume=resume)
-    console.print_json(json.dumps(result, default=str))
+    summary = {k: v for k, v in result.items() if k not in ("batch_shapes", "step_times", "config")}
+    console.print_json(json.dumps(summary, default=str))
     typer.echo(f"model: {Path(result['model_dir']).resolve()}")
 
 
@@ -186,8 +189,12 @@ def _limited(data: str, limit: int):
 
 
 def _headline(report: dict) -> dict:
-    keep = ("name", "scorer", "n", "average_macro_f1", "macro_f1", "micro_f1", "roc_auc_macro", "p_at_1", "sets")
-    return {k: v for k, v in report.items() if k in keep} or report
+    if "sets" in report:  # a suite
+        return {"scorer": report["scorer"], "average_macro_f1": report["average_macro_f1"],
+                "sets": {s["data"]: s["macro_f1"] for s in report["sets"]}}
+    m = report["metrics"]
+    return {"scorer": report["scorer"], "data": report["data"], "n": report["n"], "decision": m["decision"],
+            "macro_f1": m["macro_f1"], "micro_f1": m["micro_f1"], "roc_auc_micro": m["roc_auc_micro"], "p@1": m["p@1"]}
 
 
 @app.command()
