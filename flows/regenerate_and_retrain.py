@@ -110,7 +110,7 @@ def report_markdown(run: dict) -> str:
         f"train {counts['train']}, test {counts['test']}; snapshot `{run['snapshot']['snapshot']}`\n\n"
         f"## Frozen real test sets (macro-F1)\n\n| set | n | candidate | previous release |\n|---|---|---|---|\n"
         f"{rows}\n| **average** | | **{frozen['average_macro_f1']:.4f}** | "
-        f"{gate_['previous'] if gate_['previous'] is not None else '-'} |\n\n"
+        f"{format(gate_['previous'], '.4f') if gate_['previous'] is not None else '-'} |\n\n"
         f"Run's own zero-shot test split: macro-F1 {run['own_test'].get('macro_f1', 'n/a')}\n\n"
         f"## Model\n\n`{run['model']['model_dir']}`; released: `{run.get('release', {}).get('model', 'no (held)')}`\n"
     )
