@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gliznet.embeddings import Embedder, resolve_backbone
+from gliznet.embeddings import Embedder, load_backbone
 
 BASELINES = ("embedding", "cross-encoder")
 
@@ -61,13 +61,7 @@ class CrossEncoderBaseline:
 
     def __init__(self, backbone: str | None = None, device: str | None = None, batch_size: int = 64,
                  max_length: int = 256):
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        path = resolve_backbone(backbone)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        self.tokenizer, self.model, self.device = load_backbone(backbone, device)
         self.batch_size = batch_size
         self.max_length = max_length
 

@@ -41,18 +41,22 @@ def resolve_backbone(name_or_path: str | None) -> str:
     return name_or_path
 
 
+def load_backbone(backbone: str | None = None, device: str | None = None):
+    """``(tokenizer, model in eval mode on device, device)`` for a backbone path or Hub id."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    path = resolve_backbone(backbone)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).to(device).eval(), device
+
+
 class Embedder:
     """Mean-pooled, L2-normalised sentence vectors: ``Embedder().encode(texts) -> (n, d) float32``."""
 
     def __init__(self, backbone: str | None = None, device: str | None = None, batch_size: int = 64,
                  max_length: int = 256):
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        path = resolve_backbone(backbone)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        self.tokenizer, self.model, self.device = load_backbone(backbone, device)
         self.batch_size = batch_size
         self.max_length = max_length
 
