@@ -20,7 +20,7 @@ from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from flows.generate_hardset import generate_hardset_flow
 from gliznet.hardset import atomic_write_text, git_commit, package_versions
 from gliznet.publish import publish_local, read_manifest
-from gliznet.release import current_release, release_gate, release_model
+from gliznet.release import current_release, eval_set_identity, release_gate, release_model
 
 CACHED = INPUTS + TASK_SOURCE
 
@@ -70,7 +70,8 @@ def evaluate_split(model_dir: str, dataset_dir: str, out_dir: str) -> dict:
 def gate(candidate: dict, model_store: str, tolerance: float, eval_paths: list[str], eval_limit: int | None,
          workdir: str) -> dict:
     previous_version, previous = current_release(model_store)
-    if previous is not None and (previous.get("paths") != eval_paths or previous.get("limit") != eval_limit):
+    same_sets = previous is not None and previous.get("eval_sets") == eval_set_identity(eval_paths)
+    if previous is not None and (not same_sets or previous.get("limit") != eval_limit):
         # the frozen sets changed: measure the current release again on the same sets
         previous = evaluate_model.fn(str(Path(model_store) / previous_version), eval_paths, eval_limit,
                                      str(Path(workdir) / "eval-previous"))
@@ -140,7 +141,7 @@ def regenerate_and_retrain(records: int = 60, seed: int | None = None, provider:
     model_dir = trained["model_dir"]
     own_test = evaluate_split(model_dir, dataset_dir, str(Path(model_dir) / "eval-own-test"))
     frozen = evaluate_model(model_dir, eval_paths, eval_limit, str(Path(model_dir) / "eval-frozen"))
-    frozen = {**frozen, "paths": eval_paths, "limit": eval_limit}
+    frozen = {**frozen, "paths": eval_paths, "eval_sets": eval_set_identity(eval_paths), "limit": eval_limit}
     decision = gate(frozen, str(work / "models-released"), gate_tolerance, eval_paths, eval_limit, workdir)
     manifest = read_manifest(dataset_dir)
     lineage = {

@@ -41,6 +41,13 @@ def release_gate(candidate_score: float, previous_score: float | None, tolerance
                         f"{candidate_score:.4f} < {previous_score:.4f} - {tolerance}")
 
 
+def eval_set_identity(paths: list[str]) -> dict[str, str]:
+    """{file name: content hash} of the frozen test sets: the same sets compare equal wherever they lie."""
+    import hashlib
+
+    return {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in paths}
+
+
 def current_release(store: str | Path) -> tuple[str | None, dict | None]:
     """(version, frozen-eval summary) of the model store's ``latest``, or (None, None)."""
     version = latest_version(store)

@@ -86,6 +86,7 @@ def test_weekly_dag_runs_caches_and_gates(prefect_harness, dag_params):
 def test_gate_holds_a_worse_model_and_keeps_the_release(prefect_harness, dag_params, tmp_path):
     from flows.regenerate_and_retrain import regenerate_and_retrain
     from gliznet.publish import latest_version, publish_local
+    from gliznet.release import eval_set_identity
 
     params = dict(dag_params, workdir=str(tmp_path / "gate"))
     store = Path(params["workdir"]) / "models-released"
@@ -93,8 +94,9 @@ def test_gate_holds_a_worse_model_and_keeps_the_release(prefect_harness, dag_par
     strong = tmp_path / "strong"
     strong.mkdir()
     (strong / "manifest.json").write_text(json.dumps({"version": "strong-v1"}))
+    same_sets = eval_set_identity(params["eval_paths"])
     (strong / "frozen_eval.json").write_text(json.dumps(
-        {"average_macro_f1": 0.99, "paths": params["eval_paths"], "limit": params["eval_limit"], "sets": []}))
+        {"average_macro_f1": 0.99, "eval_sets": same_sets, "limit": params["eval_limit"], "sets": []}))
     publish_local(strong, store)
 
     result = regenerate_and_retrain(**params)
@@ -105,7 +107,7 @@ def test_gate_holds_a_worse_model_and_keeps_the_release(prefect_harness, dag_par
 
     # a weak previous release: the new model is released and becomes latest
     (store / "strong-v1" / "frozen_eval.json").write_text(json.dumps(
-        {"average_macro_f1": 0.0, "paths": params["eval_paths"], "limit": params["eval_limit"], "sets": []}))
+        {"average_macro_f1": 0.0, "eval_sets": same_sets, "limit": params["eval_limit"], "sets": []}))
     result = regenerate_and_retrain(**params)
     assert result["decision"] == "released"
     assert latest_version(store) != "strong-v1"
