@@ -125,13 +125,6 @@ def plan_call(seed: int, index: int) -> CallSpec:
     )
 
 
-def provenance_for(spec: CallSpec, provider: str, model: str, prompt: PromptTemplate, created_at: str) -> Provenance:
-    return Provenance(
-        provider=provider, model=model, prompt_id=prompt.prompt_id, prompt_hash=prompt.hash,
-        topic=spec.topic, genre=spec.genre, length=spec.length, reading_level=spec.reading_level,
-        seed=spec.seed, created_at=created_at,
-    )
-
 
 # --- one call ----------------------------------------------------------------------------------
 
@@ -159,11 +152,7 @@ def request_schema(limits: Limits, n_records: int, max_text_chars: int = 600, ma
 def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, config: GenerateConfig) -> dict:
     """Ask for one batch. Returns the checkpoint line: the raw answer, or the failure reason."""
     limits = config.limits
-    system, user = prompt.render(
-        n_records=config.records_per_call, topic=spec.topic, domain=spec.domain, genre=spec.genre,
-        length=spec.length, reading_level=spec.reading_level, min_labels=limits.min_labels,
-        max_labels=limits.max_labels, min_not_labels=limits.min_not_labels, max_not_labels=limits.max_not_labels,
-    )
+    system, user = render_call(prompt, spec, config)
     line: dict = {
         "call": spec.index,
         "spec": asdict(spec),
@@ -278,15 +267,19 @@ def accepted_in(line: dict, config: GenerateConfig) -> int:
     return len(parse_batch(line["raw"], blank, prompt_text(prompt, line, config), config.limits)[0])
 
 
-def prompt_text(prompt: PromptTemplate, line: dict, config: GenerateConfig) -> str:
-    """The user prompt a checkpoint line was answered from (for prompt-echo detection)."""
-    spec = line["spec"]
+def render_call(prompt: PromptTemplate, spec: CallSpec, config: GenerateConfig) -> tuple[str, str]:
+    """(system, user) messages of one call: the template filled with the call's plan and the bounds."""
     limits = config.limits
     return prompt.render(
-        n_records=config.records_per_call, topic=spec["topic"], domain=spec["domain"], genre=spec["genre"],
-        length=spec["length"], reading_level=spec["reading_level"], min_labels=limits.min_labels,
+        n_records=config.records_per_call, topic=spec.topic, domain=spec.domain, genre=spec.genre,
+        length=spec.length, reading_level=spec.reading_level, min_labels=limits.min_labels,
         max_labels=limits.max_labels, min_not_labels=limits.min_not_labels, max_not_labels=limits.max_not_labels,
-    )[1]
+    )
+
+
+def prompt_text(prompt: PromptTemplate, line: dict, config: GenerateConfig) -> str:
+    """The user prompt a checkpoint line was answered from (for prompt-echo detection)."""
+    return render_call(prompt, CallSpec(**line["spec"]), config)[1]
 
 
 # --- the loop ----------------------------------------------------------------------------------
