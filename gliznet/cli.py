@@ -134,19 +134,43 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume"),
     cpu_threads: Optional[int] = typer.Option(None, "--cpu-threads", help="torch threads on CPU (1 is often fastest on a busy machine)."),
+    wise_alpha: float = typer.Option(1.0, "--wise-alpha", help="Save (1-A)*initial + A*fine-tuned weights (WiSE-FT); 1 = fine-tuned."),
 ):
     """Train GliZNet on a dataset folder."""
     if (data / "triplet").is_dir() and not (data / "manifest.json").exists():
         raise ValueError(f"--data {data} has no manifest.json: it is an unfinished dataset (interrupted write?); "
                          "run `gliznet generate` or `gliznet import` again on it")
+    from gliznet.interpolate import check_alpha
     from gliznet.train import TrainConfig, train as run_train
 
+    check_alpha(wise_alpha, "--wise-alpha")
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed,
-                         cpu_threads=cpu_threads)
+                         cpu_threads=cpu_threads, wise_alpha=wise_alpha)
     result = run_train(str(data), backbone, str(out), config, resume=resume)
     summary = {k: v for k, v in result.items() if k not in ("batch_shapes", "step_times", "config")}
     console.print_json(json.dumps(summary, default=str))
     typer.echo(f"model: {Path(result['model_dir']).resolve()}")
+
+
+@app.command()
+@clear_errors
+def interpolate(
+    model: Path = typer.Option(..., "--model", help="A trained GliZNet folder."),
+    alpha: float = typer.Option(..., "--alpha", help="Weight of the fine-tuned weights: (1-A)*initial + A*fine-tuned."),
+    out: Path = typer.Option(..., "--out", help="Folder for the interpolated model."),
+):
+    """Write a WiSE-FT interpolation of a trained model and its initial backbone (pick A on held-out data)."""
+    from gliznet.interpolate import check_alpha, interpolate as mix
+    from gliznet.model import GliZNet
+
+    check_alpha(alpha, "--alpha")
+    if not model.is_dir():
+        raise ValueError(f"--model {model} is not a folder: pass a directory written by `gliznet train`")
+    tuned = GliZNet.from_pretrained(str(model))
+    mix(tuned, alpha)
+    tuned.config.wise_alpha = tuned.config.wise_alpha * alpha
+    tuned.save_pretrained(out)
+    typer.echo(f"model: {out.resolve()}")
 
 
 @app.command()

@@ -68,6 +68,7 @@ class GliZNetConfig:
     margin: float = 0.1
     bce_init_temperature: float = 10.0
     bce_init_bias: float = -2.5
+    wise_alpha: float = 1.0  # informational: the weights are (1-a)*initial + a*fine-tuned (gliznet.interpolate)
 
     def __post_init__(self):
         choices = {"text_pooling": ("cls", "mean"), "label_pooling": ("mean", "lab"),
@@ -323,6 +324,7 @@ Scores every candidate label of a text in one encoder pass
 - backbone: `{config.backbone}`
 - label attention: `{config.label_attention}`; text pooling: `{config.text_pooling}`; label pooling: `{config.label_pooling}`
 - similarity: `{config.similarity}`; projection: `{config.projection_dim}`
+- weights: `{config.wise_alpha}` x fine-tuned + `{1 - config.wise_alpha:g}` x initial (WiSE-FT)
 
 ```python
 from gliznet.model import GliZNet

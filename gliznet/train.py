@@ -15,7 +15,8 @@ Recipe, top to bottom:
    accumulation, checkpoints + resume, seed, eval on the ``test`` split during training, DataLoader
    workers, ``group_by_length`` bucketing and multi-GPU through accelerate/torchrun.  The head (scales,
    temperatures, projections) gets its own, larger learning rate.
-5. ``train`` saves the final model with ``GliZNet.save_pretrained(OUT/model)`` and reports tokens/s of the
+5. ``train`` optionally interpolates the weights back towards the initial ones (``wise_alpha`` < 1, WiSE-FT,
+   see ``gliznet.interpolate``), saves the final model with ``GliZNet.save_pretrained(OUT/model)`` and reports tokens/s of the
    training steps alone (data loading + forward + backward + optimizer; evaluation and checkpoint saves are
    timed separately), with per-step times so a benchmark can drop warm-up steps.
 
@@ -38,6 +39,7 @@ from typing import Literal
 
 import torch
 
+from gliznet.interpolate import check_alpha, initial_state, interpolate
 from gliznet.model import GliZNet, GliZNetConfig
 from gliznet.tokenizer import GliZNetTokenizer
 
@@ -74,6 +76,7 @@ class TrainConfig:
     projection_dim: int | None = None
     loss_weights: dict = field(default_factory=dict)  # e.g. {"margin_weight": 0.5}; keys of GliZNetConfig
     cpu_threads: int | None = None  # torch.set_num_threads on CPU; None keeps torch's default (one per core)
+    wise_alpha: float = 1.0  # saved weights = (1-a)*initial + a*fine-tuned (gliznet.interpolate); 1 = fine-tuned
 
 
 # -- 1. data ----------------------------------------------------------------------------------------
@@ -315,6 +318,7 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
         setattr(model_config, key, value)
     model = GliZNet.from_backbone(backbone, model_config)
     tokenizer = model.tokenizer
+    init_weights = initial_state(model) if check_alpha(config.wise_alpha) < 1.0 else None
 
     train_split, test_split = dataset["train"], dataset["test"]
     keep = config.max_train_samples
@@ -387,6 +391,9 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
     eval_metrics = next((h for h in reversed(trainer.state.log_history) if "eval_loss" in h), None)
     if eval_metrics is None:  # the Trainer did not evaluate at the end: do it once
         eval_metrics = trainer.evaluate() if do_eval else {}
+    if init_weights is not None:  # WiSE-FT: keep part of the pretrained prior (see gliznet.interpolate)
+        interpolate(model, config.wise_alpha, init_weights)
+        model.config.wise_alpha = config.wise_alpha
     model_dir = out / "model"
     positions = getattr(model.backbone.config, "max_position_embeddings", None) or config.inference_max_length
     model.config.max_length = max(config.max_length, min(config.inference_max_length, positions))

@@ -104,3 +104,16 @@ def test_the_optimizer_is_fused_adamw_and_keeps_per_group_learning_rates():
     (weight.sum() + head.sum()).backward()
     optimizer.step()
     assert torch.allclose(weight, torch.full((3,), 1 - 1e-4)) and torch.allclose(head, torch.tensor([1 - 1e-2]))
+
+
+def test_wise_alpha_saves_the_interpolated_weights(data_dir, tmp_path):
+    texts, labels = ["whisk the eggs and fold in the flour"], ["cooking", "sports"]
+    config = TrainConfig(max_steps=2, batch_size=5, lr=1e-3, save_steps=100, eval_steps=100, max_length=64,
+                         wise_alpha=0.0)
+    summary = train(str(data_dir), None, str(tmp_path / "run"), config)
+    saved = GliZNet.from_pretrained(summary["model_dir"])
+    fresh = GliZNet.from_backbone(None, GliZNetConfig(max_length=saved.config.max_length))
+    assert saved.config.wise_alpha == 0.0
+    torch.testing.assert_close(torch.tensor(saved.score(texts, labels)), torch.tensor(fresh.score(texts, labels)))
+    with pytest.raises(ValueError, match=r"wise_alpha=2.0 is outside \[0, 1\]"):
+        train(str(data_dir), None, str(tmp_path / "bad"), TrainConfig(wise_alpha=2.0))
