@@ -76,6 +76,7 @@ class TrainConfig:
     projection_dim: int | None = None
     loss_weights: dict = field(default_factory=dict)  # e.g. {"margin_weight": 0.5}; keys of GliZNetConfig
     cpu_threads: int | None = None  # torch.set_num_threads on CPU; None keeps torch's default (one per core)
+    frozen_layers: int = 0  # freeze the embeddings and this many bottom encoder layers; -1 freezes the whole backbone
     wise_alpha: float = 1.0  # saved weights = (1-a)*initial + a*fine-tuned (gliznet.interpolate); 1 = fine-tuned
 
 
@@ -295,6 +296,32 @@ def _auto_bf16(flag: bool | None) -> bool:
     return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
+def freeze_bottom(model: GliZNet, layers: int) -> None:
+    """Freeze the backbone's embeddings and its ``layers`` bottom encoder layers (-1: the whole backbone).
+
+    Lower layers carry the general-purpose features the zero-shot prior relies on; training only the top
+    keeps them (the head - scales, temperatures, projections - always trains)."""
+    if layers == 0:
+        return
+    if layers == -1:
+        model.backbone.requires_grad_(False)
+        return
+    stacks = [m for name, m in model.backbone.named_modules()
+              if isinstance(m, torch.nn.ModuleList) and name.split(".")[-1] in ("layer", "layers")]
+    if layers < -1 or not stacks:
+        raise ValueError(f"frozen_layers={layers}: use -1 (whole backbone), 0 (none) or a count of bottom layers"
+                         + ("" if stacks else f"; {type(model.backbone).__name__} has no encoder layer list, use -1 or 0"))
+    stack = stacks[0]
+    if layers > len(stack):
+        raise ValueError(f"frozen_layers={layers} but the backbone has {len(stack)} layers: use at most {len(stack)}, or -1")
+    model.backbone.get_input_embeddings().requires_grad_(False)
+    for module in model.backbone.modules():  # position / token-type embeddings and their LayerNorm
+        if type(module).__name__.endswith("Embeddings"):
+            module.requires_grad_(False)
+    for layer in stack[:layers]:
+        layer.requires_grad_(False)
+
+
 # -- 5. entry point ---------------------------------------------------------------------------------
 def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig | None = None,
           resume: bool = False) -> dict:
@@ -319,6 +346,7 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
     model = GliZNet.from_backbone(backbone, model_config)
     tokenizer = model.tokenizer
     init_weights = initial_state(model) if check_alpha(config.wise_alpha) < 1.0 else None
+    freeze_bottom(model, config.frozen_layers)
 
     train_split, test_split = dataset["train"], dataset["test"]
     keep = config.max_train_samples

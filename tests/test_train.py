@@ -117,3 +117,24 @@ def test_wise_alpha_saves_the_interpolated_weights(data_dir, tmp_path):
     torch.testing.assert_close(torch.tensor(saved.score(texts, labels)), torch.tensor(fresh.score(texts, labels)))
     with pytest.raises(ValueError, match=r"wise_alpha=2.0 is outside \[0, 1\]"):
         train(str(data_dir), None, str(tmp_path / "bad"), TrainConfig(wise_alpha=2.0))
+
+
+def test_frozen_layers_keep_the_bottom_of_the_backbone_fixed(data_dir, tmp_path):
+    from gliznet.train import freeze_bottom
+
+    model = GliZNet.from_backbone(None, GliZNetConfig(max_length=64))
+    freeze_bottom(model, 2)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert not any(n.startswith(("backbone.embeddings.", "backbone.encoder.layer.0.", "backbone.encoder.layer.1."))
+                   for n in trainable)
+    assert any(n.startswith("backbone.encoder.layer.2.") for n in trainable) and "logit_scale" in trainable
+    with pytest.raises(ValueError, match="frozen_layers=7 but the backbone has 6 layers"):
+        freeze_bottom(GliZNet.from_backbone(None), 7)
+
+    before = GliZNet.from_backbone(None).backbone.state_dict()
+    config = TrainConfig(max_steps=2, batch_size=5, lr=1e-3, save_steps=100, eval_steps=100, max_length=64,
+                         frozen_layers=-1, similarity="bilinear")
+    saved = GliZNet.from_pretrained(train(str(data_dir), None, str(tmp_path / "run"), config)["model_dir"])
+    after = saved.backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not torch.equal(saved.bilinear.detach(), torch.eye(saved.bilinear.shape[0]))  # the head did train
