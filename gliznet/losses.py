@@ -28,6 +28,7 @@ class LossWeights:
     bce: float = 1.0
     repulsion: float = 0.1
     margin: float = 0.0
+    anchor: float = 0.0
     repulsion_threshold: float = 0.3
     margin_value: float = 0.1
     bce_init_temperature: float = 10.0
@@ -111,9 +112,29 @@ class HardNegativeMargin(nn.Module):
         return F.relu(self.margin + max_neg - min_pos)[has].mean()
 
 
+class PriorAnchor(nn.Module):
+    """Keep the pretrained prior (learning without forgetting, on vectors):
+
+    loss = mean_b [1 - cos(t_b, t*_b)] + mean_{b, k valid} [1 - cos(l_bk, l*_bk)]
+
+    where ``t*``/``l*`` are the vectors the *initial* backbone gives the text and the label each encoded on its
+    own (the embedding baseline's vectors, precomputed once by ``gliznet.train``).  The task losses move the
+    vectors where the training labels need them; this term holds everything else near what pretraining knew.
+    """
+
+    def forward(self, text: torch.Tensor, labels: torch.Tensor, prior_text: torch.Tensor,
+                prior_labels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        text_term = (1 - F.cosine_similarity(text.float(), prior_text.float(), dim=-1)).mean()
+        if not valid.any():
+            return text_term
+        label_term = 1 - F.cosine_similarity(labels.float(), prior_labels.float(), dim=-1)
+        return text_term + label_term[valid].mean()
+
+
 class GliZNetLoss(nn.Module):
     """weights.softmax * SoftmaxOverLabels + weights.bce * BCEWithTemperature
-    + weights.repulsion * LabelRepulsion + weights.margin * HardNegativeMargin."""
+    + weights.repulsion * LabelRepulsion + weights.margin * HardNegativeMargin
+    (+ weights.anchor * PriorAnchor, when the batch carries prior vectors)."""
 
     def __init__(self, weights: LossWeights | None = None):
         super().__init__()
@@ -123,9 +144,12 @@ class GliZNetLoss(nn.Module):
         self.bce = BCEWithTemperature(w.bce_init_temperature, w.bce_init_bias)
         self.repulsion = LabelRepulsion(w.repulsion_threshold)
         self.margin = HardNegativeMargin(w.margin_value)
+        self.anchor = PriorAnchor()
 
     def forward(self, similarity: torch.Tensor, logits: torch.Tensor, label_embeds: torch.Tensor,
-                targets: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+                targets: torch.Tensor, valid: torch.Tensor, text_embeds: torch.Tensor | None = None,
+                prior_text: torch.Tensor | None = None,
+                prior_labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         w = self.weights
         parts: dict[str, torch.Tensor] = {}
         if w.softmax:
@@ -136,6 +160,9 @@ class GliZNetLoss(nn.Module):
             parts["repulsion"] = self.repulsion(label_embeds, valid)
         if w.margin:
             parts["margin"] = self.margin(similarity, targets, valid)
+        if w.anchor and prior_text is not None and text_embeds is not None:
+            L = label_embeds.shape[1]
+            parts["anchor"] = self.anchor(text_embeds, label_embeds, prior_text, prior_labels[:, :L], valid)
         total = sum(getattr(w, name) * value for name, value in parts.items())
         if not parts:
             total = similarity.sum() * 0.0

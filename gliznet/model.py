@@ -64,6 +64,7 @@ class GliZNetConfig:
     bce_weight: float = 1.0
     repulsion_weight: float = 0.1
     margin_weight: float = 0.0
+    anchor_weight: float = 0.0  # PriorAnchor: hold text/label vectors near the initial backbone's (training only)
     repulsion_threshold: float = 0.3
     margin: float = 0.1
     bce_init_temperature: float = 10.0
@@ -79,7 +80,7 @@ class GliZNetConfig:
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(softmax=self.softmax_weight, bce=self.bce_weight, repulsion=self.repulsion_weight,
-                           margin=self.margin_weight, repulsion_threshold=self.repulsion_threshold,
+                           margin=self.margin_weight, anchor=self.anchor_weight, repulsion_threshold=self.repulsion_threshold,
                            margin_value=self.margin, bce_init_temperature=self.bce_init_temperature,
                            bce_init_bias=self.bce_init_bias)
 
@@ -277,8 +278,10 @@ class GliZNet(nn.Module):
         return torch.einsum("bd,bld->bl", t, lab)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, label_mask: torch.Tensor,
-                labels: torch.Tensor | None = None, **_: object) -> GliZNetOutput:
-        """``labels`` (optional targets, (B, L) with 1/0, -100 for padding) -> also the training loss."""
+                labels: torch.Tensor | None = None, prior_text: torch.Tensor | None = None,
+                prior_labels: torch.Tensor | None = None, **_: object) -> GliZNetOutput:
+        """``labels`` (optional targets, (B, L) with 1/0, -100 for padding) -> also the training loss;
+        ``prior_text`` (B, D) / ``prior_labels`` (B, L', D) -> also the ``PriorAnchor`` term."""
         text, label_vecs, valid = self.encode(input_ids, attention_mask, label_mask)
         sim = self.similarity(text, label_vecs)
         scale = self.logit_scale.clamp(max=math.log(self.config.max_scale)).exp()
@@ -290,7 +293,7 @@ class GliZNet(nn.Module):
             if targets.shape[1] < L:
                 raise ValueError(f"labels has {targets.shape[1]} columns but the inputs hold {L} labels: pass one target per label")
             valid = valid & (labels[:, :L] >= 0)
-            loss, parts = self.loss_fn(sim, logits, label_vecs, targets, valid)
+            loss, parts = self.loss_fn(sim, logits, label_vecs, targets, valid, text, prior_text, prior_labels)
         return GliZNetOutput(loss, logits, sim, valid, text, label_vecs, parts)
 
     # -- inference (the chunked batching lives in gliznet.predict) -------------------------------------

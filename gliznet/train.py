@@ -137,11 +137,12 @@ class LabelCollator:
     """Per-step label sampling and layout from pre-tokenized ids; returns model inputs + ``labels`` targets."""
 
     def __init__(self, tokenizer: GliZNetTokenizer, config: TrainConfig, model_config: GliZNetConfig,
-                 train: bool = True):
+                 train: bool = True, label_priors: dict[str, list[float]] | None = None):
         self.tokenizer = tokenizer
         self.config = config
         self.model_config = model_config
         self.train = train
+        self.label_priors = label_priors  # label -> initial-backbone vector (PriorAnchor); rows carry prior_text
 
     def _variant(self, ids, alt):
         p = self.config.underscore_to_space_prob
@@ -149,11 +150,12 @@ class LabelCollator:
 
     def __call__(self, features: list[dict]) -> dict:
         cfg, mcfg = self.config, self.model_config
-        rows, targets = [], []
+        rows, targets, names = [], [], []
         for index, feat in enumerate(features):
             own = set(feat["labels"]) | set(feat["not_labels"])
-            cands = [(self._variant(i, a), 1.0) for i, a in zip(feat["pos_ids"], feat["pos_alt"])]
-            cands += [(self._variant(i, a), 0.0) for i, a in zip(feat["neg_ids"], feat["neg_alt"])]
+            cands = [(self._variant(i, a), 1.0, name) for i, a, name in zip(feat["pos_ids"], feat["pos_alt"], feat["labels"])]
+            cands += [(self._variant(i, a), 0.0, name)
+                      for i, a, name in zip(feat["neg_ids"], feat["neg_alt"], feat["not_labels"])]
             if self.train and cfg.extra_negatives > 0 and len(features) > 1:
                 pool = [(ids, lab) for j, other in enumerate(features) if j != index
                         for ids, lab in zip(other["pos_ids"] + other["neg_ids"], other["labels"] + other["not_labels"])
@@ -163,21 +165,30 @@ class LabelCollator:
                 for ids, lab in random.sample(pool, min(len(pool), cfg.extra_negatives * 2)):
                     if lab not in seen and len(extra) < cfg.extra_negatives:
                         seen.add(lab)
-                        extra.append((ids, 0.0))
+                        extra.append((ids, 0.0, lab))
                 cands += extra
             if self.train and cfg.label_shuffle:
                 random.shuffle(cands)
             cands = cands[: cfg.max_labels_per_sample] if len(cands) > cfg.max_labels_per_sample else cands
-            if not any(t for _, t in cands):  # the cap dropped every positive: put one back
-                positives = [(self._variant(i, a), 1.0) for i, a in zip(feat["pos_ids"], feat["pos_alt"])]
+            if not any(c[1] for c in cands):  # the cap dropped every positive: put one back
+                positives = [(self._variant(i, a), 1.0, name)
+                             for i, a, name in zip(feat["pos_ids"], feat["pos_alt"], feat["labels"])]
                 cands[random.randrange(len(cands))] = random.choice(positives)
-            row = self.tokenizer.assemble(feat["text_ids"], [ids for ids, _ in cands], mcfg.max_length,
+            row = self.tokenizer.assemble(feat["text_ids"], [c[0] for c in cands], mcfg.max_length,
                                           mcfg.text_budget, mcfg.min_text_tokens)
             rows.append(row)
             targets.append([cands[k][1] for k in row.kept])
+            names.append([cands[k][2] for k in row.kept])
         batch = self.tokenizer.pad(rows)
         width = max(1, max(len(t) for t in targets))
         batch["labels"] = torch.tensor([t + [-100.0] * (width - len(t)) for t in targets], dtype=torch.float32)
+        if self.train and self.label_priors is not None:
+            batch["prior_text"] = torch.tensor([feat["prior_text"] for feat in features], dtype=torch.float32)
+            prior = torch.zeros(len(features), width, batch["prior_text"].shape[1])
+            for b, row_names in enumerate(names):
+                if row_names:
+                    prior[b, :len(row_names)] = torch.tensor([self.label_priors[n] for n in row_names])
+            batch["prior_labels"] = prior
         batch.pop("kept_labels")
         batch.pop("dropped_labels")
         return batch
@@ -296,6 +307,22 @@ def _auto_bf16(flag: bool | None) -> bool:
     return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
+def prior_vectors(split, backbone: str | None, model_config: GliZNetConfig):
+    """``PriorAnchor`` targets, computed once with the initial backbone (the embedding baseline's encoding):
+    a ``prior_text`` column on ``split`` and a ``{label: vector}`` dict for every label it holds."""
+    from gliznet.embeddings import Embedder
+
+    if model_config.projection_dim:
+        raise ValueError("anchor_weight needs projection_dim=None: the anchor compares GliZNet's vectors with the "
+                         "backbone's own")
+    embedder = Embedder(backbone, max_length=model_config.max_length)
+    names = sorted({lab for col in ("labels", "not_labels") for labs in split[col] for lab in labs})
+    label_vecs = embedder.encode(names)
+    text_vecs = embedder.encode(list(split["text"]))
+    split = split.add_column("prior_text", [v.tolist() for v in text_vecs])
+    return split, dict(zip(names, (v.tolist() for v in label_vecs)))
+
+
 def freeze_bottom(model: GliZNet, layers: int) -> None:
     """Freeze the backbone's embeddings and its ``layers`` bottom encoder layers (-1: the whole backbone).
 
@@ -357,6 +384,9 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
         train_split = train_split.shuffle(seed=config.seed).select(range(min(keep, len(train_split))))
     if config.max_eval_samples:
         test_split = test_split.shuffle(seed=config.seed).select(range(min(config.max_eval_samples, len(test_split))))
+    label_priors = None
+    if model.config.anchor_weight > 0:
+        train_split, label_priors = prior_vectors(train_split, backbone, model.config)
     train_split = pretokenize(train_split, tokenizer, config.max_length)
     test_split = pretokenize(test_split, tokenizer, config.max_length)
     if len(train_split) == 0:
@@ -402,7 +432,7 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
         args=args,
         train_dataset=train_split,
         eval_dataset=test_split if do_eval else None,
-        data_collator=LabelCollator(tokenizer, config, model_config, train=True),
+        data_collator=LabelCollator(tokenizer, config, model_config, train=True, label_priors=label_priors),
     )
     clock = trainer.step_clock = _step_clock_class()()
     trainer.add_callback(clock)

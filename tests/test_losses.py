@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from gliznet.losses import (BCEWithTemperature, GliZNetLoss, HardNegativeMargin, LabelRepulsion, LossWeights,
+from gliznet.losses import (BCEWithTemperature, GliZNetLoss, HardNegativeMargin, LabelRepulsion, LossWeights, PriorAnchor,
                             SoftmaxOverLabels)
 
 
@@ -67,3 +67,13 @@ def test_combined_loss_is_the_weighted_sum_of_its_parts():
                 + 0.1 * LabelRepulsion(0.3)(emb, valid) + 2.0 * HardNegativeMargin(0.1)(sim, targets, valid))
     assert total.item() == pytest.approx(expected.item(), rel=1e-5)
     assert set(parts) == {"softmax", "bce", "repulsion", "margin"}
+
+
+def test_prior_anchor_hand_computed():
+    text = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    prior_text = torch.tensor([[1.0, 1.0], [0.0, 1.0]])  # cos 1/sqrt(2) and 1
+    labels = torch.tensor([[[1.0, 0.0], [5.0, 5.0]], [[0.0, 1.0], [1.0, 0.0]]])
+    prior_labels = torch.tensor([[[-1.0, 0.0], [1.0, 1.0]], [[1.0, 0.0], [7.0, 7.0]]])  # cos -1, 1, 0, (padding)
+    valid = torch.tensor([[True, True], [True, False]])
+    expected = (1 - 1 / math.sqrt(2) + 0) / 2 + (2 + 0 + 1) / 3
+    assert PriorAnchor()(text, labels, prior_text, prior_labels, valid).item() == pytest.approx(expected, rel=1e-5)

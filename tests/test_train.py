@@ -138,3 +138,23 @@ def test_frozen_layers_keep_the_bottom_of_the_backbone_fixed(data_dir, tmp_path)
     after = saved.backbone.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert not torch.equal(saved.bilinear.detach(), torch.eye(saved.bilinear.shape[0]))  # the head did train
+
+
+def test_prior_anchor_holds_the_vectors_near_the_initial_backbone(data_dir, tmp_path):
+    """Same steps, same (high) learning rate: with the anchor the text vectors stay closer to the baseline's."""
+    from gliznet.embeddings import Embedder
+
+    texts = [r[0] for r in ROWS]
+    prior = torch.tensor(Embedder(None).encode(texts))
+
+    def drift(anchor_weight: float) -> float:
+        config = TrainConfig(max_steps=6, batch_size=5, lr=3e-4, save_steps=100, eval_steps=100, max_length=64,
+                             warmup_ratio=0.0, loss_weights={"anchor_weight": anchor_weight})
+        model = GliZNet.from_pretrained(train(str(data_dir), None, str(tmp_path / f"a{anchor_weight}"), config)["model_dir"])
+        batch = model.tokenizer([t for t in texts], [["x"]] * len(texts))
+        with torch.no_grad():
+            text, _, _ = model.encode(batch["input_ids"], batch["attention_mask"], batch["label_mask"])
+        return float((1 - torch.nn.functional.cosine_similarity(text, prior)).mean())
+
+    free, anchored = drift(0.0), drift(5.0)
+    assert anchored < free * 0.7, (free, anchored)
