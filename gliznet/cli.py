@@ -135,6 +135,9 @@ def train(
     resume: bool = typer.Option(False, "--resume"),
     cpu_threads: Optional[int] = typer.Option(None, "--cpu-threads", help="torch threads on CPU (1 is often fastest on a busy machine)."),
     wise_alpha: float = typer.Option(1.0, "--wise-alpha", help="Save (1-A)*initial + A*fine-tuned weights (WiSE-FT); 1 = fine-tuned."),
+    anchor_weight: float = typer.Option(0.0, "--anchor-weight", help="Weight of the PriorAnchor loss (hold vectors near the initial backbone's)."),
+    frozen_layers: int = typer.Option(0, "--frozen-layers", help="Freeze the embeddings + N bottom layers (-1: the whole backbone)."),
+    text_pooling: str = typer.Option("mean", "--text-pooling", help="Text vector: mean of the text tokens, or cls."),
 ):
     """Train GliZNet on a dataset folder."""
     if (data / "triplet").is_dir() and not (data / "manifest.json").exists():
@@ -145,7 +148,10 @@ def train(
 
     check_alpha(wise_alpha, "--wise-alpha")
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed,
-                         cpu_threads=cpu_threads, wise_alpha=wise_alpha)
+                         cpu_threads=cpu_threads, wise_alpha=wise_alpha, frozen_layers=frozen_layers,
+                         text_pooling=text_pooling, loss_weights={"anchor_weight": anchor_weight} if anchor_weight else {})
+    if anchor_weight < 0:
+        raise ValueError(f"--anchor-weight={anchor_weight} must be >= 0: 0 turns the anchor off")
     result = run_train(str(data), backbone, str(out), config, resume=resume)
     summary = {k: v for k, v in result.items() if k not in ("batch_shapes", "step_times", "config")}
     console.print_json(json.dumps(summary, default=str))
