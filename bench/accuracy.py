@@ -7,6 +7,7 @@ Macro-F1 is argmax for single-label sets, best threshold for multi-label ones (`
 Prints one markdown table and writes it with the raw numbers to ``OUT/accuracy.{md,json}``.
 
     python bench/accuracy.py --data DIR --out runs/acc --max-steps 450 --limit 200      # ~25 min on 2 cores
+    python bench/accuracy.py --data DIR --out runs/acc0 --anchor-weight 0 --lr 1.5e-5   # without the anchor
     python bench/accuracy.py --model runs/acc/train/model --out runs/acc --alphas 1,0.5,0.25
     python bench/accuracy.py --data DIR --out runs/acc --text-pooling cls               # CLS vs mean
 
@@ -41,7 +42,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=200, help="texts per eval set (seeded, stratified; 0 = all)")
     p.add_argument("--max-steps", type=int, default=450)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1.5e-5)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--anchor-weight", type=float, default=5.0, help="PriorAnchor loss weight (0: off)")
+    p.add_argument("--frozen-layers", type=int, default=0)
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--text-pooling", choices=("mean", "cls"), default="mean")
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy shared CPU)")
@@ -69,7 +72,8 @@ def main() -> None:
     if args.data:
         config = TrainConfig(lr=args.lr, batch_size=args.batch_size, max_steps=args.max_steps, max_length=args.max_length,
                              max_labels_per_sample=16, warmup_ratio=0.05, eval_steps=10**6, save_steps=10**6,
-                             max_eval_samples=200, text_pooling=args.text_pooling, cpu_threads=args.threads)
+                             max_eval_samples=200, text_pooling=args.text_pooling, cpu_threads=args.threads,
+                             anchor_weight=args.anchor_weight, frozen_layers=args.frozen_layers)
         summary = train(args.data, None, str(out / "train"), config)
         model_dir = summary["model_dir"]
         print(f"trained {summary['steps']} steps in {summary['train_seconds']:.0f} s ({summary['tokens_per_s']:.0f} tok/s)")

@@ -47,7 +47,7 @@ from gliznet.tokenizer import GliZNetTokenizer
 @dataclass
 class TrainConfig:
     epochs: float = 1.0
-    lr: float = 2e-5
+    lr: float = 1e-4  # measured with anchor_weight=5 (bench/accuracy.py); without the anchor use ~2e-5
     head_lr: float = 1e-3  # logit scale, BCE temperature/bias, projections
     weight_decay: float = 0.01
     batch_size: int = 32
@@ -76,6 +76,7 @@ class TrainConfig:
     projection_dim: int | None = None
     loss_weights: dict = field(default_factory=dict)  # e.g. {"margin_weight": 0.5}; keys of GliZNetConfig
     cpu_threads: int | None = None  # torch.set_num_threads on CPU; None keeps torch's default (one per core)
+    anchor_weight: float = 5.0  # PriorAnchor loss weight (0: off); loss_weights={"anchor_weight": ...} overrides
     frozen_layers: int = 0  # freeze the embeddings and this many bottom encoder layers; -1 freezes the whole backbone
     wise_alpha: float = 1.0  # saved weights = (1-a)*initial + a*fine-tuned (gliznet.interpolate); 1 = fine-tuned
 
@@ -313,8 +314,8 @@ def prior_vectors(split, backbone: str | None, model_config: GliZNetConfig):
     from gliznet.embeddings import Embedder
 
     if model_config.projection_dim:
-        raise ValueError("anchor_weight needs projection_dim=None: the anchor compares GliZNet's vectors with the "
-                         "backbone's own")
+        raise ValueError("anchor_weight > 0 needs projection_dim=None (the anchor compares GliZNet's vectors with the "
+                         "backbone's own): set anchor_weight=0 (--anchor-weight 0) to train projections")
     embedder = Embedder(backbone, max_length=model_config.max_length)
     names = sorted({lab for col in ("labels", "not_labels") for labs in split[col] for lab in labs})
     label_vecs = embedder.encode(names)
@@ -366,6 +367,9 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
     model_config = GliZNetConfig(text_pooling=config.text_pooling, label_pooling=config.label_pooling,
                                  label_attention=config.label_attention, similarity=config.similarity,
                                  projection_dim=config.projection_dim, max_length=config.max_length)
+    if config.anchor_weight < 0:
+        raise ValueError(f"anchor_weight={config.anchor_weight} must be >= 0: 0 turns the PriorAnchor loss off")
+    model_config.anchor_weight = config.anchor_weight
     for key, value in config.loss_weights.items():
         if not hasattr(model_config, key):
             raise ValueError(f"loss_weights key {key!r} is unknown: use fields of GliZNetConfig such as margin_weight")
