@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from gliznet.baselines import EmbeddingBaseline  # noqa: E402
 from gliznet.evaluate import default_eval_paths, evaluate_suite  # noqa: E402
-from gliznet.interpolate import check_alpha, initial_state, interpolate_state, rebuilt_initial_state  # noqa: E402
+from gliznet.interpolate import check_alpha, copy_state, interpolate_state, rebuilt_initial_state  # noqa: E402
 from gliznet.model import GliZNet  # noqa: E402
 from gliznet.train import TrainConfig, train  # noqa: E402
 
@@ -80,7 +80,7 @@ def main() -> None:
     else:
         model_dir = args.model
     model = GliZNet.from_pretrained(model_dir)
-    tuned = initial_state(model)
+    tuned = copy_state(model)
     init = rebuilt_initial_state(model)
 
     columns: dict[str, dict[str, float]] = {}

@@ -147,11 +147,11 @@ def train(
     from gliznet.train import TrainConfig, train as run_train
 
     check_alpha(wise_alpha, "--wise-alpha")
+    if anchor_weight < 0:
+        raise ValueError(f"--anchor-weight={anchor_weight} must be >= 0: 0 turns the anchor off")
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed,
                          cpu_threads=cpu_threads, wise_alpha=wise_alpha, frozen_layers=frozen_layers,
                          text_pooling=text_pooling, anchor_weight=anchor_weight)
-    if anchor_weight < 0:
-        raise ValueError(f"--anchor-weight={anchor_weight} must be >= 0: 0 turns the anchor off")
     result = run_train(str(data), backbone, str(out), config, resume=resume)
     summary = {k: v for k, v in result.items() if k not in ("batch_shapes", "step_times", "config")}
     console.print_json(json.dumps(summary, default=str))

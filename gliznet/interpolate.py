@@ -29,8 +29,8 @@ def check_alpha(alpha: float, name: str = "wise_alpha") -> float:
     return float(alpha)
 
 
-def initial_state(model: GliZNet) -> dict[str, torch.Tensor]:
-    """A detached CPU copy of ``model``'s weights (call before training)."""
+def copy_state(model: GliZNet) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of ``model``'s weights (before training: the initial state to interpolate from)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
@@ -40,7 +40,7 @@ def rebuilt_initial_state(tuned: GliZNet) -> dict[str, torch.Tensor]:
         raise ValueError("this model has projections (projection_dim set), whose initial weights were random: "
                          "interpolate at training time (`gliznet train --wise-alpha A`) instead")
     fresh = GliZNet.from_backbone(tuned.config.backbone, copy.deepcopy(tuned.config))
-    return initial_state(fresh)
+    return copy_state(fresh)
 
 
 def interpolate_state(init: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor],

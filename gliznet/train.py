@@ -39,7 +39,7 @@ from typing import Literal
 
 import torch
 
-from gliznet.interpolate import check_alpha, initial_state, interpolate
+from gliznet.interpolate import check_alpha, copy_state, interpolate
 from gliznet.model import GliZNet, GliZNetConfig
 from gliznet.tokenizer import GliZNetTokenizer
 
@@ -138,7 +138,7 @@ class LabelCollator:
     """Per-step label sampling and layout from pre-tokenized ids; returns model inputs + ``labels`` targets."""
 
     def __init__(self, tokenizer: GliZNetTokenizer, config: TrainConfig, model_config: GliZNetConfig,
-                 train: bool = True, label_priors: dict[str, list[float]] | None = None):
+                 train: bool = True, label_priors: dict[str, torch.Tensor] | None = None):
         self.tokenizer = tokenizer
         self.config = config
         self.model_config = model_config
@@ -188,7 +188,7 @@ class LabelCollator:
             prior = torch.zeros(len(features), width, batch["prior_text"].shape[1])
             for b, row_names in enumerate(names):
                 if row_names:
-                    prior[b, :len(row_names)] = torch.tensor([self.label_priors[n] for n in row_names])
+                    prior[b, :len(row_names)] = torch.stack([self.label_priors[n] for n in row_names])
             batch["prior_labels"] = prior
         batch.pop("kept_labels")
         batch.pop("dropped_labels")
@@ -321,7 +321,7 @@ def prior_vectors(split, backbone: str | None, model_config: GliZNetConfig):
     label_vecs = embedder.encode(names)
     text_vecs = embedder.encode(list(split["text"]))
     split = split.add_column("prior_text", [v.tolist() for v in text_vecs])
-    return split, dict(zip(names, (v.tolist() for v in label_vecs)))
+    return split, dict(zip(names, torch.from_numpy(label_vecs).unbind()))
 
 
 def freeze_bottom(model: GliZNet, layers: int) -> None:
@@ -336,9 +336,11 @@ def freeze_bottom(model: GliZNet, layers: int) -> None:
         return
     stacks = [m for name, m in model.backbone.named_modules()
               if isinstance(m, torch.nn.ModuleList) and name.split(".")[-1] in ("layer", "layers")]
-    if layers < -1 or not stacks:
-        raise ValueError(f"frozen_layers={layers}: use -1 (whole backbone), 0 (none) or a count of bottom layers"
-                         + ("" if stacks else f"; {type(model.backbone).__name__} has no encoder layer list, use -1 or 0"))
+    if layers < -1:
+        raise ValueError(f"frozen_layers={layers}: use -1 (whole backbone), 0 (none) or a count of bottom layers")
+    if not stacks:
+        raise ValueError(f"frozen_layers={layers}: use -1 (whole backbone), 0 (none) or a count of bottom layers; "
+                         f"{type(model.backbone).__name__} has no encoder layer list, use -1 or 0")
     stack = stacks[0]
     if layers > len(stack):
         raise ValueError(f"frozen_layers={layers} but the backbone has {len(stack)} layers: use at most {len(stack)}, or -1")
@@ -376,7 +378,7 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
         setattr(model_config, key, value)
     model = GliZNet.from_backbone(backbone, model_config)
     tokenizer = model.tokenizer
-    init_weights = initial_state(model) if check_alpha(config.wise_alpha) < 1.0 else None
+    init_weights = copy_state(model) if check_alpha(config.wise_alpha) < 1.0 else None
     freeze_bottom(model, config.frozen_layers)
 
     train_split, test_split = dataset["train"], dataset["test"]
