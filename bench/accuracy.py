@@ -3,7 +3,7 @@
 Trains a model on a dataset folder (or takes ``--model``), then scores every real eval set (``../shared/eval``
 or ``$GLIZNET_EVAL_DIR``) on the same seeded subsample with the embedding baseline and with the model
 interpolated at each ``--alphas`` value (``gliznet.interpolate``: 1 = fine-tuned, 0 = initial weights).
-Macro-F1 is argmax for single-label sets, best threshold for multi-label ones (``gliznet.evaluate``).
+Macro-F1 is argmax for single-label sets, best threshold for multi-label ones (``gliznet.metrics``).
 Prints one markdown table and writes it with the raw numbers to ``OUT/accuracy.{md,json}``.
 
     python bench/accuracy.py --data DIR --out runs/acc --max-steps 450 --limit 200      # ~25 min on 2 cores
@@ -29,8 +29,11 @@ import torch  # noqa: E402
 from gliznet.baselines import EmbeddingBaseline  # noqa: E402
 from gliznet.evaluate import default_eval_paths, evaluate_suite  # noqa: E402
 from gliznet.interpolate import check_alpha, copy_state, interpolate_state, rebuilt_initial_state  # noqa: E402
-from gliznet.model import GliZNet  # noqa: E402
+from gliznet.losses import LossConfig  # noqa: E402
+from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
 from gliznet.train import TrainConfig, train  # noqa: E402
+
+DEFAULTS = TrainConfig()  # the library recipe; the options below override only what the measurement fixes
 
 
 def parse_args() -> argparse.Namespace:
@@ -41,12 +44,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--alphas", default="1,0.5,0.25", help="WiSE-FT weights of the fine-tuned model to evaluate")
     p.add_argument("--limit", type=int, default=200, help="texts per eval set (seeded, stratified; 0 = all)")
     p.add_argument("--max-steps", type=int, default=450)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--anchor-weight", type=float, default=5.0, help="PriorAnchor loss weight (0: off)")
-    p.add_argument("--frozen-layers", type=int, default=0)
-    p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--text-pooling", choices=("mean", "cls"), default="mean")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    p.add_argument("--lr", type=float, default=DEFAULTS.lr)
+    p.add_argument("--anchor-weight", type=float, default=DEFAULTS.loss.anchor_weight, help="PriorAnchor loss weight (0: off)")
+    p.add_argument("--frozen-layers", type=int, default=DEFAULTS.frozen_layers)
+    p.add_argument("--max-length", type=int, default=128, help="tokens per training sequence (the measured runs: 128)")
+    p.add_argument("--text-pooling", choices=("mean", "cls"), default=DEFAULTS.model.text_pooling)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy shared CPU)")
     args = p.parse_args()
     if bool(args.data) == bool(args.model):
@@ -70,10 +73,11 @@ def main() -> None:
     limit = args.limit or None
     paths = default_eval_paths()
     if args.data:
-        config = TrainConfig(lr=args.lr, batch_size=args.batch_size, max_steps=args.max_steps, max_length=args.max_length,
+        config = TrainConfig(model=GliZNetConfig(text_pooling=args.text_pooling),
+                             loss=LossConfig(anchor_weight=args.anchor_weight),
+                             lr=args.lr, batch_size=args.batch_size, max_steps=args.max_steps, max_length=args.max_length,
                              max_labels_per_sample=16, warmup_ratio=0.05, eval_steps=10**6, save_steps=10**6,
-                             max_eval_samples=200, text_pooling=args.text_pooling, cpu_threads=args.threads,
-                             anchor_weight=args.anchor_weight, frozen_layers=args.frozen_layers)
+                             max_eval_samples=200, cpu_threads=args.threads, frozen_layers=args.frozen_layers)
         summary = train(args.data, None, str(out / "train"), config)
         model_dir = summary["model_dir"]
         print(f"trained {summary['steps']} steps in {summary['train_seconds']:.0f} s ({summary['tokens_per_s']:.0f} tok/s)")

@@ -73,7 +73,7 @@ def run_once(base_url: str, alias: str, concurrency: int, calls: int, max_tokens
     with tempfile.TemporaryDirectory(prefix="gliznet-load-") as tmp, provider:
         out = Path(tmp)
         t0 = time.perf_counter()
-        lines = generate_calls(provider, config, Checkpoint(out / "checkpoint" / "calls.jsonl"))
+        lines = generate_calls(config, Checkpoint(out / "checkpoint" / "calls.jsonl"), provider=provider).lines
         t1 = time.perf_counter()
         try:
             manifest = build_from_checkpoint(out, config, with_hardness=False)

@@ -33,6 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from gliznet.model import GliZNetConfig  # noqa: E402
 from gliznet.train import TrainConfig, train  # noqa: E402
 
 SHARED_TRAIN = Path(__file__).resolve().parents[1] / ".." / "shared" / "train"
@@ -89,7 +90,7 @@ def main() -> None:
     parser.add_argument("--max-labels", type=int, default=12, help="TrainConfig.max_labels_per_sample")
     parser.add_argument("--extra-negatives", type=int, default=4)
     parser.add_argument("--threads", type=int, default=None, help="torch threads on CPU (default: torch's)")
-    parser.add_argument("--label-attention", default="isolated", choices=["isolated", "full"])
+    parser.add_argument("--label-attention", default=GliZNetConfig.label_attention, choices=["isolated", "full"])
     args = parser.parse_args()
     cpu = args.device == "cpu"
     if cpu:
@@ -115,7 +116,7 @@ def main() -> None:
                              max_length=args.max_length, max_labels_per_sample=args.max_labels,
                              extra_negatives=args.extra_negatives, eval_steps=10**9, save_steps=10**9,
                              logging_steps=10**9, max_eval_samples=8, warmup_ratio=0.0,
-                             label_attention=args.label_attention, cpu_threads=args.threads)
+                             model=GliZNetConfig(label_attention=args.label_attention), cpu_threads=args.threads)
         summary = train(data, None, str(root / "run"), config)
     shapes = [tuple(s) for s in summary["batch_shapes"]]
     timed_steps = summary["step_times"][args.warmup:]

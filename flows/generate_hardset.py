@@ -1,82 +1,56 @@
 """Prefect flow ``generate-hardset``: wiring only; every step is a plain gliznet function.
 
-    plan -> generate batches (mapped, concurrent, checkpointed) -> validate -> dedup -> split -> write
+    generate batches (gliznet.generate.generate_calls, each call a task) -> validate -> dedup
+    -> split -> hardness -> write (the gliznet.hardset pieces, each a task)
 
-Scale-out.  ``generate_batch`` is mapped over the call plan on the flow's task runner
+The loop is the library's: ``generate_calls`` keeps ``concurrency`` calls in flight and appends
+each answer to the run's checkpoint as it comes back; the flow only hands it an executor that
+submits every call as a ``generate_batch`` task run on the flow's task runner
 (``flows.task_runners.make_task_runner``: threads by default, a Dask cluster with
 ``GLIZNET_TASK_RUNNER=dask`` [+ ``GLIZNET_DASK_ADDRESS``], or per call ``generate_hardset_with``).
-A mapped task may run in another process or on another machine, so it never gets a live provider
-(HTTP client, locks, the llama-server child): it gets a ``ProviderSpec`` — provider name, model,
-endpoint, limits; no secret — and builds the provider itself, once per worker process
-(``provider_for``, cached on the spec).  For ``local`` the flow starts the embedded llama-server
-once and the tasks reach it at its URL through the groq SDK, their records still saying
-``provider="local"``.  The tasks write nothing: the flow appends each answer to the run's
-checkpoint as it comes back, so workers need no access to the output folder.
+
+A task may run in another process or on another machine, so it gets a ``ProviderSpec`` (name,
+model, endpoint, limits; no secret) and builds its provider there (``provider_for``, once per
+process).  For ``local`` the flow starts the embedded llama-server once and the tasks attach to
+it at its URL.  Tasks write nothing: workers need no access to the output folder.
+
+Caching.  ``generate_batch`` is cached on the call (``spec``, ``config``) and its source, so a
+re-run with the same parameters takes answered calls from Prefect's result cache; such a line is
+marked ``cached`` and not counted as LLM usage.  The build steps are cached on their inputs.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
-from functools import lru_cache
+from concurrent.futures import Future
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner
 
 from flows.task_runners import make_task_runner
-from gliznet.dataset import zero_shot_split
-from gliznet.generate import Checkpoint, accepted_in, GenerateConfig, plan_call, prompt_text, run_call, validate_calls
-from gliznet.hardset import check_writable, curate, write_hardset
-from gliznet.llm.groq import GroqProvider
-from gliznet.llm.provider import LLMProvider, Usage, make_provider
+from gliznet import hardset
+from gliznet.generate import (
+    BuildConfig,
+    CallSpec,
+    Checkpoint,
+    GenerateConfig,
+    Submit,
+    generate_calls,
+    run_call,
+    usage_of,
+)
+from gliznet.hardset import check_writable
+from gliznet.llm.registry import ProviderSpec, make_provider, provider_for
 from gliznet.prompts import load_prompt
-from gliznet.records import Limits
 
 CACHED = INPUTS + TASK_SOURCE
-
-
-@dataclass(frozen=True)
-class ProviderSpec:
-    """What a task needs to build its own provider; picklable, hashable, and free of secrets.
-
-    ``name``: ``local`` | ``groq`` | ``ollama``; ``base_url``: the endpoint the flow checked (for
-    ``local`` the running embedded server's ``http://127.0.0.1:P``).  Keys come from the worker's env.
-    """
-
-    name: str
-    model: str
-    base_url: str
-    concurrency: int = 4
-    timeout: float = 120.0
-    max_retries: int = 4
-
-    @classmethod
-    def of(cls, llm: LLMProvider) -> ProviderSpec:
-        """The spec of a live (checked) provider."""
-        base_url = getattr(llm, "host", None) or llm.base_url  # ollama: host; groq and local: base_url
-        return cls(name=llm.name, model=llm.model, base_url=base_url, concurrency=llm.concurrency,
-                   timeout=llm.timeout, max_retries=llm.max_retries)
-
-
-class LocalServerClient(GroqProvider):
-    """A groq-SDK client of an embedded server the flow already runs; ``local`` in provenance."""
-
-    name = "local"
-
-
-@lru_cache(maxsize=8)
-def provider_for(spec: ProviderSpec) -> LLMProvider:
-    """The provider ``spec`` describes, built once per process (its client and concurrency slots are
-    shared by every task that runs there)."""
-    limits = dict(concurrency=spec.concurrency, timeout=spec.timeout, max_retries=spec.max_retries)
-    if spec.name == "local":  # the flow owns the server; a task only talks to it
-        return LocalServerClient(spec.model, api_key="local-server-needs-no-key", base_url=spec.base_url, **limits)
-    return make_provider(spec.name, spec.model, base_url=spec.base_url, **limits)
+DEFAULT = GenerateConfig()
+BUILD_DEFAULT = BuildConfig()
 
 
 def worker_id() -> str:
@@ -86,7 +60,7 @@ def worker_id() -> str:
 
 @task(name="generate-batch", retries=2, retry_delay_seconds=2, cache_policy=CACHED - "provider",
       persist_result=True)
-def generate_batch(provider: ProviderSpec, spec, config: GenerateConfig) -> dict:
+def generate_batch(provider: ProviderSpec, spec: CallSpec, config: GenerateConfig) -> dict:
     """One LLM call -> its checkpoint line (plus ``worker``: the ``host:pid`` that made the call).
 
     The cache key is the call (``spec``, ``config``) and this source, not ``provider``: the
@@ -97,49 +71,46 @@ def generate_batch(provider: ProviderSpec, spec, config: GenerateConfig) -> dict
     return line
 
 
-def usage_of(lines: list[dict]) -> dict:
-    """LLM usage summed over checkpoint lines (calls made in this run).  ``llm_seconds`` counts the
-    successful attempts only: a failed call's attempts are not timed in its line."""
-    usage = Usage()
-    for line in lines:
-        usage.calls += 1
-        usage.failed_calls += int(not line.get("ok"))
-        usage.retries += max(0, (line.get("attempts") or 1) - 1)
-        usage.prompt_tokens += line.get("prompt_tokens") or 0
-        usage.completion_tokens += line.get("completion_tokens") or 0
-        usage.llm_seconds += line.get("latency_s") or 0.0
-    usage.llm_seconds = round(usage.llm_seconds, 3)
-    return usage.as_dict()
+def as_line(run: PrefectFuture) -> Future:
+    """The checkpoint line of a ``generate_batch`` run as the ``concurrent.futures.Future`` the loop
+    waits on; a line Prefect took from its cache is marked ``cached``."""
+    line: Future = Future()
+
+    def finished(run: PrefectFuture) -> None:
+        try:
+            result = run.result()
+            line.set_result({**result, "cached": True} if run.state.name == "Cached" else result)
+        except BaseException as err:  # noqa: BLE001 - handed to the loop, which re-raises it
+            line.set_exception(err)
+
+    run.add_done_callback(finished)
+    return line
 
 
-@task(name="validate", cache_policy=CACHED, persist_result=True)
-def validate(lines: list[dict], config: GenerateConfig):
-    prompt = load_prompt(config.prompt_id)
-    return validate_calls(lines, lambda line: prompt_text(prompt, line, config), config.limits)
+def submit_batches(provider: ProviderSpec, config: GenerateConfig) -> Submit:
+    """The loop's executor: every call a ``generate_batch`` task run on the flow's task runner."""
+    return lambda spec: as_line(generate_batch.submit(provider, spec, config))
 
 
-@task(name="dedup", cache_policy=CACHED, persist_result=True)
-def dedup(validated, near_dup_threshold: float):
-    return curate(validated.records, validated.rejections, validated.counts, near_dup_threshold)
+validate = task(hardset.validate_lines, name="validate", cache_policy=CACHED, persist_result=True)
+dedup = task(hardset.curate, name="dedup", cache_policy=CACHED, persist_result=True)
+split = task(hardset.split_curated, name="split", cache_policy=CACHED, persist_result=True)
+hardness = task(hardset.score_hardness, name="hardness", cache_policy=CACHED, persist_result=True)
+write = task(hardset.write_curated, name="write-dataset", cache_policy=NO_CACHE)
 
 
-@task(name="split", cache_policy=CACHED, persist_result=True)
-def split(curated, test_label_fraction: float, seed: int):
-    return zero_shot_split(curated.records, test_label_fraction=test_label_fraction, seed=seed)
+def build_dataset(out: str, lines: list[dict], config: GenerateConfig, build: BuildConfig, usage: dict) -> dict:
+    """``hardset.build_from_checkpoint``'s steps, each a task."""
+    curated = dedup(validate(lines, config), build.near_dup_threshold)
+    split_result = split(curated, build.test_label_fraction, config.seed)
+    hard = hardness(curated, config.seed) if build.with_hardness else None
+    return write(out, curated, split_result, config, build, hard, usage)
 
 
-@task(name="hardness", cache_policy=CACHED, persist_result=True)
-def hardness(curated, seed: int):
-    from gliznet.card import hardness as hardness_check
-    from gliznet.embeddings import Embedder
-
-    return hardness_check(curated.records, Embedder(), seed=seed)
-
-
-@task(name="write-dataset", cache_policy=NO_CACHE)
-def write(out: str, curated, split_result, params: dict, hard, usage: dict) -> dict:
-    return write_hardset(out, records=curated.records, rejections=curated.rejections, counts=curated.counts,
-                         split=split_result, params=params, hardness=hard, extra={"llm_usage": usage})
+def progress_artifact(records: int):
+    """A Prefect progress artifact that follows the loop's accepted-record count."""
+    artifact = create_progress_artifact(0.0, description=f"generate-hardset: accepted records of {records}")
+    return lambda accepted, calls, budget: update_progress_artifact(artifact, min(100.0, 100.0 * accepted / records))
 
 
 def stats_markdown(manifest: dict) -> str:
@@ -160,49 +131,28 @@ def stats_markdown(manifest: dict) -> str:
 
 
 @flow(name="generate-hardset", task_runner=make_task_runner(), log_prints=True)
-def generate_hardset_flow(records: int = 60, out: str = "runs/hardset", provider: str = "local",
-                          model: str | None = None, seed: int = 0, records_per_call: int = 4,
-                          concurrency: int = 4, max_calls: int | None = None, test_label_fraction: float = 0.2,
-                          near_dup_threshold: float = 90.0, with_hardness: bool = True) -> dict:
+def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hardset", provider: str = DEFAULT.provider,
+                          model: str | None = DEFAULT.model, seed: int = DEFAULT.seed,
+                          records_per_call: int = DEFAULT.records_per_call, concurrency: int = DEFAULT.concurrency,
+                          max_calls: int | None = DEFAULT.max_calls,
+                          test_label_fraction: float = BUILD_DEFAULT.test_label_fraction,
+                          near_dup_threshold: float = BUILD_DEFAULT.near_dup_threshold,
+                          with_hardness: bool = BUILD_DEFAULT.with_hardness) -> dict:
     config = GenerateConfig(records=records, seed=seed, provider=provider, model=model,
-                            records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls,
-                            limits=Limits())
+                            records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls)
+    build = BuildConfig(test_label_fraction, near_dup_threshold, with_hardness)
     with make_provider(provider, model, concurrency=concurrency) as llm:
         llm.check()  # bad provider settings fail before anything is written
         check_writable(Path(out))
-        checkpoint = Checkpoint(Path(out) / "checkpoint" / "calls.jsonl")
-        lines = checkpoint.load()
-        provider_spec = ProviderSpec.of(llm)
-        made: list[dict] = []  # lines of the calls this run made (not from the cache)
-        progress = create_progress_artifact(0.0, description=f"generate-hardset: accepted records of {records}")
-        accepted = sum(accepted_in(line, config) for line in lines.values())
-        next_index = 0
-        while accepted < records and next_index < config.call_budget:
-            wave = [i for i in range(next_index, min(next_index + concurrency, config.call_budget)) if i not in lines]
-            next_index += concurrency
-            futures = generate_batch.map(provider_spec, [plan_call(seed, i) for i in wave], config)
-            for future in as_completed(list(futures)):
-                line = future.result()
-                checkpoint.append(line)  # before the next answer: a killed flow keeps every answer it saw
-                lines[line["call"]] = line
-                accepted += accepted_in(line, config)
-                if not future.state.name == "Cached":
-                    made.append(line)
-            update_progress_artifact(progress, min(100.0, 100.0 * accepted / records))
-        usage = usage_of(made)
-    validated = validate(sorted(lines.values(), key=lambda line: line["call"]), config)
-    curated = dedup(validated, near_dup_threshold)
-    split_result = split(curated, test_label_fraction, seed)
-    hard = hardness(curated, seed) if with_hardness else None
-    params = {**config.as_dict(), "test_label_fraction": test_label_fraction,
-              "near_dup_threshold": near_dup_threshold, "call_budget": config.call_budget}
-    manifest = write(out, curated, split_result, params, hard, usage)
+        run = generate_calls(config, Checkpoint(Path(out) / "checkpoint" / "calls.jsonl"),
+                             submit=submit_batches(ProviderSpec.of(llm), config), progress=progress_artifact(records))
+    lines = sorted(run.lines.values(), key=lambda line: line["call"])
+    manifest = build_dataset(out, lines, config, build, usage_of(run.made))
     create_markdown_artifact(stats_markdown(manifest), key="generate-hardset-stats",
                              description="accepted/rejected counts, rejection reasons, hardness")
     print(f"dataset: {Path(out).resolve()} (version {manifest['version']})")
     return {"out": str(Path(out).resolve()), "version": manifest["version"], "fingerprint": manifest["fingerprint"],
             "counts": manifest["counts"]}
-
 
 
 def generate_hardset_with(task_runner: str | TaskRunner = "threads", **params) -> dict:

@@ -3,14 +3,15 @@
     generate-hardset (subflow) -> publish snapshot -> train -> evaluate (run's test split + frozen
     real sets) -> release gate -> publish model
 
-Tasks are cached on their inputs + source with persisted results: the same parameters reuse
-finished steps; changing a training parameter re-runs training and what follows, not generation.
+Seed, folder names, lineage and the report are ``gliznet.weekly`` functions; the gate and the model
+store are ``gliznet.release``. Tasks are cached on their inputs + source with persisted results: the
+same parameters reuse finished steps; changing a training parameter re-runs training and what
+follows, not generation. The weekly schedule and its parameters are written in ``flows/prefect.yaml``;
+the defaults here are the library's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 from prefect import flow, task
@@ -18,15 +19,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from flows.generate_hardset import generate_hardset_flow
-from gliznet.hardset import atomic_write_text, git_commit, package_versions
+from gliznet import weekly
+from gliznet.generate import GenerateConfig
+from gliznet.hardset import atomic_write_text
 from gliznet.publish import publish_local, read_manifest
-from gliznet.release import current_release, eval_set_identity, release_gate, release_model
+from gliznet.release import GATE_TOLERANCE, decide_release, release_model, write_release_files
 
 CACHED = INPUTS + TASK_SOURCE
-
-
-def _key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 @task(name="publish-snapshot", cache_policy=NO_CACHE)
@@ -43,10 +42,10 @@ def publish_snapshot(dataset_dir: str, store: str, hub_repo: str | None) -> dict
 @task(name="train", cache_policy=CACHED, persist_result=True)
 def train_model(dataset_dir: str, fingerprint: str, backbone: str | None, train_params: dict, workdir: str) -> dict:
     """Cached on the dataset fingerprint + parameters: the same inputs give the same model folder."""
-    from gliznet.train import TrainConfig, train
+    from gliznet.train import train
 
-    out = Path(workdir) / "models" / _key(fingerprint, backbone, train_params)
-    result = train(dataset_dir, backbone, str(out), TrainConfig(**train_params))
+    out = weekly.model_dir(workdir, fingerprint, backbone, train_params)
+    result = train(dataset_dir, backbone, str(out), weekly.train_config(train_params))
     return {**result, "model_dir": str(Path(result["model_dir"]).resolve())}
 
 
@@ -69,24 +68,17 @@ def evaluate_split(model_dir: str, dataset_dir: str, out_dir: str) -> dict:
 @task(name="release-gate", cache_policy=NO_CACHE)
 def gate(candidate: dict, model_store: str, tolerance: float, eval_paths: list[str], eval_limit: int | None,
          workdir: str) -> dict:
-    previous_version, previous = current_release(model_store)
-    same_sets = previous is not None and previous.get("eval_sets") == eval_set_identity(eval_paths)
-    if previous is not None and (not same_sets or previous.get("limit") != eval_limit):
-        # the frozen sets changed: measure the current release again on the same sets
-        previous = evaluate_model.fn(str(Path(model_store) / previous_version), eval_paths, eval_limit,
-                                     str(Path(workdir) / "eval-previous"))
-    decision = release_gate(candidate["average_macro_f1"], previous["average_macro_f1"] if previous else None,
-                            tolerance, previous_version)
-    return {**decision.as_dict(), "previous_summary": previous}
+    """A current release measured on other sets is evaluated again on the candidate's."""
+    def remeasure(release_dir: Path) -> dict:
+        return evaluate_model.fn(str(release_dir), eval_paths, eval_limit, str(Path(workdir) / "eval-previous"))
+
+    return decide_release(candidate, model_store, tolerance, remeasure)
 
 
 @task(name="publish-model", cache_policy=NO_CACHE)
 def publish_model(model_dir: str, model_store: str, version: str, lineage: dict, frozen: dict,
                   hub_repo: str | None) -> dict:
-    atomic_write_text(Path(model_dir) / "lineage.json", json.dumps(lineage, indent=2, default=str) + "\n")
-    atomic_write_text(Path(model_dir) / "frozen_eval.json", json.dumps({**frozen}, indent=2, default=str) + "\n")
-    atomic_write_text(Path(model_dir) / "manifest.json", json.dumps({"version": version, **lineage}, indent=2,
-                                                                    default=str) + "\n")
+    write_release_files(model_dir, version, lineage, frozen)
     target = release_model(model_dir, model_store, version)
     info = {"model": str(target), "version": version}
     if hub_repo:
@@ -96,44 +88,31 @@ def publish_model(model_dir: str, model_store: str, version: str, lineage: dict,
     return info
 
 
-def report_markdown(run: dict) -> str:
-    gate_ = run["gate"]
-    frozen = run["frozen"]
-    prev = {s["data"]: s["macro_f1"] for s in (gate_.get("previous_summary") or {}).get("sets", [])}
-    rows = "\n".join(
-        f"| {s['data']} | {s['n']} | {s['macro_f1']:.4f} | "
-        f"{prev[s['data']]:.4f} |" if s["data"] in prev else f"| {s['data']} | {s['n']} | {s['macro_f1']:.4f} | - |"
-        for s in frozen["sets"])
-    counts = run["dataset"]["counts"]
-    return (
-        f"# regenerate-and-retrain: **{gate_['decision']}**\n\n{gate_['reason']}\n\n"
-        f"## Dataset {run['dataset']['version']}\n\naccepted {counts['accepted']}, rejected {counts['rejected']}, "
-        f"train {counts['train']}, test {counts['test']}; snapshot `{run['snapshot']['snapshot']}`\n\n"
-        f"## Frozen real test sets (macro-F1)\n\n| set | n | candidate | previous release |\n|---|---|---|---|\n"
-        f"{rows}\n| **average** | | **{frozen['average_macro_f1']:.4f}** | "
-        f"{format(gate_['previous'], '.4f') if gate_['previous'] is not None else '-'} |\n\n"
-        f"Run's own zero-shot test split: macro-F1 {run['own_test'].get('macro_f1', 'n/a')}\n\n"
-        f"## Model\n\n`{run['model']['model_dir']}`; released: `{run.get('release', {}).get('model', 'no (held)')}`\n"
-    )
+def write_report(run: dict) -> str:
+    report = weekly.report_markdown(run)
+    path = Path(run["model"]["model_dir"]) / "run_report.md"
+    atomic_write_text(path, report)
+    create_markdown_artifact(report, key="regenerate-and-retrain",
+                             description="dataset, metrics vs previous release, gate")
+    return str(path)
 
 
 @flow(name="regenerate-and-retrain", log_prints=True)
-def regenerate_and_retrain(records: int = 60, seed: int | None = None, provider: str = "local", model: str | None = None,
-                           workdir: str = "runs/weekly", backbone: str | None = None,
+def regenerate_and_retrain(records: int = GenerateConfig.records, seed: int | None = None,
+                           provider: str = GenerateConfig.provider, model: str | None = None,
+                           workdir: str = "runs/regenerate-and-retrain", backbone: str | None = None,
                            train_params: dict | None = None, eval_paths: list[str] | None = None,
-                           eval_limit: int | None = 200, gate_tolerance: float = 0.01,
+                           eval_limit: int | None = None, gate_tolerance: float = GATE_TOLERANCE,
                            hub_dataset_repo: str | None = None, hub_model_repo: str | None = None,
                            with_hardness: bool = True) -> dict:
-    from gliznet.evaluate import default_eval_paths
-
-    if seed is None:  # a fresh dataset every ISO week, reproducible within the week
-        from datetime import date
-
-        seed = int(date.today().strftime("%G%V"))
+    """``seed=None``: the ISO week; ``train_params``: flat ``TrainConfig`` keys; ``eval_paths=None``: every
+    real test set; ``eval_limit``: rows per set (None: all)."""
+    seed = weekly.week_seed() if seed is None else seed
+    train_params, eval_paths = train_params or {}, weekly.resolve_eval_paths(eval_paths)
     work = Path(workdir)
-    train_params = {"epochs": 1.0, "batch_size": 16, **(train_params or {})}
-    eval_paths = [str(Path(p).resolve()) for p in (eval_paths or default_eval_paths())]
-    dataset_dir = str(work / "datasets" / _key(records, seed, provider, model))
+    store = str(work / "models-released")
+    dataset_dir = str(weekly.dataset_dir(work, records, seed, provider, model))
+
     dataset = generate_hardset_flow(records=records, out=dataset_dir, provider=provider, model=model, seed=seed,
                                     with_hardness=with_hardness)
     snapshot = publish_snapshot(dataset_dir, str(work / "snapshots"), hub_dataset_repo)
@@ -141,25 +120,17 @@ def regenerate_and_retrain(records: int = 60, seed: int | None = None, provider:
     model_dir = trained["model_dir"]
     own_test = evaluate_split(model_dir, dataset_dir, str(Path(model_dir) / "eval-own-test"))
     frozen = evaluate_model(model_dir, eval_paths, eval_limit, str(Path(model_dir) / "eval-frozen"))
-    frozen = {**frozen, "paths": eval_paths, "eval_sets": eval_set_identity(eval_paths), "limit": eval_limit}
-    decision = gate(frozen, str(work / "models-released"), gate_tolerance, eval_paths, eval_limit, workdir)
-    manifest = read_manifest(dataset_dir)
-    lineage = {
-        "dataset_fingerprint": dataset["fingerprint"], "dataset_version": dataset["version"],
-        "prompt_hashes": manifest["prompt_hashes"], "llm_provider": provider,
-        "llm_model": manifest["parameters"].get("model"), "backbone": backbone or "packaged MiniLM-L6",
-        "train_params": train_params, "seed": seed, "packages": package_versions(), "git_commit": git_commit(),
-    }
+    frozen = weekly.frozen_summary(frozen, eval_paths, eval_limit)
+    decision = gate(frozen, store, gate_tolerance, eval_paths, eval_limit, workdir)
+    lineage = weekly.lineage(dataset, read_manifest(dataset_dir), provider=provider, backbone=backbone,
+                             train_params=train_params, seed=seed)
     run = {"dataset": dataset, "snapshot": snapshot, "model": trained, "frozen": frozen, "gate": decision,
            "own_test": own_test["metrics"], "lineage": lineage}
     if decision["decision"] == "released":
-        run["release"] = publish_model(model_dir, str(work / "models-released"),
-                                       f"{dataset['version']}-{Path(model_dir).parent.name[:8]}", lineage, frozen,
-                                       hub_model_repo)
-    report = report_markdown(run)
-    atomic_write_text(Path(model_dir) / "run_report.md", report)
-    create_markdown_artifact(report, key="regenerate-and-retrain", description="dataset, metrics vs previous release, gate")
+        version = weekly.release_version(dataset["version"], dataset["fingerprint"], backbone, train_params)
+        run["release"] = publish_model(model_dir, store, version, lineage, frozen, hub_model_repo)
+    report = write_report(run)
     print(f"gate: {decision['decision']} ({decision['reason']})")
     return {"decision": decision["decision"], "model_dir": model_dir, "dataset": dataset_dir,
             "snapshot": snapshot["snapshot"], "frozen_average_macro_f1": frozen["average_macro_f1"],
-            "report": str(Path(model_dir) / "run_report.md")}
+            "report": report}

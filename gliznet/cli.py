@@ -15,6 +15,9 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from gliznet.generate import BuildConfig, GenerateConfig  # the generate command's option defaults
+from gliznet.llm.registry import PROVIDERS
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Generate hard zero-shot datasets with LLMs and train GliZNet on them.")
 console = Console(stderr=True)
@@ -36,38 +39,35 @@ def clear_errors(fn):
     return wrapper
 
 
+_GEN, _BUILD = GenerateConfig(), BuildConfig()  # option defaults are the library's
+
+
 @app.command()
 @clear_errors
 def generate(
     out: Path = typer.Option(..., "--out", help="Output folder (re-run with the same folder to resume)."),
-    records: int = typer.Option(60, "--records", "-n", help="Accepted records to generate (before dedup)."),
-    provider: str = typer.Option("local", "--provider", help="local (embedded SmolLM2), ollama or groq."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name for the provider."),
-    seed: int = typer.Option(0, "--seed"),
-    records_per_call: int = typer.Option(4, "--records-per-call"),
-    concurrency: int = typer.Option(4, "--concurrency"),
-    max_calls: Optional[int] = typer.Option(None, "--max-calls", help="Call budget (default 6x records / batch)."),
-    test_label_fraction: float = typer.Option(0.2, "--test-label-fraction", help="About this share of records goes to the zero-shot test split (labels are held out until it is reached)."),
-    near_dup_threshold: float = typer.Option(90.0, "--near-dup-threshold"),
-    hardness: bool = typer.Option(True, "--hardness/--no-hardness", help="Score negatives with MiniLM for the card."),
+    records: int = typer.Option(_GEN.records, "--records", "-n", help="Accepted records to generate (before dedup)."),
+    provider: str = typer.Option(_GEN.provider, "--provider",
+                                 help=f"One of {', '.join(PROVIDERS)} (local: the embedded SmolLM2)."),
+    model: Optional[str] = typer.Option(_GEN.model, "--model", help="Model name for the provider."),
+    seed: int = typer.Option(_GEN.seed, "--seed"),
+    records_per_call: int = typer.Option(_GEN.records_per_call, "--records-per-call"),
+    concurrency: int = typer.Option(_GEN.concurrency, "--concurrency"),
+    max_calls: Optional[int] = typer.Option(_GEN.max_calls, "--max-calls", help="Call budget (default 6x records / batch)."),
+    test_label_fraction: float = typer.Option(_BUILD.test_label_fraction, "--test-label-fraction", help="About this share of records goes to the zero-shot test split (labels are held out until it is reached)."),
+    near_dup_threshold: float = typer.Option(_BUILD.near_dup_threshold, "--near-dup-threshold"),
+    hardness: bool = typer.Option(_BUILD.with_hardness, "--hardness/--no-hardness", help="Score negatives with MiniLM for the card."),
 ):
     """Generate a ZSHOT-HARDSET-shaped dataset with an LLM."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gliznet.generate import GenerateConfig
-    from gliznet.hardset import generate_hardset
+    from gliznet.hardset import check_writable, generate_hardset
+    from gliznet.llm.registry import make_provider
 
-    if provider not in {"local", "ollama", "groq"}:
-        raise ValueError(f"--provider '{provider}' is unknown: use one of local, ollama, groq")
-    if not 0.0 < test_label_fraction < 1.0:
-        raise ValueError(f"--test-label-fraction must be between 0 and 1 (got {test_label_fraction})")
-    if not 0.0 < near_dup_threshold <= 100.0:
-        raise ValueError(f"--near-dup-threshold must be in (0, 100] (got {near_dup_threshold})")
     config = GenerateConfig(records=records, seed=seed, provider=provider, model=model,
                             records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls)
-    from gliznet.hardset import check_writable
-    from gliznet.llm.provider import make_provider
-
+    build = BuildConfig(test_label_fraction=test_label_fraction, near_dup_threshold=near_dup_threshold,
+                        with_hardness=hardness)
     check_writable(out)
     llm = make_provider(provider, model, concurrency=concurrency)
     try:
@@ -82,9 +82,7 @@ def generate(
         def progress(accepted: int, calls: int, budget: int) -> None:
             bar.update(task, completed=min(accepted, records), calls=f"calls {calls}/{budget}")
 
-        manifest = generate_hardset(config, out, progress=progress, test_label_fraction=test_label_fraction,
-                                    near_dup_threshold=near_dup_threshold, with_hardness=hardness,
-                                    provider_factory=lambda: llm)
+        manifest = generate_hardset(config, out, build, progress=progress, provider_factory=lambda: llm)
     _print_summary(manifest, out)
 
 
@@ -121,37 +119,60 @@ def import_(
     _print_summary(manifest, out)
 
 
+class TrainDefault:
+    """An option default read from ``TrainConfig()`` (``"batch_size"``, ``"loss.anchor_weight"``) when the command
+    runs or shows its help: each value is declared once, in the library, and the CLI's other commands do not
+    import torch to start."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __call__(self):
+        from gliznet.train import TrainConfig
+
+        value = TrainConfig()
+        for name in self.path.split("."):
+            value = getattr(value, name)
+        return value
+
+    def __str__(self) -> str:  # what --help shows (nothing for None)
+        value = self()
+        return "" if value is None else str(value)
+
+
 @app.command()
 @clear_errors
 def train(
     data: Path = typer.Option(..., "--data", help="A dataset folder (from generate or import)."),
     out: Path = typer.Option(..., "--out"),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="HF path or id (default: packaged MiniLM)."),
-    epochs: float = typer.Option(1.0, "--epochs"),
-    lr: float = typer.Option(1e-4, "--lr", help="Backbone learning rate (1e-4 is measured with the anchor on; ~2e-5 without)."),
-    batch_size: int = typer.Option(16, "--batch-size"),
-    max_steps: int = typer.Option(-1, "--max-steps"),
-    seed: int = typer.Option(0, "--seed"),
+    epochs: float = typer.Option(..., "--epochs", default_factory=TrainDefault("epochs")),
+    lr: float = typer.Option(..., "--lr", default_factory=TrainDefault("lr"), help="Backbone learning rate (measured with the anchor on; ~2e-5 without)."),
+    batch_size: int = typer.Option(..., "--batch-size", default_factory=TrainDefault("batch_size")),
+    max_steps: int = typer.Option(..., "--max-steps", default_factory=TrainDefault("max_steps")),
+    seed: int = typer.Option(..., "--seed", default_factory=TrainDefault("seed")),
     resume: bool = typer.Option(False, "--resume"),
-    cpu_threads: Optional[int] = typer.Option(None, "--cpu-threads", help="torch threads on CPU (1 is often fastest on a busy machine)."),
-    wise_alpha: float = typer.Option(1.0, "--wise-alpha", help="Save (1-A)*initial + A*fine-tuned weights (WiSE-FT); 1 = fine-tuned."),
-    anchor_weight: float = typer.Option(5.0, "--anchor-weight", help="Weight of the PriorAnchor loss (hold vectors near the initial backbone's); 0 = off."),
-    frozen_layers: int = typer.Option(0, "--frozen-layers", help="Freeze the embeddings + N bottom layers (-1: the whole backbone)."),
-    text_pooling: str = typer.Option("mean", "--text-pooling", help="Text vector: mean of the text tokens, or cls."),
+    cpu_threads: Optional[int] = typer.Option(..., "--cpu-threads", default_factory=TrainDefault("cpu_threads"), help="torch threads on CPU (1 is often fastest on a busy machine)."),
+    wise_alpha: float = typer.Option(..., "--wise-alpha", default_factory=TrainDefault("wise_alpha"), help="Save (1-A)*initial + A*fine-tuned weights (WiSE-FT); 1 = fine-tuned."),
+    anchor_weight: float = typer.Option(..., "--anchor-weight", default_factory=TrainDefault("loss.anchor_weight"), help="Weight of the PriorAnchor loss (hold vectors near the initial backbone's); 0 = off."),
+    frozen_layers: int = typer.Option(..., "--frozen-layers", default_factory=TrainDefault("frozen_layers"), help="Freeze the embeddings + N bottom layers (-1: the whole backbone)."),
+    text_pooling: str = typer.Option(..., "--text-pooling", default_factory=TrainDefault("model.text_pooling"), help="Text vector: mean of the text tokens, or cls."),
 ):
     """Train GliZNet on a dataset folder."""
     if (data / "triplet").is_dir() and not (data / "manifest.json").exists():
         raise ValueError(f"--data {data} has no manifest.json: it is an unfinished dataset (interrupted write?); "
                          "run `gliznet generate` or `gliznet import` again on it")
     from gliznet.interpolate import check_alpha
+    from gliznet.losses import LossConfig
+    from gliznet.model import GliZNetConfig
     from gliznet.train import TrainConfig, train as run_train
 
     check_alpha(wise_alpha, "--wise-alpha")
     if anchor_weight < 0:
         raise ValueError(f"--anchor-weight={anchor_weight} must be >= 0: 0 turns the anchor off")
-    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed,
-                         cpu_threads=cpu_threads, wise_alpha=wise_alpha, frozen_layers=frozen_layers,
-                         text_pooling=text_pooling, anchor_weight=anchor_weight)
+    config = TrainConfig(model=GliZNetConfig(text_pooling=text_pooling), loss=LossConfig(anchor_weight=anchor_weight),
+                         epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed,
+                         cpu_threads=cpu_threads, wise_alpha=wise_alpha, frozen_layers=frozen_layers)
     result = run_train(str(data), backbone, str(out), config, resume=resume)
     summary = {k: v for k, v in result.items() if k not in ("batch_shapes", "step_times", "config")}
     console.print_json(json.dumps(summary, default=str))
@@ -269,10 +290,11 @@ def publish(
 @app.command()
 @clear_errors
 def serve(
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML parameters for the weekly deployment."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Deployment file (prefect.yaml format) with the "
+                                          "schedules and parameters; default: the packaged flows/prefect.yaml."),
 ):
     """Serve the Prefect deployments (generate-hardset/default, regenerate-and-retrain/weekly)."""
-    from flows.deployments import serve_all
+    from flows.deployments import serve_all  # flows import Prefect: only this command needs it
 
     serve_all(config)
 

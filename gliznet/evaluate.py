@@ -1,4 +1,4 @@
-"""Evaluate any zero-shot scorer on real labelled text: metrics, JSON/markdown reports and plots.
+"""Evaluate any zero-shot scorer on real labelled text: data loading, scoring, JSON/markdown reports and plots.
 
 A *scorer* is anything with ``score(texts, labels) -> (n_texts, n_labels)`` array where higher means
 "more likely"; the values need not be probabilities (cosines, logits and sigmoids all work, because
@@ -10,24 +10,11 @@ Read top to bottom:
 1. ``EvalData`` / ``load_eval_data`` - a ``.jsonl`` of ``{"text", "labels"}`` rows (the format of
    ``../shared/eval/*.jsonl``; candidate labels = every label in the file) or a gliznet dataset folder
    (its ``test`` split; candidates = every label of that split, positives and negatives).
-2. ``compute_metrics`` - from a score matrix and a 0/1 gold matrix:
-
-   * decisions: single-label sets predict the argmax label; multi-label sets predict every label whose
-     score is >= a threshold (the sweep's best by macro-F1 unless one is given);
-   * micro-F1 (pooled counts over all labels) and macro-F1 (mean per-label F1 over the labels that
-     occur in the gold data; with candidates taken from the data itself that is every label);
-   * ROC-AUC micro (all (text, label) pairs pooled) and macro (mean over labels with both classes);
-   * P@k = mean over texts of |gold ∩ top-k| / k, and nDCG@k = DCG@k / IDCG@k with
-     DCG@k = Σ_{i<k} rel_i / log2(i + 2) and IDCG@k the same for the ideal ranking; texts without
-     any gold label are left out of the ranking metrics; ties are broken by label order;
-   * a threshold sweep over quantiles of the scores, giving micro- and macro-F1 at each threshold;
-   * per-label precision / recall / F1 / support at the decision rule above.
-
-   The headline number (as in issue 4) is ``macro_f1``: argmax for single-label sets, best-threshold
-   for multi-label ones.
-3. ``evaluate`` - scores a data set in batches, times it, and writes ``report.json``, ``report.md``
-   and PNG plots (micro PR curve, per-label F1, score histogram of gold vs non-gold pairs).
-4. ``evaluate_suite`` / ``default_eval_paths`` - every ``../shared/eval/*.jsonl`` and a summary table
+2. ``evaluate`` - scores a data set in batches (``score_all``), times it, computes its metrics with
+   ``gliznet.metrics.compute_metrics`` (argmax for single-label sets, a swept threshold for multi-label ones;
+   headline ``macro_f1``) and writes ``report.json``, ``report.md`` and PNG plots (micro PR curve, per-label
+   F1, score histogram of gold vs non-gold pairs).
+3. ``evaluate_suite`` / ``default_eval_paths`` - every ``../shared/eval/*.jsonl`` and a summary table
    with the average headline macro-F1.
 """
 
@@ -43,10 +30,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-DEFAULT_THRESHOLD = 0.5  # the "default" multi-label threshold, reported next to the swept best one
-SWEEP_QUANTILES = 101  # thresholds tried = this many quantiles of the score distribution
-TOP_KS = (1, 3, 5)
-NDCG_KS = (3, 5)
+from gliznet.metrics import NDCG_KS, TOP_KS, compute_metrics
+
 DATA_HELP = ('pass a .jsonl of {"text": str, "labels": [str, ...]} rows, or a gliznet dataset folder '
              "(DIR with triplet/ or couplet/ saved by DatasetDict.save_to_disk, or one of those)")
 
@@ -187,153 +172,6 @@ def default_eval_paths() -> list[str]:
         raise ValueError(f"no *.jsonl eval sets in {folder}: set GLIZNET_EVAL_DIR to a folder of "
                          '{"text", "labels"} .jsonl files, or pass the files explicitly')
     return paths
-
-
-# --------------------------------------------------------------------------------------------------
-# Metrics
-# --------------------------------------------------------------------------------------------------
-
-def _f1_counts(pred: np.ndarray, gold: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-label tp/fp/fn (arrays of length L) for 0/1 prediction and gold matrices."""
-    pred = pred.astype(bool)
-    gold = gold.astype(bool)
-    return {"tp": (pred & gold).sum(0), "fp": (pred & ~gold).sum(0), "fn": (~pred & gold).sum(0)}
-
-
-def _safe_div(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
-
-
-def f1_scores(pred: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
-    """(micro-F1, macro-F1).  micro = 2·ΣTP / (2·ΣTP + ΣFP + ΣFN); macro = mean per-label F1 over
-    the labels with at least one gold occurrence (all labels if none has one)."""
-    c = _f1_counts(pred, gold)
-    tp, fp, fn = c["tp"].sum(), c["fp"].sum(), c["fn"].sum()
-    micro = float(_safe_div(2 * tp, 2 * tp + fp + fn))
-    per_label = _safe_div(2 * c["tp"], 2 * c["tp"] + c["fp"] + c["fn"])
-    present = gold.sum(0) > 0
-    macro = float(per_label[present].mean() if present.any() else per_label.mean())
-    return micro, macro
-
-
-def argmax_predictions(scores: np.ndarray) -> np.ndarray:
-    """One-hot matrix of each row's highest-scoring label (first one on ties)."""
-    pred = np.zeros(scores.shape, dtype=np.int8)
-    pred[np.arange(scores.shape[0]), scores.argmax(1)] = 1
-    return pred
-
-
-def threshold_sweep(scores: np.ndarray, gold: np.ndarray, n_quantiles: int = SWEEP_QUANTILES) -> list[dict]:
-    """micro/macro-F1 of ``scores >= t`` for t at ``n_quantiles`` quantiles of all scores (distinct ones)."""
-    thresholds = np.unique(np.quantile(scores.ravel(), np.linspace(0.0, 1.0, n_quantiles)))
-    points = []
-    for t in thresholds:
-        micro, macro = f1_scores(scores >= t, gold)
-        points.append({"threshold": float(t), "micro_f1": micro, "macro_f1": macro})
-    return points
-
-
-def best_threshold(sweep: list[dict], key: str = "macro_f1") -> float:
-    """Threshold of the sweep point with the highest ``key`` (the lowest such threshold on ties)."""
-    return max(sweep, key=lambda p: (p[key], -p["threshold"]))["threshold"]
-
-
-def roc_auc(scores: np.ndarray, gold: np.ndarray) -> tuple[float | None, float | None]:
-    """(micro, macro) ROC-AUC; micro pools all pairs, macro averages labels that have both classes.
-    ``None`` where undefined (only one class present)."""
-    from sklearn.metrics import roc_auc_score
-
-    flat = gold.ravel()
-    micro = float(roc_auc_score(flat, scores.ravel())) if 0 < flat.sum() < flat.size else None
-    per_label = [roc_auc_score(gold[:, j], scores[:, j]) for j in range(gold.shape[1])
-                 if 0 < gold[:, j].sum() < gold.shape[0]]
-    macro = float(np.mean(per_label)) if per_label else None
-    return micro, macro
-
-
-def ranking_metrics(scores: np.ndarray, gold: np.ndarray) -> dict[str, float | None]:
-    """P@k for k in TOP_KS and nDCG@k for k in NDCG_KS, averaged over texts with >= 1 gold label.
-
-    P@k = |gold ∩ top-k| / k (k is not capped by the number of labels, as in extreme classification);
-    nDCG@k = Σ_{i<k} rel_i/log2(i+2) / Σ_{i<min(k, n_gold)} 1/log2(i+2).
-    """
-    has_gold = gold.sum(1) > 0
-    s, g = scores[has_gold], gold[has_gold].astype(float)
-    out: dict[str, float | None] = {}
-    if s.shape[0] == 0:
-        return {**{f"p@{k}": None for k in TOP_KS}, **{f"ndcg@{k}": None for k in NDCG_KS}}
-    order = np.argsort(-s, axis=1, kind="stable")
-    rel = np.take_along_axis(g, order, axis=1)  # relevance in ranked order
-    for k in TOP_KS:
-        out[f"p@{k}"] = float((rel[:, :k].sum(1) / k).mean())
-    n_gold = g.sum(1)
-    for k in NDCG_KS:
-        discounts = 1.0 / np.log2(np.arange(2, k + 2))
-        kk = min(k, rel.shape[1])
-        dcg = (rel[:, :kk] * discounts[:kk]).sum(1)
-        ideal = np.array([discounts[:int(min(k, n))].sum() for n in n_gold])
-        out[f"ndcg@{k}"] = float((dcg / ideal).mean())
-    return out
-
-
-def per_label_report(pred: np.ndarray, gold: np.ndarray, label_names: list[str]) -> dict[str, dict]:
-    """``{label: {precision, recall, f1, support}}`` for the given 0/1 predictions."""
-    c = _f1_counts(pred, gold)
-    precision = _safe_div(c["tp"], c["tp"] + c["fp"])
-    recall = _safe_div(c["tp"], c["tp"] + c["fn"])
-    f1 = _safe_div(2 * c["tp"], 2 * c["tp"] + c["fp"] + c["fn"])
-    support = gold.sum(0)
-    return {name: {"precision": float(precision[j]), "recall": float(recall[j]), "f1": float(f1[j]),
-                   "support": int(support[j])} for j, name in enumerate(label_names)}
-
-
-def compute_metrics(scores: np.ndarray, gold: np.ndarray, label_names: list[str], multi_label: bool,
-                    threshold: float | None = None) -> dict:
-    """All metrics of one set.  ``macro_f1`` is the headline (argmax / best or given threshold)."""
-    scores = np.asarray(scores, dtype=float)
-    gold = np.asarray(gold).astype(np.int8)
-    if scores.ndim != 2 or scores.shape != gold.shape:
-        raise ValueError(f"scores {scores.shape} and gold {gold.shape} must both be (n_texts, n_labels)")
-    if scores.shape[1] != len(label_names):
-        raise ValueError(f"label_names has {len(label_names)} names for {scores.shape[1]} score columns")
-    if scores.shape[0] == 0 or scores.shape[1] == 0:
-        raise ValueError("scores is empty: evaluate at least one text against at least one label")
-    if not np.isfinite(scores).all():
-        raise ValueError("scores contain NaN or inf: check the scorer's output")
-
-    sweep = threshold_sweep(scores, gold)
-    best = best_threshold(sweep)
-    if multi_label:
-        decision = "threshold"
-        used = best if threshold is None else float(threshold)
-        pred = (scores >= used).astype(np.int8)
-    else:
-        decision, used = "argmax", None
-        pred = argmax_predictions(scores)
-    micro, macro = f1_scores(pred, gold)
-    auc_micro, auc_macro = roc_auc(scores, gold)
-    metrics = {
-        "n_texts": int(scores.shape[0]),
-        "n_labels": int(scores.shape[1]),
-        "multi_label": bool(multi_label),
-        "decision": decision,
-        "threshold": used,
-        "micro_f1": micro,
-        "macro_f1": macro,
-        "roc_auc_micro": auc_micro,
-        "roc_auc_macro": auc_macro,
-        **ranking_metrics(scores, gold),
-        "threshold_sweep": sweep,
-        "best_threshold": best,
-        "best_threshold_by": "macro_f1",
-    }
-    if multi_label:
-        d_micro, d_macro = f1_scores(scores >= DEFAULT_THRESHOLD, gold)
-        metrics["default_threshold"] = {"threshold": DEFAULT_THRESHOLD, "micro_f1": d_micro, "macro_f1": d_macro}
-    metrics["per_label"] = per_label_report(pred, gold, label_names)
-    return metrics
 
 
 # --------------------------------------------------------------------------------------------------

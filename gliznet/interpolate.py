@@ -9,8 +9,8 @@ of that prior for the cost of nothing at inference (still one model, one pass). 
 is neither training nor test data: ``gliznet interpolate --alpha A`` writes a model per value.
 
 The initial weights are rebuilt from ``config.backbone`` when they are not given: that is exact for every
-parameter ``from_backbone`` initialises deterministically (backbone, ``[LAB]`` embedding, scales,
-temperatures, bilinear identity).  Projections start random, so for a model with ``projection_dim`` the
+parameter ``from_backbone`` initialises deterministically (backbone, ``[LAB]`` embedding, the score head's
+scales and bias, bilinear identity).  Projections start random, so for a model with ``projection_dim`` the
 initial state must be passed (``train`` keeps it in memory).
 """
 

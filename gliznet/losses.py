@@ -1,21 +1,24 @@
 """GliZNet training objectives, one small module each, combined by ``GliZNetLoss``.
 
-Every loss reads the same padded tensors the model returns:
+Every loss reads the same padded tensors the model returns (``gliznet.model.GliZNetOutput``):
 
 * ``similarity`` (B, L): text-label similarity (cosine by default) for up to L labels per sample;
-* ``logits`` (B, L): ``similarity * exp(logit_scale)``, the model's learned temperature (seed: exp = 2.0);
+* ``logits`` (B, L): ``similarity * exp(logit_scale)``, the score head's softmax temperature (seed: exp = 2.0);
+* ``score_logits`` (B, L): ``similarity * exp(t) + b``, the score head's probability logits (its sigmoid is the
+  reported score, see ``gliznet.model.ScoreHead``);
 * ``label_embeds`` (B, L, D): the pooled label vectors;
 * ``targets`` (B, L): 1 for a positive label, 0 for a negative;
 * ``valid`` (B, L): True where a label exists (padding is False).
 
-The weights of the combination are configurable; the defaults follow the seed recipe (softmax over labels
-1.0, BCE 1.0, label repulsion 0.1) with the hard-negative margin available but off.
+The losses hold no parameters: every learned scale belongs to the model.  ``LossConfig`` holds the weights of
+the combination and the thresholds/margins of its terms; the defaults follow the seed recipe (softmax over
+labels 1.0, BCE 1.0, label repulsion 0.1) with the hard-negative margin available but off, plus the measured
+``PriorAnchor`` weight 5 (active only where a batch carries prior vectors, i.e. in ``gliznet.train``).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -23,16 +26,27 @@ from torch import nn
 
 
 @dataclass
-class LossWeights:
-    softmax: float = 1.0
-    bce: float = 1.0
-    repulsion: float = 0.1
-    margin: float = 0.0
-    anchor: float = 0.0
+class LossConfig:
+    softmax_weight: float = 1.0
+    bce_weight: float = 1.0
+    repulsion_weight: float = 0.1
+    margin_weight: float = 0.0
+    anchor_weight: float = 5.0  # PriorAnchor; measured with lr 1e-4 (bench/accuracy.py); 0 = off (then use lr ~2e-5)
     repulsion_threshold: float = 0.3
-    margin_value: float = 0.1
-    bce_init_temperature: float = 10.0
-    bce_init_bias: float = -2.5
+    margin: float = 0.1
+
+    def __post_init__(self):
+        for f in fields(self):
+            if f.name.endswith("_weight") and getattr(self, f.name) < 0:
+                raise ValueError(f"{f.name}={getattr(self, f.name)} must be >= 0: 0 turns that loss term off")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LossConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"loss config keys {unknown} are unknown: use fields of LossConfig {sorted(known)}")
+        return cls(**data)
 
 
 class SoftmaxOverLabels(nn.Module):
@@ -70,27 +84,13 @@ class LabelRepulsion(nn.Module):
         return F.relu(cos - self.threshold)[pair].mean()
 
 
-class BCEWithTemperature(nn.Module):
-    """Binary cross-entropy on its own learned scale: p = sigmoid(s * exp(t) + b);  mean BCE over valid labels.
+class BinaryCrossEntropy(nn.Module):
+    """Mean binary cross-entropy over valid labels of p = sigmoid(score_logits), the score head's probabilities."""
 
-    ``probability(similarity)`` is what the predictor reports as a label's score.
-    """
-
-    def __init__(self, init_temperature: float = 10.0, init_bias: float = -2.5):
-        super().__init__()
-        self.log_temperature = nn.Parameter(torch.tensor(math.log(init_temperature)))
-        self.bias = nn.Parameter(torch.tensor(float(init_bias)))
-
-    def logits(self, similarity: torch.Tensor) -> torch.Tensor:
-        return similarity.float() * self.log_temperature.clamp(max=math.log(100.0)).exp() + self.bias
-
-    def probability(self, similarity: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits(similarity))
-
-    def forward(self, similarity: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def forward(self, score_logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         if not valid.any():
-            return similarity.sum() * 0.0
-        return F.binary_cross_entropy_with_logits(self.logits(similarity)[valid], targets.float()[valid])
+            return score_logits.sum() * 0.0
+        return F.binary_cross_entropy_with_logits(score_logits.float()[valid], targets.float()[valid])
 
 
 class HardNegativeMargin(nn.Module):
@@ -132,38 +132,37 @@ class PriorAnchor(nn.Module):
 
 
 class GliZNetLoss(nn.Module):
-    """weights.softmax * SoftmaxOverLabels + weights.bce * BCEWithTemperature
-    + weights.repulsion * LabelRepulsion + weights.margin * HardNegativeMargin
-    (+ weights.anchor * PriorAnchor, when the batch carries prior vectors)."""
+    """softmax_weight * SoftmaxOverLabels + bce_weight * BinaryCrossEntropy
+    + repulsion_weight * LabelRepulsion + margin_weight * HardNegativeMargin
+    (+ anchor_weight * PriorAnchor, when the batch carries prior vectors)."""
 
-    def __init__(self, weights: LossWeights | None = None):
+    def __init__(self, config: LossConfig | None = None):
         super().__init__()
-        self.weights = weights or LossWeights()
-        w = self.weights
+        self.config = config or LossConfig()
         self.softmax = SoftmaxOverLabels()
-        self.bce = BCEWithTemperature(w.bce_init_temperature, w.bce_init_bias)
-        self.repulsion = LabelRepulsion(w.repulsion_threshold)
-        self.margin = HardNegativeMargin(w.margin_value)
+        self.bce = BinaryCrossEntropy()
+        self.repulsion = LabelRepulsion(self.config.repulsion_threshold)
+        self.margin = HardNegativeMargin(self.config.margin)
         self.anchor = PriorAnchor()
 
-    def forward(self, similarity: torch.Tensor, logits: torch.Tensor, label_embeds: torch.Tensor,
-                targets: torch.Tensor, valid: torch.Tensor, text_embeds: torch.Tensor | None = None,
-                prior_text: torch.Tensor | None = None,
+    def forward(self, similarity: torch.Tensor, logits: torch.Tensor, score_logits: torch.Tensor,
+                label_embeds: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                text_embeds: torch.Tensor | None = None, prior_text: torch.Tensor | None = None,
                 prior_labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        w = self.weights
+        c = self.config
         parts: dict[str, torch.Tensor] = {}
-        if w.softmax:
+        if c.softmax_weight:
             parts["softmax"] = self.softmax(logits, targets, valid)
-        if w.bce:
-            parts["bce"] = self.bce(similarity, targets, valid)
-        if w.repulsion:
+        if c.bce_weight:
+            parts["bce"] = self.bce(score_logits, targets, valid)
+        if c.repulsion_weight:
             parts["repulsion"] = self.repulsion(label_embeds, valid)
-        if w.margin:
+        if c.margin_weight:
             parts["margin"] = self.margin(similarity, targets, valid)
-        if w.anchor and prior_text is not None and text_embeds is not None:
+        if c.anchor_weight and prior_text is not None and text_embeds is not None:
             L = label_embeds.shape[1]
             parts["anchor"] = self.anchor(text_embeds, label_embeds, prior_text, prior_labels[:, :L], valid)
-        total = sum(getattr(w, name) * value for name, value in parts.items())
+        total = sum(getattr(c, f"{name}_weight") * value for name, value in parts.items())
         if not parts:
             total = similarity.sum() * 0.0
         return total, {name: float(value.detach()) for name, value in parts.items()}

@@ -1,6 +1,6 @@
 """GliZNet: score every candidate label of a text in one encoder pass.
 
-Reading order: ``GliZNetConfig`` -> ``GliZNet.forward`` -> ``GliZNet.predict``/``score``.
+Reading order: ``GliZNetConfig`` -> ``ScoreHead`` -> ``GliZNet.forward`` -> ``GliZNet.predict``/``score``.
 
 1. The tokenizer lays a sample out as ``[CLS] text [SEP] l_1 [LAB] l_2 [LAB] ... [SEP]`` with a label mask
    (0 for text/special tokens, k for the tokens of label k).
@@ -18,11 +18,15 @@ Reading order: ``GliZNetConfig`` -> ``GliZNet.forward`` -> ``GliZNet.predict``/`
 3. Pooling: text = ``[CLS]`` state or the mean over ``[CLS] text [SEP]`` (``text_pooling``); label k = mean of
    its tokens and its ``[LAB]``, or its ``[LAB]`` state alone (``label_pooling``).  Optional Linear+LayerNorm projections, one per side.
 4. Similarity: cosine, dot or bilinear (``t^T W l`` on normalised vectors, ``W`` initialised to identity, so
-   it starts as cosine).  ``logits = similarity * exp(logit_scale)`` (learned, initial exp = 2.0 as in the
-   seed, clamped to ``max_scale``) feed the softmax-over-labels loss; the reported score of a label is the
-   BCE head's probability ``sigmoid(similarity * exp(t) + b)`` (see ``gliznet.losses``).
+   it starts as cosine).
+5. The ``ScoreHead`` turns a similarity into logits with learned scales: ``logits = similarity *
+   exp(logit_scale)`` (initial exp = 2.0 as in the seed) feed the softmax-over-labels loss, and
+   ``score_logits = similarity * exp(t) + b`` the BCE loss; a label's reported score is
+   ``sigmoid(score_logits)``.  The losses (``gliznet.losses``, weighted by a ``LossConfig``) hold no parameters.
 
-Labels are padded per batch to the largest label count; ``label_valid`` says which exist.
+Labels are padded per batch to the largest label count; ``label_valid`` says which exist.  Folders saved before
+the score head existed (loss weights in ``gliznet_config.json``, the BCE scale under ``loss_fn.bce.*``) still
+load: ``GliZNetConfig.from_dict`` and ``from_pretrained`` map the old names.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -39,8 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gliznet.losses import GliZNetLoss, LossWeights
-from gliznet.tokenizer import GliZNetTokenizer
+from gliznet.losses import GliZNetLoss, LossConfig
+from gliznet.tokenizer import MAX_LENGTH, MIN_TEXT_TOKENS, TEXT_BUDGET, GliZNetTokenizer
 
 CONFIG_NAME = "gliznet_config.json"
 HEAD_WEIGHTS = "gliznet_head.safetensors"
@@ -49,27 +53,23 @@ BACKBONE_DIR = "backbone"
 
 @dataclass
 class GliZNetConfig:
+    """The architecture: what a saved model needs to compute the same scores (training settings live in
+    ``gliznet.losses.LossConfig`` and ``gliznet.train.TrainConfig``)."""
+
     backbone: str | None = None  # the backbone it was initialised from (path or Hub id), for the card
+    label_attention: Literal["full", "isolated"] = "isolated"
     text_pooling: Literal["cls", "mean"] = "mean"
     label_pooling: Literal["mean", "lab"] = "mean"
     projection_dim: int | None = None
     similarity: Literal["cosine", "dot", "bilinear"] = "cosine"
-    init_scale: float = 2.0  # exp(logit_scale) at initialisation (the seed's value)
-    max_scale: float = 100.0  # clamp of exp(logit_scale)
-    label_attention: Literal["full", "isolated"] = "isolated"
-    max_length: int = 512
-    text_budget: float = 0.5
-    min_text_tokens: int = 32
-    softmax_weight: float = 1.0
-    bce_weight: float = 1.0
-    repulsion_weight: float = 0.1
-    margin_weight: float = 0.0
-    anchor_weight: float = 0.0  # PriorAnchor: hold text/label vectors near the initial backbone's (training only)
-    repulsion_threshold: float = 0.3
-    margin: float = 0.1
-    bce_init_temperature: float = 10.0
-    bce_init_bias: float = -2.5
-    wise_alpha: float = 1.0  # informational: the weights are (1-a)*initial + a*fine-tuned (gliznet.interpolate)
+    init_scale: float = 2.0  # ScoreHead: exp(logit_scale) at initialisation (the seed's value)
+    init_temperature: float = 10.0  # ScoreHead: exp(log_temperature) at initialisation
+    init_bias: float = -2.5  # ScoreHead: bias at initialisation
+    max_scale: float = 100.0  # ScoreHead: clamp of both learned scales
+    max_length: int = MAX_LENGTH  # tokens per inference pass (predict/score lay out up to this many)
+    text_budget: float = TEXT_BUDGET
+    min_text_tokens: int = MIN_TEXT_TOKENS
+    wise_alpha: float = 1.0  # a record, not an option: the weights are (1-a)*initial + a*fine-tuned (gliznet.interpolate)
 
     def __post_init__(self):
         choices = {"text_pooling": ("cls", "mean"), "label_pooling": ("mean", "lab"),
@@ -78,22 +78,30 @@ class GliZNetConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not supported: use one of {allowed}")
 
-    def loss_weights(self) -> LossWeights:
-        return LossWeights(softmax=self.softmax_weight, bce=self.bce_weight, repulsion=self.repulsion_weight,
-                           margin=self.margin_weight, anchor=self.anchor_weight, repulsion_threshold=self.repulsion_threshold,
-                           margin_value=self.margin, bce_init_temperature=self.bce_init_temperature,
-                           bce_init_bias=self.bce_init_bias)
-
     @classmethod
     def from_dict(cls, data: dict) -> "GliZNetConfig":
+        """A config from its ``asdict`` form; also reads the flat configs saved before the loss settings moved to
+        ``LossConfig`` (their loss keys are dropped, ``bce_init_*`` become ``init_*``)."""
+        data = {LEGACY_CONFIG_KEYS.get(k, k): v for k, v in data.items() if k not in LEGACY_LOSS_KEYS}
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"model config keys {unknown} are unknown: use fields of GliZNetConfig {sorted(known)}")
+        return cls(**data)
+
+
+# Saved before this layout: loss settings in the model config, the BCE scale in the loss module.
+LEGACY_CONFIG_KEYS = {"bce_init_temperature": "init_temperature", "bce_init_bias": "init_bias"}
+LEGACY_LOSS_KEYS = {f.name for f in fields(LossConfig)}
+LEGACY_WEIGHT_KEYS = {"logit_scale": "score_head.logit_scale", "loss_fn.bce.log_temperature": "score_head.log_temperature",
+                      "loss_fn.bce.bias": "score_head.bias"}
 
 
 @dataclass
 class GliZNetOutput:
     loss: torch.Tensor | None
-    logits: torch.Tensor  # (B, L) similarity * exp(logit_scale)
+    logits: torch.Tensor  # (B, L) similarity * exp(logit_scale): the softmax-over-labels logits
+    score_logits: torch.Tensor  # (B, L) similarity * exp(t) + b: sigmoid gives the reported score
     similarity: torch.Tensor  # (B, L)
     label_valid: torch.Tensor  # (B, L) bool
     text_embeds: torch.Tensor  # (B, D)
@@ -113,6 +121,32 @@ class GliZNetOutput:
         return tuple(getattr(self, k) for k in self.keys())
 
 
+class ScoreHead(nn.Module):
+    """Similarity -> logits: two learned affine maps of the same text-label similarity ``s``.
+
+        logits       = s * exp(logit_scale)                 softmax over a sample's labels (a ranking)
+        score_logits = s * exp(log_temperature) + bias      binary cross-entropy per label
+        score        = sigmoid(score_logits)                what ``predict``/``score`` report, independent per label
+
+    Both scales start at the config's ``init_scale`` / ``init_temperature`` and are clamped at ``max_scale``.
+    """
+
+    def __init__(self, config: GliZNetConfig):
+        super().__init__()
+        self.max_log_scale = math.log(config.max_scale)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(config.init_scale)))
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(config.init_temperature)))
+        self.bias = nn.Parameter(torch.tensor(float(config.init_bias)))
+
+    def forward(self, similarity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = similarity * self.logit_scale.clamp(max=self.max_log_scale).exp()
+        score_logits = similarity.float() * self.log_temperature.clamp(max=self.max_log_scale).exp() + self.bias
+        return logits, score_logits
+
+    def probability(self, similarity: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self(similarity)[1])
+
+
 def _resolve(path_or_id: str | None) -> str:
     from gliznet.embeddings import resolve_backbone
 
@@ -120,11 +154,12 @@ def _resolve(path_or_id: str | None) -> str:
 
 
 class GliZNet(nn.Module):
-    """Backbone + pooling + similarity head; ``predict``/``score`` for inference."""
+    """Backbone + pooling + similarity + ``ScoreHead``; ``predict``/``score`` for inference."""
 
     accepts_loss_kwargs = False  # the loss is a per-batch mean: let the Trainer scale it for accumulation
 
-    def __init__(self, config: GliZNetConfig, backbone: nn.Module, tokenizer: GliZNetTokenizer):
+    def __init__(self, config: GliZNetConfig, backbone: nn.Module, tokenizer: GliZNetTokenizer,
+                 loss: LossConfig | None = None):
         super().__init__()
         self.config = config
         self.backbone = backbone
@@ -139,13 +174,14 @@ class GliZNet(nn.Module):
             self.label_proj = nn.Identity()
         if config.similarity == "bilinear":
             self.bilinear = nn.Parameter(torch.eye(dim))
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(config.init_scale)))
-        self.loss_fn = GliZNetLoss(config.loss_weights())
+        self.score_head = ScoreHead(config)
+        self.loss_fn = GliZNetLoss(loss)  # no parameters: only the weights of the training objective
 
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
-    def from_backbone(cls, backbone: str | None = None, config: GliZNetConfig | None = None) -> "GliZNet":
-        """A fresh GliZNet on a pretrained encoder (``None`` -> the packaged MiniLM)."""
+    def from_backbone(cls, backbone: str | None = None, config: GliZNetConfig | None = None,
+                      loss: LossConfig | None = None) -> "GliZNet":
+        """A fresh GliZNet on a pretrained encoder (``None`` -> the packaged MiniLM); ``config`` is copied."""
         from transformers import AutoModel
 
         path = _resolve(backbone)
@@ -160,13 +196,12 @@ class GliZNet(nn.Module):
         with torch.no_grad():  # [LAB] summarises its label the way [CLS] summarises a sentence
             emb = encoder.get_input_embeddings().weight
             emb[tokenizer.lab_token_id] = emb[tokenizer.start_id]
-        config = config or GliZNetConfig()
-        config.backbone = backbone if backbone not in (None, "") else path
-        return cls(config, encoder, tokenizer)
+        config = replace(config or GliZNetConfig(), backbone=backbone if backbone not in (None, "") else path)
+        return cls(config, encoder, tokenizer, loss)
 
     @classmethod
-    def from_pretrained(cls, path_or_hub_id: str) -> "GliZNet":
-        """Load a saved GliZNet directory (or a Hub repo holding one)."""
+    def from_pretrained(cls, path_or_hub_id: str, loss: LossConfig | None = None) -> "GliZNet":
+        """Load a saved GliZNet directory (or a Hub repo holding one); ``loss`` for further training."""
         from safetensors.torch import load_file
         from transformers import AutoModel
 
@@ -184,10 +219,9 @@ class GliZNet(nn.Module):
         config = GliZNetConfig.from_dict(json.loads((directory / CONFIG_NAME).read_text()))
         tokenizer = GliZNetTokenizer.from_pretrained(str(directory))
         encoder = AutoModel.from_pretrained(str(directory / BACKBONE_DIR))
-        model = cls(config, encoder, tokenizer)
-        head = load_file(str(directory / HEAD_WEIGHTS))
+        model = cls(config, encoder, tokenizer, loss)
+        head = {LEGACY_WEIGHT_KEYS.get(k, k): v for k, v in load_file(str(directory / HEAD_WEIGHTS)).items()}
         missing, unexpected = model.load_state_dict(head, strict=False)
-        unexpected = [k for k in unexpected]
         if unexpected or any(not k.startswith("backbone.") for k in missing):
             raise ValueError(f"{directory}: head weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
         return model.eval()
@@ -284,8 +318,7 @@ class GliZNet(nn.Module):
         ``prior_text`` (B, D) / ``prior_labels`` (B, L', D) -> also the ``PriorAnchor`` term."""
         text, label_vecs, valid = self.encode(input_ids, attention_mask, label_mask)
         sim = self.similarity(text, label_vecs)
-        scale = self.logit_scale.clamp(max=math.log(self.config.max_scale)).exp()
-        logits = sim * scale
+        logits, score_logits = self.score_head(sim)
         loss = parts = None
         if labels is not None:
             L = sim.shape[1]
@@ -293,8 +326,9 @@ class GliZNet(nn.Module):
             if targets.shape[1] < L:
                 raise ValueError(f"labels has {targets.shape[1]} columns but the inputs hold {L} labels: pass one target per label")
             valid = valid & (labels[:, :L] >= 0)
-            loss, parts = self.loss_fn(sim, logits, label_vecs, targets, valid, text, prior_text, prior_labels)
-        return GliZNetOutput(loss, logits, sim, valid, text, label_vecs, parts)
+            loss, parts = self.loss_fn(sim, logits, score_logits, label_vecs, targets, valid, text, prior_text,
+                                       prior_labels)
+        return GliZNetOutput(loss, logits, score_logits, sim, valid, text, label_vecs, parts)
 
     # -- inference (the chunked batching lives in gliznet.predict) -------------------------------------
     def score(self, texts: list[str], labels: list[str] | list[list[str]], batch_size: int = 32,

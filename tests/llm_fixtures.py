@@ -1,4 +1,14 @@
-"""Session-scoped fixtures for the real local LLM (``from llm_fixtures import *`` in conftest).
+"""Fixtures for the LLM, recorded and live (``from llm_fixtures import *`` in conftest).
+
+Recorded (most tests):
+
+* ``recording`` — the committed answers of the embedded SmolLM2-135M to ``RECORDED_PLAN``
+  (``tests/data/recorded_answers.jsonl``, re-recorded by ``python tests/record_answers.py``), loaded once.
+* ``replay``    — a started ``FaultProxy`` without upstream serving ``recording`` to the ``groq`` client
+  (``base_url`` / ``GROQ_BASE_URL``); ``replay.fork(FaultConfig(...))`` adds faults.  At teardown the
+  test fails if any request of it or its forks was not in the recording.
+
+Live (the ``slow`` smoke tests that assert structure only; started only when such a test asks):
 
 * ``llama_server`` — a started ``LocalLLMServer`` (llama-server + packaged SmolLM2-135M, 4 slots).
 * ``ollama_api``   — base URL of ``tests/ollama_api_server.py`` running as a subprocess in front of
@@ -19,9 +29,10 @@ from pathlib import Path
 
 import pytest
 
+from fault_proxy import RECORDING, FaultConfig, FaultProxy, Recording
 from gliznet.llm.local import LocalLLMServer
 
-__all__ = ["llama_server", "ollama_api", "SMALL_SCHEMA", "SMALL_SYSTEM", "SMALL_USER"]
+__all__ = ["recording", "replay", "llama_server", "ollama_api", "SMALL_SCHEMA", "SMALL_SYSTEM", "SMALL_USER"]
 
 SMALL_SCHEMA = {
     "type": "object",
@@ -37,6 +48,22 @@ SMALL_SYSTEM = "You write short product reviews as JSON."
 SMALL_USER = "Write one review of a kettle and list the topic labels that apply."
 
 SHIM = Path(__file__).with_name("ollama_api_server.py")
+
+
+@pytest.fixture(scope="session")
+def recording() -> Recording:
+    """The committed recorded answers (a missing or stale file says to run tests/record_answers.py)."""
+    return Recording.load(RECORDING)
+
+
+@pytest.fixture()
+def replay(recording):
+    """A replay proxy (no upstream, no faults) over ``recording``; fails the test on any miss."""
+    with FaultProxy(None, FaultConfig(replay=True), recording=recording) as proxy:
+        yield proxy
+    missed = proxy.missed()
+    if missed:
+        pytest.fail(f"{len(missed)} request(s) were not in the recording; the first: {missed[0]}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

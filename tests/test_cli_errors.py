@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from fault_proxy import RECORDED_ALIAS, plan_flow_params
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -140,13 +142,16 @@ def test_train_refuses_a_dataset_folder_without_manifest(tmp_path):
     ({"provider": "nope"}, "provider"),
     ({"provider": "groq"}, "GROQ_API_KEY"),
     ({"concurrency": 0}, "--concurrency"),
-    ({"out": "BLOCKER/x"}, "--out"),
+    ({"out": "BLOCKER/x", **plan_flow_params()}, "--out"),  # a provider that answers (the recording), a bad --out
 ])
-def test_flow_parameters_out_of_range_fail_with_one_line(prefect_harness, tmp_path, blocker, monkeypatch,
+def test_flow_parameters_out_of_range_fail_with_one_line(prefect_harness, replay, tmp_path, blocker, monkeypatch,
                                                          params, names):
     from flows.generate_hardset import generate_hardset_flow
 
     monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    if params.get("model") == RECORDED_ALIAS:
+        monkeypatch.setenv("GROQ_API_KEY", "replay-no-key")
+        monkeypatch.setenv("GROQ_BASE_URL", replay.base_url)
     params = {"out": str(tmp_path / "out"), **params}
     params["out"] = params["out"].replace("BLOCKER", str(blocker))
     with pytest.raises(ValueError) as err:  # LLMConfigError is a ValueError

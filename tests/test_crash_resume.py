@@ -2,8 +2,10 @@
 
 1. Crash-resume.  A real ``python -m gliznet.cli generate`` process is killed with SIGKILL (its whole
    process group) at a random moment, then started again on the same ``--out``; 20 times.  Every LLM
-   answer comes from a replay proxy (``tests/fault_proxy.py``) holding the real model's recorded answers,
-   so an uninterrupted run given the same responses has a known fingerprint.  Per kill: the checkpoint
+   answer comes from the replay proxy (``tests/fault_proxy.py``) serving the real model's answers recorded
+   in ``tests/data/recorded_answers.jsonl``, so an uninterrupted run given the same responses has a known
+   fingerprint.  The runs ask for more records than the plan's 9 calls give, so each makes every call
+   (a slow answer, ``replay_delay_s``, keeps the generation phase long enough for kills to land in it).  Per kill: the checkpoint
    lines written before the kill survive unchanged, no call appears twice, every record accepted before
    the kill is in the final dataset, no record is duplicated, and ``manifest.json["fingerprint"]`` equals
    the uninterrupted run's.
@@ -31,9 +33,9 @@ from pathlib import Path
 import datasets
 import pytest
 
-from fault_proxy import RECORDED_PLAN, FaultConfig, plan_cli_args, recorded_proxy
+from fault_proxy import FaultConfig, plan_cli_args, plan_config
 from gliznet.dataset import zero_shot_split
-from gliznet.generate import GenerateConfig, prompt_text
+from gliznet.generate import prompt_text
 from gliznet.hardset import MANIFEST, is_complete, write_hardset
 from gliznet.prompts import load_prompt
 from gliznet.publish import dataset_fingerprint
@@ -41,6 +43,7 @@ from gliznet.records import Provenance, Record, parse_batch, text_key
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLS = 20
+RECORDS = 100  # more than the plan's calls can give: every run makes all of them
 
 
 def read_jsonl(path: Path, tolerant: bool = False) -> list[dict]:
@@ -57,13 +60,12 @@ def read_jsonl(path: Path, tolerant: bool = False) -> list[dict]:
 # -- 1. crash-resume ---------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_resume_after_20_random_sigkills_loses_and_duplicates_nothing(llama_server, tmp_path):
-    recorded = recorded_proxy(llama_server.base_url, llama_server.alias)
-    with recorded.fork(FaultConfig(replay=True, replay_delay_s=0.15)) as proxy:
+def test_resume_after_20_random_sigkills_loses_and_duplicates_nothing(replay, tmp_path):
+    with replay.fork(FaultConfig(replay=True, replay_delay_s=0.3)) as proxy:
         env = {**os.environ, "GROQ_API_KEY": "crash-test", "GROQ_BASE_URL": proxy.base_url, "HF_HUB_OFFLINE": "1"}
 
         def command(out: Path) -> list[str]:
-            return [sys.executable, "-m", "gliznet.cli", "generate", *plan_cli_args(llama_server.alias),
+            return [sys.executable, "-m", "gliznet.cli", "generate", *plan_cli_args(records=RECORDS),
                     "--concurrency", "1", "--no-hardness", "--out", str(out)]
 
         start = time.monotonic()
@@ -95,7 +97,7 @@ def test_resume_after_20_random_sigkills_loses_and_duplicates_nothing(llama_serv
             runs = list(pool.map(kill_then_resume, range(KILLS)))
         stats = proxy.stats()
 
-    config = GenerateConfig(**RECORDED_PLAN)
+    config = plan_config(records=RECORDS)
     prompt = load_prompt(config.prompt_id)
     lost = duplicated = 0
     for run in runs:
@@ -116,6 +118,7 @@ def test_resume_after_20_random_sigkills_loses_and_duplicates_nothing(llama_serv
         manifest = json.loads((out / MANIFEST).read_text())
         assert manifest["fingerprint"] == ref_manifest["fingerprint"], f"{out.name} ({run['phase']})"
         assert final == ref_records
+    assert ref_manifest["counts"]["calls"] == config.call_budget, "the reference run made every call of the plan"
     phases = Counter(run["phase"] for run in runs)
     print(f"\ncrash-resume: kills={len(runs)} phases={dict(phases)} records_lost={lost} duplicated={duplicated} "
           f"reference: {ref_manifest['counts']['calls']} calls, {ref_manifest['counts']['accepted']} accepted, "

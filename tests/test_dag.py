@@ -1,4 +1,8 @@
-"""The weekly DAG on the embedded LLM with tiny sizes: caching, lineage and the release gate."""
+"""The weekly DAG with tiny sizes: caching, lineage and the release gate.
+
+Its generate-hardset subflow asks ``--provider groq`` for ``RECORDED_PLAN`` (records 6, seed 7: the flow's
+defaults then make the plan's 9 calls of 4), answered from the embedded model's recorded answers by the
+``replay`` proxy (``tests/data/recorded_answers.jsonl``)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from fault_proxy import RECORDED_ALIAS, RECORDED_PLAN, FaultConfig, FaultProxy
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +39,20 @@ def _states_of_new_runs(before: dict) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def dag_params(tmp_path_factory, eval_dir):
+def replay_env(recording):
+    """The replay proxy for this module's runs, as GROQ_BASE_URL; fails the module on any miss."""
+    with FaultProxy(None, FaultConfig(replay=True), recording=recording) as proxy, pytest.MonkeyPatch.context() as env:
+        env.setenv("GROQ_API_KEY", "replay-no-key")
+        env.setenv("GROQ_BASE_URL", proxy.base_url)
+        yield proxy
+    assert not proxy.missed(), proxy.missed()[0]
+
+
+@pytest.fixture(scope="module")
+def dag_params(tmp_path_factory, eval_dir, replay_env):
     work = tmp_path_factory.mktemp("weekly")
-    return dict(records=10, seed=5, provider="local", workdir=str(work), with_hardness=False,
+    return dict(records=RECORDED_PLAN["records"], seed=RECORDED_PLAN["seed"], provider="groq", model=RECORDED_ALIAS,
+                workdir=str(work), with_hardness=False,
                 train_params={"max_steps": 2, "batch_size": 4, "max_length": 96, "eval_steps": 10**6,
                               "save_steps": 10**6, "max_eval_samples": 8},
                 eval_paths=[str(eval_dir / "sst2.jsonl"), str(eval_dir / "emotion.jsonl")], eval_limit=12)
@@ -57,7 +74,7 @@ def test_weekly_dag_runs_caches_and_gates(prefect_harness, dag_params):
     manifest = json.loads((Path(first["dataset"]) / "manifest.json").read_text())
     assert lineage["dataset_fingerprint"] == manifest["fingerprint"]
     assert lineage["prompt_hashes"] == manifest["prompt_hashes"] and lineage["git_commit"]
-    assert lineage["train_params"]["max_steps"] == 2 and lineage["seed"] == 5
+    assert lineage["train_params"]["max_steps"] == 2 and lineage["seed"] == RECORDED_PLAN["seed"]
     assert "regenerate-and-retrain" in Path(first["report"]).read_text()
 
     # 2. identical second run: no LLM call is made again, training comes from the Prefect cache

@@ -1,5 +1,6 @@
 """Scale-out: the task runner is chosen by name or environment, and generate-hardset runs its mapped
-generation tasks on Dask worker processes (a real local cluster) against the embedded LLM."""
+generation tasks on Dask worker processes (a real local cluster); the workers' ``groq`` clients get the
+embedded model's recorded answers from the ``replay`` proxy (``tests/data/recorded_answers.jsonl``)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def test_unknown_task_runner_fails_with_one_line_naming_the_choices(monkeypatch,
 
 
 def test_tasks_get_a_picklable_provider_spec_without_the_key(monkeypatch):
-    from flows.generate_hardset import ProviderSpec, provider_for
+    from gliznet.llm.registry import ProviderSpec, provider_for
     from gliznet.llm.groq import GroqProvider
 
     monkeypatch.setenv("GROQ_API_KEY", GROQ_KEY)
@@ -67,25 +68,28 @@ def test_tasks_get_a_picklable_provider_spec_without_the_key(monkeypatch):
 
 
 @pytest.mark.slow
-def test_generate_hardset_runs_its_batches_on_dask_worker_processes(prefect_harness, tmp_path):
+def test_generate_hardset_runs_its_batches_on_dask_worker_processes(prefect_harness, replay, tmp_path, monkeypatch):
     import datasets
 
+    from fault_proxy import plan_flow_params
     from flows.generate_hardset import generate_hardset_with
     from flows.task_runners import make_task_runner
 
+    monkeypatch.setenv("GROQ_API_KEY", GROQ_KEY)  # the workers (started below) read it from their environment
+    monkeypatch.setenv("GROQ_BASE_URL", replay.base_url)
     out = tmp_path / "hs-dask"
     runner = make_task_runner("dask", n_workers=2, max_workers=2, cluster_kwargs={"dashboard_address": None})
-    result = generate_hardset_with(runner, records=4, out=str(out), provider="local", seed=0, max_calls=4,
-                                   concurrency=2, test_label_fraction=0.5, with_hardness=False)
+    result = generate_hardset_with(runner, out=str(out), **plan_flow_params(concurrency=2), test_label_fraction=0.5,
+                                   with_hardness=False)
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert result["fingerprint"] == manifest["fingerprint"]
-    assert manifest["parameters"]["provider"] == "local"
+    assert manifest["parameters"]["provider"] == "groq"
     assert datasets.load_from_disk(str(out / "triplet"))["train"].column_names == ["text", "labels", "not_labels"]
     calls = [json.loads(line) for line in (out / "checkpoint" / "calls.jsonl").read_text().splitlines()]
     assert len(calls) == manifest["counts"]["calls"] >= 1
     assert manifest["llm_usage"]["calls"] == len(calls)
-    assert {line["provider"] for line in calls} == {"local"}
+    assert {line["provider"] for line in calls} == {"groq"}
     # every call was made by a Dask worker process, never by the flow's (this test's) process
     workers = {line["worker"] for line in calls}
     hosts = {w.rsplit(":", 1)[0] for w in workers}

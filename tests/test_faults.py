@@ -1,9 +1,10 @@
 """Generation through a proxy that breaks 30 % of the LLM requests completes and accounts for everything.
 
-The real ``groq`` SDK talks to the real local model through ``tests/fault_proxy.py``, which answers a
-share of the chat requests with 429 + Retry-After, 500/503, a hang past the client timeout, a connection
-cut mid-body, or a 200 whose content is malformed / truncated / wrong-typed JSON.  The model's answers are
-recorded once per session and replayed (``recorded_proxy``), so runs are fast; faults are real HTTP.
+The real ``groq`` SDK talks to ``tests/fault_proxy.py``, which answers a share of the chat requests with
+429 + Retry-After, 500/503, a hang past the client timeout, a connection cut mid-body, or a 200 whose
+content is malformed / truncated / wrong-typed JSON, and every other request with the embedded model's
+real answers recorded in ``tests/data/recorded_answers.jsonl`` (the ``replay`` fixture; no llama-server),
+so runs are fast and do not depend on what the 135M model answers today; faults are real HTTP.
 
 What must hold after each run (``account``):
 
@@ -29,7 +30,8 @@ from pathlib import Path
 import datasets
 import pytest
 
-from fault_proxy import CONTENT_KINDS, RECORDED_PLAN, TRANSIENT_KINDS, FaultConfig, plan_cli_args, recorded_proxy
+from fault_proxy import (CONTENT_KINDS, RECORDED_ALIAS, RECORDED_PLAN, TRANSIENT_KINDS, FaultConfig, FaultProxy,
+                         plan_cli_args, plan_config)
 from gliznet.generate import GenerateConfig, plan_call, prompt_text, run_call
 from gliznet.hardset import generate_hardset
 from gliznet.llm.groq import GroqProvider
@@ -39,15 +41,6 @@ from gliznet.records import parse_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 ISSUE_KINDS = TRANSIENT_KINDS + CONTENT_KINDS  # 429, 500, 503, hang, cut, malformed/truncated/wrong-typed JSON
-
-
-@pytest.fixture(scope="module")
-def recorded(llama_server):
-    return recorded_proxy(llama_server.base_url, llama_server.alias)
-
-
-def plan_config(alias: str, **overrides) -> GenerateConfig:
-    return GenerateConfig(provider="groq", model=alias, **{**RECORDED_PLAN, **overrides})
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -108,20 +101,19 @@ def account(out: Path, config: GenerateConfig, proxy_stats: dict, usage: dict, m
 
 @pytest.mark.slow
 @pytest.mark.parametrize("max_retries", [3, 0])
-def test_generate_hardset_survives_30_percent_faults_and_accounts_for_every_call(recorded, llama_server, tmp_path,
-                                                                                  max_retries):
+def test_generate_hardset_survives_30_percent_faults_and_accounts_for_every_call(replay, tmp_path, max_retries):
     """max_retries=3: transient faults are retried away; max_retries=0: they end as counted failed calls."""
     faults = FaultConfig(rate=0.3, kinds=ISSUE_KINDS, seed=11 + max_retries, retry_after_s=1.0, hang_s=3.0,
                          replay=True)
-    config = plan_config(llama_server.alias, concurrency=4)
+    config = plan_config(concurrency=4)
     made = []
 
     def factory():
-        made.append(GroqProvider(llama_server.alias, api_key="fault-test", base_url=proxy.base_url, timeout=2.0,
+        made.append(GroqProvider(RECORDED_ALIAS, api_key="fault-test", base_url=proxy.base_url, timeout=2.0,
                                  max_retries=max_retries, backoff_s=0.1, concurrency=4))
         return made[-1]
 
-    with recorded.fork(faults) as proxy:
+    with replay.fork(faults) as proxy:
         manifest = generate_hardset(config, tmp_path / "hs", provider_factory=factory, with_hardness=False)
         stats = proxy.stats()
     assert stats["faults_total"] > 0 and set(stats["faults"]) <= set(ISSUE_KINDS)
@@ -132,26 +124,26 @@ def test_generate_hardset_survives_30_percent_faults_and_accounts_for_every_call
 
 
 @pytest.mark.slow
-def test_cli_generate_survives_30_percent_faults(recorded, llama_server, tmp_path):
+def test_cli_generate_survives_30_percent_faults(replay, tmp_path):
     """The real CLI (default timeout 120 s, so no hang faults here; backoff 1 s, 4 retries)."""
     kinds = tuple(k for k in ISSUE_KINDS if k != "hang")
-    with recorded.fork(FaultConfig(rate=0.3, kinds=kinds, seed=5, retry_after_s=1.0, replay=True)) as proxy:
+    with replay.fork(FaultConfig(rate=0.3, kinds=kinds, seed=5, retry_after_s=1.0, replay=True)) as proxy:
         out = tmp_path / "hs"
         env = {**os.environ, "GROQ_API_KEY": "fault-test", "GROQ_BASE_URL": proxy.base_url, "HF_HUB_OFFLINE": "1"}
-        done = subprocess.run([sys.executable, "-m", "gliznet.cli", "generate", *plan_cli_args(llama_server.alias),
+        done = subprocess.run([sys.executable, "-m", "gliznet.cli", "generate", *plan_cli_args(),
                                "--concurrency", "4", "--no-hardness", "--out", str(out)],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         stats = proxy.stats()
     assert done.returncode == 0, done.stderr[-2000:]
     assert stats["faults_total"] > 0
     manifest = json.loads((out / "manifest.json").read_text())
-    account(out, plan_config(llama_server.alias), stats, manifest["llm_usage"], 4, 1.0)
+    account(out, plan_config(), stats, manifest["llm_usage"], 4, 1.0)
 
 
-def test_retry_after_is_honoured_and_retries_are_bounded(recorded, llama_server):
+def test_retry_after_is_honoured_and_retries_are_bounded(replay):
     """Every request answered 429 + Retry-After: 1 -> exactly max_retries waits of >= 1 s, then a clear failure."""
-    with recorded.fork(FaultConfig(rate=1.0, kinds=("rate_limited",), retry_after_s=1.0)) as proxy:
-        provider = GroqProvider(llama_server.alias, api_key="fault-test", base_url=proxy.base_url, timeout=5.0,
+    with replay.fork(FaultConfig(rate=1.0, kinds=("rate_limited",), retry_after_s=1.0, replay=True)) as proxy:
+        provider = GroqProvider(RECORDED_ALIAS, api_key="fault-test", base_url=proxy.base_url, timeout=5.0,
                                 max_retries=2, backoff_s=0.01)
         with pytest.raises(LLMCallError) as err:
             provider.complete_json("Answer in JSON.", "Say hi.", {"type": "object"}, max_tokens=8)
@@ -162,13 +154,47 @@ def test_retry_after_is_honoured_and_retries_are_bounded(recorded, llama_server)
     assert all(1.0 - 0.05 <= gap < 3.0 for gap in stats["retry_after_gaps"]), stats["retry_after_gaps"]
 
 
-def test_a_garbled_http_body_is_retried_not_fatal(recorded, llama_server):
+def test_a_garbled_http_body_is_retried_not_fatal(replay):
     """HTTP 200 whose JSON body is cut in half (a broken gateway): the call must end as a checkpoint line
     (answered after a retry, or failed with a reason) — never as an exception that kills the run."""
-    config = plan_config(llama_server.alias)
-    with recorded.fork(FaultConfig(rate=1.0, kinds=("malformed_body",), replay=True)) as proxy:
-        provider = GroqProvider(llama_server.alias, api_key="fault-test", base_url=proxy.base_url, timeout=5.0,
+    config = plan_config()
+    with replay.fork(FaultConfig(rate=1.0, kinds=("malformed_body",), replay=True)) as proxy:
+        provider = GroqProvider(RECORDED_ALIAS, api_key="fault-test", base_url=proxy.base_url, timeout=5.0,
                                 max_retries=2, backoff_s=0.01)
         line = run_call(provider, load_prompt(config.prompt_id), plan_call(config.seed, 0), config)
     assert line["ok"] is False and line["error"] and line["attempts"] == 3
     assert provider.usage.failed_calls == 1 and provider.usage.retries == 2
+
+
+def test_a_request_missing_from_the_recording_fails_loudly(recording):
+    """A request body the recording lacks (here: another seed) gets HTTP 400 naming it and the re-record
+    command, and is counted; the ``replay`` fixture turns any such miss into a failed test."""
+    config = plan_config()
+    with FaultProxy(None, FaultConfig(replay=True), recording=recording) as proxy:
+        provider = GroqProvider(RECORDED_ALIAS, api_key="fault-test", base_url=proxy.base_url, timeout=5.0,
+                                max_retries=2, backoff_s=0.01)
+        provider.check()  # GET /openai/v1/models is in the recording
+        good = run_call(provider, load_prompt(config.prompt_id), plan_call(config.seed, 0), config)
+        other = run_call(provider, load_prompt(config.prompt_id), plan_call(config.seed + 1, 0), config)
+        stats = proxy.stats()
+    assert good["ok"] and stats["replayed"] == 1
+    assert other["ok"] is False and other["error"] == "bad_request" and other["attempts"] == 1, "a 400 is not retried"
+    assert stats["misses"] == 1 and len(proxy.missed()) == 1
+    message = proxy.missed()[0]
+    assert "POST /openai/v1/chat/completions" in message and "python tests/record_answers.py" in message
+    assert "record_answers.py" in other["detail"], "the client sees why, too"
+
+
+def test_the_committed_recording_answers_the_whole_plan_well_enough_for_the_tests(replay, recording):
+    """``tests/data/recorded_answers.jsonl`` holds ``GET /openai/v1/models`` and a real answer to every call
+    of ``RECORDED_PLAN``, and passes the judgement ``record_answers.py`` recorded it under."""
+    from record_answers import problems
+
+    assert recording.meta["plan"] == RECORDED_PLAN, "RECORDED_PLAN changed: run python tests/record_answers.py"
+    config = plan_config()
+    with GroqProvider(RECORDED_ALIAS, api_key="fault-test", base_url=replay.base_url, max_retries=0) as provider:
+        provider.check()
+        lines = [run_call(provider, load_prompt(config.prompt_id), plan_call(config.seed, i), config)
+                 for i in range(config.call_budget)]
+    assert replay.stats()["replayed"] == config.call_budget == sum(m == "POST" for m, _, _ in recording.requests.values())
+    assert problems(lines, config) == []

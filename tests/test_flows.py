@@ -1,5 +1,6 @@
 """Prefect: the flows run on a real local Prefect server (one harness per session) and the served
-deployments can be triggered through the Prefect API."""
+deployments can be triggered through the Prefect API.  The LLM answers are the embedded model's,
+recorded (``tests/data/recorded_answers.jsonl``) and served by the ``replay`` proxy to ``--provider groq``."""
 
 from __future__ import annotations
 
@@ -14,17 +15,20 @@ from pathlib import Path
 import datasets
 import pytest
 
+from fault_proxy import plan_flow_params
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
 
 
-def test_generate_hardset_flow_runs_end_to_end(prefect_harness, tmp_path):
+def test_generate_hardset_flow_runs_end_to_end(prefect_harness, replay, tmp_path, monkeypatch):
     from flows.generate_hardset import generate_hardset_flow
 
+    monkeypatch.setenv("GROQ_API_KEY", "replay-no-key")
+    monkeypatch.setenv("GROQ_BASE_URL", replay.base_url)
     out = tmp_path / "hs"
-    result = generate_hardset_flow(records=8, out=str(out), provider="local", seed=3, max_calls=8,
-                                   with_hardness=False)
+    result = generate_hardset_flow(out=str(out), **plan_flow_params(), with_hardness=False)
     manifest = json.loads((out / "manifest.json").read_text())
     assert result["fingerprint"] == manifest["fingerprint"]
     assert manifest["counts"]["accepted"] > 0
@@ -40,11 +44,12 @@ def _api_url() -> str:
     return PREFECT_API_URL.value()
 
 
-def test_served_deployments_run_through_the_prefect_api(prefect_harness, tmp_path):
+def test_served_deployments_run_through_the_prefect_api(prefect_harness, replay, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
-    env = {**os.environ, "PREFECT_API_URL": _api_url(), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PREFECT_API_URL": _api_url(), "PYTHONUNBUFFERED": "1", "GROQ_API_KEY": "replay-no-key",
+           "GROQ_BASE_URL": replay.base_url}
     log = open(tmp_path / "serve.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "gliznet.cli", "serve"], cwd=ROOT, env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
@@ -66,7 +71,7 @@ def test_served_deployments_run_through_the_prefect_api(prefect_harness, tmp_pat
 
         out = tmp_path / "served"
         run = run_deployment("generate-hardset/default",
-                             parameters={"records": 4, "out": str(out), "max_calls": 4, "with_hardness": False},
+                             parameters={**plan_flow_params(), "out": str(out), "with_hardness": False},
                              timeout=600)
         assert run.state.is_completed(), (run.state, (tmp_path / "serve.log").read_text()[-3000:])
         assert (out / "manifest.json").exists()

@@ -1,4 +1,7 @@
-"""``--provider local``: the embedded llama-server is started, used and stopped for real."""
+"""``--provider local``: the embedded llama-server is started, used and stopped for real.
+
+``LocalProvider`` (gliznet/llm/local.py, next to the server) owns the server it starts; attaching
+to a running one is tested in test_providers.py."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import jsonschema
 import pytest
 
 from gliznet.llm import make_provider
-from gliznet.llm.local import LocalLLMServer, llama_server_binary, smollm2_gguf_path
+from gliznet.llm.local import LocalLLMServer, LocalProvider, llama_server_binary, smollm2_gguf_path
 from llm_fixtures import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
 
 
@@ -36,7 +39,8 @@ def test_make_provider_local_serves_concurrent_calls_and_stops_the_server_on_clo
     llm = make_provider("local", concurrency=4)
     server = llm.server
     pid, health = server.pid, server.openai_url + "/health"
-    assert process_exists(pid) and llm.model == "smollm2"
+    assert process_exists(pid) and llm.model == "smollm2" and llm.base_url == server.base_url
+    assert isinstance(llm, LocalProvider) and llm.name == "local"
     llm.check()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -57,10 +61,9 @@ def test_make_provider_local_serves_concurrent_calls_and_stops_the_server_on_clo
 
 def test_startup_failure_reports_the_server_output():
     server = LocalLLMServer(model_path="/nonexistent/model.gguf")
-    start = time.monotonic()
     with pytest.raises(RuntimeError, match=r"llama-server exited with code \d+ before it was ready; last output:\n"):
         server.start()
-    assert time.monotonic() - start < 10 and not server.is_running()
+    assert not server.is_running()
 
 
 def test_context_manager_stops_the_server_it_started():

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from gliznet.losses import (BCEWithTemperature, GliZNetLoss, HardNegativeMargin, LabelRepulsion, LossWeights, PriorAnchor,
+from gliznet.losses import (BinaryCrossEntropy, GliZNetLoss, HardNegativeMargin, LabelRepulsion, LossConfig, PriorAnchor,
                             SoftmaxOverLabels)
 
 
@@ -35,14 +35,12 @@ def test_label_repulsion_hand_computed():
     assert LabelRepulsion(0.3)(emb, valid).item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_bce_with_temperature_hand_computed():
-    bce = BCEWithTemperature(init_temperature=10.0, init_bias=-2.5)
-    sim = torch.tensor([[0.5, 0.5, 0.0]])
+def test_binary_cross_entropy_on_score_logits_hand_computed():
+    score_logits = torch.tensor([[2.5, 2.5, 9.0]])
     targets = torch.tensor([[1.0, 0.0, 1.0]])
     valid = torch.tensor([[True, True, False]])
     expected = (math.log(1 + math.exp(-2.5)) + math.log(1 + math.exp(2.5))) / 2
-    assert bce(sim, targets, valid).item() == pytest.approx(expected, rel=1e-5)
-    assert bce.probability(torch.tensor(0.25)).item() == pytest.approx(0.5, abs=1e-6)
+    assert BinaryCrossEntropy()(score_logits, targets, valid).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_hard_negative_margin_hand_computed():
@@ -60,13 +58,21 @@ def test_combined_loss_is_the_weighted_sum_of_its_parts():
     emb = torch.randn(2, 4, 8)
     targets = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
     valid = torch.tensor([[True, True, True, True], [True, True, True, False]])
-    weights = LossWeights(softmax=1.0, bce=0.5, repulsion=0.1, margin=2.0)
-    loss = GliZNetLoss(weights)
-    total, parts = loss(sim, logits, emb, targets, valid)
-    expected = (SoftmaxOverLabels()(logits, targets, valid) + 0.5 * loss.bce(sim, targets, valid)
+    score_logits = sim * 10.0 - 2.5
+    loss = GliZNetLoss(LossConfig(softmax_weight=1.0, bce_weight=0.5, repulsion_weight=0.1, margin_weight=2.0))
+    total, parts = loss(sim, logits, score_logits, emb, targets, valid)
+    expected = (SoftmaxOverLabels()(logits, targets, valid) + 0.5 * BinaryCrossEntropy()(score_logits, targets, valid)
                 + 0.1 * LabelRepulsion(0.3)(emb, valid) + 2.0 * HardNegativeMargin(0.1)(sim, targets, valid))
     assert total.item() == pytest.approx(expected.item(), rel=1e-5)
-    assert set(parts) == {"softmax", "bce", "repulsion", "margin"}
+    assert set(parts) == {"softmax", "bce", "repulsion", "margin"}  # no anchor without prior vectors
+    assert list(loss.parameters()) == []  # every learned scale belongs to the model's score head
+
+
+def test_loss_config_refuses_negative_weights_and_unknown_keys():
+    with pytest.raises(ValueError, match="anchor_weight=-1 must be >= 0"):
+        LossConfig(anchor_weight=-1)
+    with pytest.raises(ValueError, match=r"loss config keys \['anchor'\] are unknown"):
+        LossConfig.from_dict({"anchor": 5.0})
 
 
 def test_prior_anchor_hand_computed():

@@ -1,5 +1,6 @@
 """GliZNet model on the packaged MiniLM: the isolated pass reproduces the embedding baseline, save/load, errors."""
 
+import json
 import os
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from gliznet.embeddings import Embedder  # noqa: E402
-from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
+from gliznet.model import CONFIG_NAME, HEAD_WEIGHTS, GliZNet, GliZNetConfig, ScoreHead  # noqa: E402
 
 TEXTS = ["the striker scored twice in the second half and the crowd went wild",
          "simmer the tomato sauce for twenty minutes, then add basil",
@@ -80,8 +81,8 @@ def test_other_pooling_and_similarity_options_run(options):
 
 def test_save_then_load_gives_identical_scores(isolated, tmp_path):
     with torch.no_grad():
-        isolated.logit_scale.fill_(1.234)
-        isolated.loss_fn.bce.bias.fill_(-1.5)
+        isolated.score_head.logit_scale.fill_(1.234)
+        isolated.score_head.bias.fill_(-1.5)
     before = isolated.score(TEXTS, LABELS)
     isolated.save_pretrained(tmp_path / "m")
     assert (tmp_path / "m" / "README.md").exists()
@@ -89,6 +90,57 @@ def test_save_then_load_gives_identical_scores(isolated, tmp_path):
     np.testing.assert_allclose(loaded.score(TEXTS, LABELS), before, atol=1e-6)
     assert loaded.config == isolated.config
     assert loaded.tokenizer.lab_token_id == isolated.tokenizer.lab_token_id
+
+
+def test_score_head_turns_similarity_into_ranking_and_probability_logits():
+    head = ScoreHead(GliZNetConfig(init_scale=2.0, init_temperature=10.0, init_bias=-2.5))
+    sim = torch.tensor([[0.5, 0.25, -1.0]])
+    logits, score_logits = head(sim)
+    torch.testing.assert_close(logits, sim * 2.0)
+    torch.testing.assert_close(score_logits, sim * 10.0 - 2.5)
+    assert head.probability(torch.tensor(0.25)).item() == pytest.approx(0.5, abs=1e-6)
+    with torch.no_grad():
+        head.log_temperature.fill_(10.0)  # exp(10) > max_scale: clamped at 100
+    assert head(torch.tensor([1.0]))[1].item() == pytest.approx(100.0 - 2.5)
+
+
+def test_scores_are_the_score_heads_probabilities(isolated):
+    out = _encode(isolated, TEXTS, LABELS)
+    with torch.no_grad():
+        expected = isolated.score_head.probability(out.similarity).numpy()
+    np.testing.assert_allclose(isolated.score(TEXTS, LABELS), expected, atol=1e-6)
+    np.testing.assert_allclose(torch.sigmoid(out.score_logits).numpy(), expected, atol=1e-6)
+
+
+def test_a_folder_saved_with_the_old_flat_config_and_head_names_still_loads(isolated, tmp_path):
+    """Before the score head: loss weights in gliznet_config.json and the BCE scale under loss_fn.bce.*."""
+    from safetensors.torch import load_file, save_file
+
+    with torch.no_grad():
+        isolated.score_head.log_temperature.fill_(2.0)
+        isolated.score_head.bias.fill_(-1.0)
+    before = isolated.score(TEXTS, LABELS)
+    folder = tmp_path / "old"
+    isolated.save_pretrained(folder)
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config["bce_init_temperature"] = config.pop("init_temperature")
+    config["bce_init_bias"] = config.pop("init_bias")
+    config.update(softmax_weight=1.0, bce_weight=1.0, repulsion_weight=0.1, margin_weight=0.0, anchor_weight=0.0,
+                  repulsion_threshold=0.3, margin=0.1)
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    old_names = {"score_head.logit_scale": "logit_scale", "score_head.log_temperature": "loss_fn.bce.log_temperature",
+                 "score_head.bias": "loss_fn.bce.bias"}
+    head = load_file(str(folder / HEAD_WEIGHTS))
+    save_file({old_names.get(k, k): v for k, v in head.items()}, str(folder / HEAD_WEIGHTS))
+
+    loaded = GliZNet.from_pretrained(str(folder))
+    assert loaded.config == isolated.config
+    np.testing.assert_allclose(loaded.score(TEXTS, LABELS), before, atol=1e-6)
+
+
+def test_config_from_dict_names_unknown_keys():
+    with pytest.raises(ValueError, match=r"model config keys \['pooling'\] are unknown"):
+        GliZNetConfig.from_dict({"pooling": "mean"})
 
 
 def test_unknown_backbone_path_is_a_clear_error(tmp_path):

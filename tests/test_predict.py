@@ -46,7 +46,8 @@ def test_predict_returns_sorted_scores_and_applies_the_threshold(model):
     for r in results:
         values = list(r.values())
         assert values == sorted(values, reverse=True) and all(0 < v < 1 for v in values)
-    cut = sorted(results[0].values())[4]
+    ranked = sorted(results[0].values())
+    cut = (ranked[3] + ranked[4]) / 2  # between two scores: a batch of one pads differently (float noise)
     filtered = model.predict(TEXTS[:1], LABELS, threshold=cut)[0]
     assert set(filtered) == {k for k, v in results[0].items() if v >= cut} and len(filtered) == 5
 

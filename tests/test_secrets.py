@@ -1,7 +1,8 @@
 """GROQ_API_KEY and HF_TOKEN never land in a produced file: outputs, logs, Prefect results or artifacts.
 
 Recognisable fake tokens are planted in the environment, then everything that can touch them runs for
-real: generation through the ``groq`` provider (real SDK, real local model via the replay proxy), the same
+real: generation through the ``groq`` provider (real SDK; the embedded model's recorded answers served by
+the replay proxy, ``tests/data/recorded_answers.jsonl``), the same
 with a key the server refuses (on every route, and on chat only: a key revoked mid-run) — the proxy's 401
 message echoes the key it was given, like the worst real APIs — the Prefect flow ``generate-hardset`` (its
 persisted results, artifacts and the API database), and ``publish`` up to the Hub client failing (offline).
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from fault_proxy import FaultConfig, plan_cli_args, recorded_proxy
+from fault_proxy import FaultConfig, plan_cli_args, plan_flow_params
 
 ROOT = Path(__file__).resolve().parent.parent
 GROQ_KEY = "gsk_FAKEgliznetSECRET_4f9d2c7a1b8e6d3f5a0c9e2b7d4f1a8c"
@@ -54,14 +55,13 @@ def secret_env(tmp_path):
 
 
 @pytest.mark.slow
-def test_tokens_never_reach_outputs_logs_or_snapshots(llama_server, tmp_path, secret_env):
-    recorded = recorded_proxy(llama_server.base_url, llama_server.alias)
+def test_tokens_never_reach_outputs_logs_or_snapshots(replay, tmp_path, secret_env):
     logs = tmp_path / "logs"
     logs.mkdir()
-    args = [*plan_cli_args(llama_server.alias), "--concurrency", "4", "--no-hardness"]
-    with recorded.fork(FaultConfig(replay=True, require_key=GROQ_KEY)) as good, \
-            recorded.fork(FaultConfig(replay=True, require_key="gsk_the_right_one")) as refusing, \
-            recorded.fork(FaultConfig(replay=True, require_key="gsk_the_right_one", require_key_on="chat")) as revoked:
+    args = [*plan_cli_args(), "--concurrency", "4", "--no-hardness"]
+    with replay.fork(FaultConfig(replay=True, require_key=GROQ_KEY)) as good, \
+            replay.fork(FaultConfig(replay=True, require_key="gsk_the_right_one")) as refusing, \
+            replay.fork(FaultConfig(replay=True, require_key="gsk_the_right_one", require_key_on="chat")) as revoked:
         ok = cli("generate", *args, "--out", str(tmp_path / "hs"), env={**secret_env, "GROQ_BASE_URL": good.base_url},
                  log=logs / "generate.log")
         assert ok.returncode == 0, ok.stderr[-2000:]
@@ -79,22 +79,16 @@ def test_tokens_never_reach_outputs_logs_or_snapshots(llama_server, tmp_path, se
 
 
 @pytest.mark.slow
-def test_tokens_never_reach_prefect_results_artifacts_or_database(prefect_harness, llama_server, tmp_path,
-                                                                  monkeypatch):
+def test_tokens_never_reach_prefect_results_artifacts_or_database(prefect_harness, replay, tmp_path, monkeypatch):
     from prefect.settings import get_current_settings
 
-    from fault_proxy import RECORDED_PLAN
     from flows.generate_hardset import generate_hardset_flow
 
-    recorded = recorded_proxy(llama_server.base_url, llama_server.alias)
-    with recorded.fork(FaultConfig(replay=True, require_key=GROQ_KEY)) as proxy:
+    with replay.fork(FaultConfig(replay=True, require_key=GROQ_KEY)) as proxy:
         monkeypatch.setenv("GROQ_API_KEY", GROQ_KEY)
         monkeypatch.setenv("HF_TOKEN", HF_TOKEN)
         monkeypatch.setenv("GROQ_BASE_URL", proxy.base_url)
-        result = generate_hardset_flow(out=str(tmp_path / "flow-hs"), provider="groq", model=llama_server.alias,
-                                       seed=RECORDED_PLAN["seed"], records=RECORDED_PLAN["records"],
-                                       records_per_call=RECORDED_PLAN["records_per_call"],
-                                       max_calls=RECORDED_PLAN["max_calls"], with_hardness=False)
+        result = generate_hardset_flow(out=str(tmp_path / "flow-hs"), **plan_flow_params(), with_hardness=False)
     assert result["counts"]["accepted"] >= 1
     home = Path(os.environ["PREFECT_HOME"])
     db_url = str(get_current_settings().server.database.connection_url or "")

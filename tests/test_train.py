@@ -2,14 +2,17 @@
 
 import json
 import os
+from dataclasses import asdict
 
 import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from gliznet.batches import LabelCollator, load_triplets, pretokenize  # noqa: E402
+from gliznet.losses import LossConfig  # noqa: E402
 from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
-from gliznet.train import LabelCollator, TrainConfig, _adamw, load_triplets, pretokenize, train  # noqa: E402
+from gliznet.train import TrainConfig, _adamw, freeze_bottom, train  # noqa: E402
 
 ROWS = [
     ("the striker scored twice in the final", ["sports"], ["cooking", "politics"]),
@@ -37,7 +40,7 @@ def data_dir(tmp_path_factory):
 
 
 def _mean_loss(model, split, config):
-    collate = LabelCollator(model.tokenizer, config, model.config, train=False)
+    collate = LabelCollator(model.tokenizer, config, train=False)
     batch = collate([split[i] for i in range(len(split))])
     model.eval()
     with torch.no_grad():
@@ -81,7 +84,7 @@ def test_collator_caps_labels_keeps_a_positive_and_cuts_targets(data_dir):
     model = GliZNet.from_backbone(None, GliZNetConfig(max_length=64))
     config = TrainConfig(max_labels_per_sample=2, extra_negatives=3, max_length=64)
     split = pretokenize(load_triplets(str(data_dir))["train"], model.tokenizer, 64)
-    collate = LabelCollator(model.tokenizer, config, model.config, train=True)
+    collate = LabelCollator(model.tokenizer, config, train=True)
     for _ in range(5):
         batch = collate([split[i] for i in range(len(split))])
         n_labels = batch["label_mask"].max(1).values
@@ -120,20 +123,18 @@ def test_wise_alpha_saves_the_interpolated_weights(data_dir, tmp_path):
 
 
 def test_frozen_layers_keep_the_bottom_of_the_backbone_fixed(data_dir, tmp_path):
-    from gliznet.train import freeze_bottom
-
     model = GliZNet.from_backbone(None, GliZNetConfig(max_length=64))
     freeze_bottom(model, 2)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert not any(n.startswith(("backbone.embeddings.", "backbone.encoder.layer.0.", "backbone.encoder.layer.1."))
                    for n in trainable)
-    assert any(n.startswith("backbone.encoder.layer.2.") for n in trainable) and "logit_scale" in trainable
+    assert any(n.startswith("backbone.encoder.layer.2.") for n in trainable) and "score_head.logit_scale" in trainable
     with pytest.raises(ValueError, match="frozen_layers=7 but the backbone has 6 layers"):
         freeze_bottom(GliZNet.from_backbone(None), 7)
 
     before = GliZNet.from_backbone(None).backbone.state_dict()
     config = TrainConfig(max_steps=2, batch_size=5, lr=1e-3, save_steps=100, eval_steps=100, max_length=64,
-                         frozen_layers=-1, similarity="bilinear")
+                         frozen_layers=-1, model=GliZNetConfig(similarity="bilinear"))
     saved = GliZNet.from_pretrained(train(str(data_dir), None, str(tmp_path / "run"), config)["model_dir"])
     after = saved.backbone.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -149,7 +150,7 @@ def test_prior_anchor_holds_the_vectors_near_the_initial_backbone(data_dir, tmp_
 
     def drift(anchor_weight: float) -> float:
         config = TrainConfig(max_steps=6, batch_size=5, lr=3e-4, save_steps=100, eval_steps=100, max_length=64,
-                             warmup_ratio=0.0, loss_weights={"anchor_weight": anchor_weight})
+                             warmup_ratio=0.0, loss=LossConfig(anchor_weight=anchor_weight))
         model = GliZNet.from_pretrained(train(str(data_dir), None, str(tmp_path / f"a{anchor_weight}"), config)["model_dir"])
         batch = model.tokenizer([t for t in texts], [["x"]] * len(texts))
         with torch.no_grad():
@@ -158,3 +159,43 @@ def test_prior_anchor_holds_the_vectors_near_the_initial_backbone(data_dir, tmp_
 
     free, anchored = drift(0.0), drift(5.0)
     assert anchored < free * 0.7, (free, anchored)
+
+
+def test_the_defaults_are_the_measured_recipe():
+    """README figures (bench/accuracy.py): batch 16, seed 42, lr 1e-4 with anchor 5, mean text vector, isolated."""
+    config = TrainConfig()
+    assert (config.batch_size, config.seed, config.lr, config.loss.anchor_weight) == (16, 42, 1e-4, 5.0)
+    assert (config.model.text_pooling, config.model.label_attention, config.model.similarity) == ("mean", "isolated", "cosine")
+
+
+def test_train_config_reads_flat_training_keys_and_nested_model_and_loss():
+    flat = TrainConfig(**{"epochs": 1.0, "batch_size": 16, "max_steps": 2, "max_length": 96, "eval_steps": 10**6,
+                          "save_steps": 10**6, "max_eval_samples": 8})
+    assert flat.max_length == 96 and flat.model == GliZNetConfig() and flat.loss == LossConfig()
+    nested = TrainConfig.from_dict({"lr": 3e-5, "model": {"text_pooling": "cls"}, "loss": {"anchor_weight": 0.0}})
+    assert nested.model.text_pooling == "cls" and nested.loss.anchor_weight == 0.0 and nested.lr == 3e-5
+    assert TrainConfig.from_dict(asdict(nested)) == nested  # what train_summary.json holds reads back
+    with pytest.raises(ValueError, match=r"'anchor_weight' is a LossConfig field: pass it as \{'loss': \{'anchor_weight'"):
+        TrainConfig.from_dict({"anchor_weight": 5.0})
+    with pytest.raises(ValueError, match=r"'text_pooling' is a GliZNetConfig field: pass it as \{'model'"):
+        TrainConfig.from_dict({"text_pooling": "cls"})
+    with pytest.raises(ValueError, match="'epoch' is unknown"):
+        TrainConfig.from_dict({"epoch": 1})
+    with pytest.raises(ValueError, match="anchor_weight > 0 needs projection_dim=None"):
+        TrainConfig(model=GliZNetConfig(projection_dim=8))
+
+
+def test_cli_train_options_default_to_the_library_config():
+    import click
+    import typer
+
+    from gliznet.cli import TrainDefault, app
+
+    command = typer.main.get_command(app).commands["train"]
+    defaults = {p.name: p for p in command.params if isinstance(p.default, TrainDefault)}
+    assert {"batch_size", "seed", "lr", "epochs", "anchor_weight", "text_pooling"} <= set(defaults)
+    library = TrainConfig()
+    with click.Context(command) as ctx:
+        for name, param in defaults.items():
+            owner = {"anchor_weight": library.loss, "text_pooling": library.model}.get(name, library)
+            assert param.get_default(ctx) == getattr(owner, name), name

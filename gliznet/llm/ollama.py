@@ -4,7 +4,7 @@
 (Ollama's structured outputs) and ``options={temperature, seed, num_predict}``; token counts
 come from the answer's ``prompt_eval_count`` / ``eval_count``.
 
-Host: ``host`` argument, else ``OLLAMA_HOST``, else ``http://127.0.0.1:11434``.
+Endpoint (``base_url``): the argument, else ``OLLAMA_HOST``, else ``http://127.0.0.1:11434``.
 
 Errors map to ``LLMProvider``'s contract: the client's ``ConnectionError`` and httpx transport
 errors -> connection, httpx timeouts -> timeout, ``ResponseError`` 429 -> rate_limited, 5xx ->
@@ -35,11 +35,11 @@ class OllamaProvider(LLMProvider):
 
     name = "ollama"
 
-    def __init__(self, model: str | None = None, *, host: str | None = None, **kwargs):
+    def __init__(self, model: str | None = None, *, base_url: str | None = None, **kwargs):
         super().__init__(model or DEFAULT_OLLAMA_MODEL, **kwargs)
-        self.host = (host or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST).rstrip("/")
+        self.base_url = (base_url or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST).rstrip("/")
         self._last = threading.local()
-        self._client = ollama.Client(host=self.host, timeout=self.timeout,
+        self._client = ollama.Client(host=self.base_url, timeout=self.timeout,
                                      event_hooks={"response": [self._remember_headers]})
 
     def _remember_headers(self, response: httpx.Response) -> None:
@@ -56,29 +56,29 @@ class OllamaProvider(LLMProvider):
                                   format=schema, options=options, stream=False)
         except ollama.ResponseError as e:
             if e.status_code == 429:
-                raise TransientError("rate_limited", f"HTTP 429 from {self.host}",
+                raise TransientError("rate_limited", f"HTTP 429 from {self.base_url}",
                                      retry_after_from_headers(getattr(self._last, "headers", None))) from None
             if e.status_code >= 500:
-                raise TransientError("http_5xx", f"HTTP {e.status_code} from {self.host}: {e.error}") from None
+                raise TransientError("http_5xx", f"HTTP {e.status_code} from {self.base_url}: {e.error}") from None
             raise BadRequestError(f"HTTP {e.status_code}: {e.error}") from None
         except httpx.TimeoutException:
-            raise TransientError("timeout", f"no answer from {self.host} within {self.timeout:.0f}s") from None
+            raise TransientError("timeout", f"no answer from {self.base_url} within {self.timeout:.0f}s") from None
         except (ConnectionError, httpx.TransportError):
-            raise TransientError("connection", f"cannot reach Ollama at {self.host}") from None
+            raise TransientError("connection", f"cannot reach Ollama at {self.base_url}") from None
         return r.message.content or "", int(r.prompt_eval_count or 0), int(r.eval_count or 0)
 
     def check(self) -> None:
         try:
-            with ollama.Client(host=self.host, timeout=CHECK_TIMEOUT_S) as probe:
+            with ollama.Client(host=self.base_url, timeout=CHECK_TIMEOUT_S) as probe:
                 probe.show(self.model)
         except ollama.ResponseError as e:
             if e.status_code == 404:
-                raise LLMConfigError(f"model {self.model!r} is not available on Ollama at {self.host}: "
+                raise LLMConfigError(f"model {self.model!r} is not available on Ollama at {self.base_url}: "
                                      f"run `ollama pull {self.model}`, or pass --model") from None
-            raise LLMConfigError(f"Ollama at {self.host} answered HTTP {e.status_code} to /api/show: "
+            raise LLMConfigError(f"Ollama at {self.base_url} answered HTTP {e.status_code} to /api/show: "
                                  f"check OLLAMA_HOST") from None
         except (ConnectionError, httpx.TransportError):
-            raise LLMConfigError(f"cannot reach Ollama at {self.host}: start `ollama serve`, or set OLLAMA_HOST") from None
+            raise LLMConfigError(f"cannot reach Ollama at {self.base_url}: start `ollama serve`, or set OLLAMA_HOST") from None
 
     def close(self) -> None:
         self._client.close()

@@ -3,8 +3,9 @@
 The data generator only ever needs "give me a JSON document that follows this JSON schema".
 ``LLMProvider`` owns everything around that single request so that the concrete providers
 (``groq.py``: Groq cloud or any server speaking its OpenAI-style API, ``ollama.py``: an Ollama
-server, ``local.py`` + ``groq.py``: the embedded llama-server) only translate one request and
-classify their errors.
+server, ``local.py``: the embedded llama-server, spoken to like Groq) only translate one request and
+classify their errors.  This module is the interface only: it imports none of them (construction
+by name is ``registry.make_provider``, one level up).
 
 Per call, ``complete_json``:
 
@@ -22,8 +23,8 @@ Per call, ``complete_json``:
 ``check()`` is the fail-fast probe a CLI runs before spending hours: unreachable host, unknown
 model or missing key become one ``LLMConfigError`` line saying what to set.
 
-``make_provider(name)`` builds ``local`` / ``ollama`` / ``groq`` from arguments and environment.
-Secrets (``GROQ_API_KEY``) never appear in reprs, logs or exception messages.
+Every provider names its endpoint ``base_url``.  Secrets (``GROQ_API_KEY``) never appear in reprs,
+logs or exception messages.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from dataclasses import asdict, dataclass
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-PROVIDERS = ("local", "ollama", "groq")
 RETRY_REASONS = ("timeout", "http_5xx", "rate_limited", "connection", "bad_response")
 CALL_ERROR_REASONS = (*RETRY_REASONS, "bad_request")
 
@@ -48,12 +48,14 @@ class LLMConfigError(ValueError):
 
 
 class LLMCallError(RuntimeError):
-    """A call failed for good: ``reason`` in ``CALL_ERROR_REASONS``, after ``attempts`` HTTP attempts."""
+    """A call failed for good: ``reason`` in ``CALL_ERROR_REASONS``, after ``attempts`` HTTP attempts
+    that took ``seconds`` together."""
 
-    def __init__(self, message: str, reason: str, attempts: int):
+    def __init__(self, message: str, reason: str, attempts: int, seconds: float = 0.0):
         super().__init__(message)
         self.reason = reason
         self.attempts = attempts
+        self.seconds = seconds
 
 
 class TransientError(Exception):
@@ -77,7 +79,7 @@ class BadRequestError(Exception):
 @dataclass
 class Completion:
     """One successful call.  ``latency_s``: seconds of the successful HTTP attempt;
-    ``attempts``: HTTP attempts this call took (1 = no retry)."""
+    ``attempts``: HTTP attempts this call took (1 = no retry); ``seconds``: all its attempts together."""
 
     text: str
     model: str
@@ -85,6 +87,7 @@ class Completion:
     completion_tokens: int
     latency_s: float
     attempts: int
+    seconds: float = 0.0
 
 
 @dataclass
@@ -134,9 +137,11 @@ def retry_after_from_headers(headers) -> float | None:
 
 # -- the provider -------------------------------------------------------------------------------
 class LLMProvider(ABC):
-    """Base of every provider; subclasses implement ``_request`` and ``check``."""
+    """Base of every provider; subclasses implement ``_request`` and ``check`` and set ``base_url``
+    (the endpoint they talk to)."""
 
     name: str = "llm"
+    base_url: str = ""
 
     def __init__(self, model: str, *, concurrency: int = 4, timeout: float = 120.0, max_retries: int = 4,
                  backoff_s: float = 1.0, max_backoff_s: float = 30.0, max_retry_after_s: float = 60.0):
@@ -201,15 +206,17 @@ class LLMProvider(ABC):
         except TransientError as e:
             self._record(attempts, spent, failed=True)
             raise LLMCallError(f"{self.name} call failed after {attempts} attempts ({e.reason}): {e.detail}",
-                               e.reason, attempts) from None
+                               e.reason, attempts, spent) from None
         except BadRequestError as e:
             self._record(attempts, spent, failed=True)
-            raise LLMCallError(f"{self.name} rejected the request (not retried): {e}", "bad_request", attempts) from None
+            raise LLMCallError(f"{self.name} rejected the request (not retried): {e}", "bad_request", attempts,
+                               spent) from None
         except BaseException:
             self._record(attempts, spent, failed=True)
             raise
         self._record(attempts, spent, failed=False, prompt=completion.prompt_tokens,
                      completion=completion.completion_tokens)
+        completion.seconds = spent
         return completion
 
     def _wait(self, state: RetryCallState) -> float:
@@ -249,35 +256,7 @@ def schema_instruction(schema: dict) -> str:
             + json.dumps(schema, ensure_ascii=False))
 
 
-# -- construction -------------------------------------------------------------------------------
-def make_provider(name: str, model: str | None = None, *, concurrency: int = 4, timeout: float = 120.0,
-                  max_retries: int = 4, base_url: str | None = None) -> LLMProvider:
-    """Build the provider called ``name`` (``local``, ``ollama`` or ``groq``).
-
-    * ``local``: starts the embedded llama-server (SmolLM2-135M) and talks to it through the groq
-      SDK; ``close()`` stops the server.  ``model`` is the server alias (default ``smollm2``).
-    * ``groq``: key from ``GROQ_API_KEY``; ``base_url`` from the argument or ``GROQ_BASE_URL``.
-    * ``ollama``: host from ``base_url`` or ``OLLAMA_HOST`` (default ``http://127.0.0.1:11434``).
-
-    Only ``local`` touches the network here; call ``check()`` to probe the others.
-    """
-    kwargs = dict(concurrency=concurrency, timeout=timeout, max_retries=max_retries)
-    if name == "groq":
-        from gliznet.llm.groq import GroqProvider
-
-        return GroqProvider(model, base_url=base_url, **kwargs)
-    if name == "ollama":
-        from gliznet.llm.ollama import OllamaProvider
-
-        return OllamaProvider(model, host=base_url, **kwargs)
-    if name == "local":
-        from gliznet.llm.groq import LocalProvider
-
-        return LocalProvider(model, **kwargs)
-    raise LLMConfigError(f"unknown provider {name!r}: use one of {', '.join(PROVIDERS)}")
-
-
 __all__ = [
     "BadRequestError", "Completion", "LLMCallError", "LLMConfigError", "LLMProvider", "TransientError", "Usage",
-    "make_provider", "parse_retry_after", "retry_after_from_headers", "schema_instruction",
+    "parse_retry_after", "retry_after_from_headers", "schema_instruction",
 ]
