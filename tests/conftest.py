@@ -1,4 +1,4 @@
-"""Shared fixtures: the recorded and the live LLM (llm_fixtures) and a Prefect harness, each started once."""
+"""Shared fixtures: the LLM, recorded (``replay``) and live (``llama_server``; see llm_fixtures), and a Prefect harness."""
 
 from __future__ import annotations
 

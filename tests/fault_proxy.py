@@ -35,6 +35,10 @@ Read top to bottom:
 
 2. ``FaultConfig`` — ``rate`` (probability that a chat request gets a fault), ``kinds`` (drawn
    uniformly), ``seed``, ``retry_after_s``, ``hang_s``; ``replay`` (see 4) and ``replay_delay_s``.
+   The draw for a request comes from ``Random(f"{seed}:{key}:{n}")`` — ``key`` the request's hash,
+   ``n`` how often the proxy saw that exact request before — so which call meets which fault (and
+   on which retry) does not depend on timing or concurrency: with replayed answers a faulted run
+   ends the same way every time.
 
 3. ``FaultProxy`` — ``start()`` / ``stop()`` (or ``with``), ``base_url`` (give it to
    ``Groq(base_url=...)`` or ``GROQ_BASE_URL``), ``stats()`` (also served at ``GET /_stats``):
@@ -242,7 +246,7 @@ class FaultProxy:
         if self.upstream is None and not self.config.replay:
             raise ValueError("a FaultProxy without upstream can only replay: pass FaultConfig(replay=True)")
         self._port = port
-        self._rng = random.Random(self.config.seed)
+        self._seen: Counter = Counter()  # request key -> times seen (the per-request fault draw)
         self._lock = threading.Lock()
         self._stats = _Stats()
         self.recording = recording if recording is not None else Recording()
@@ -300,7 +304,7 @@ class FaultProxy:
         """Change rates/kinds on the fly (the replay cache is kept)."""
         with self._lock:
             self.config = config
-            self._rng = random.Random(config.seed)
+            self._seen = Counter()
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -322,26 +326,28 @@ class FaultProxy:
             }
 
     # -- decisions (called by the handler) ---------------------------------------------------------
-    def _arrived(self, path: str, key: str, is_chat: bool) -> str | None:
-        """Count the request; return the fault kind to inject, or None."""
+    def _arrived(self, path: str, key: str, is_chat: bool) -> tuple[str | None, random.Random]:
+        """Count the request; return the fault kind to inject (or None) and the request's own RNG."""
         now = time.monotonic()
         with self._lock:
             s = self._stats
             s.requests[path] += 1
+            cfg = self.config
+            rng = random.Random(f"{cfg.seed}:{key}:{self._seen[key]}")
+            self._seen[key] += 1
             if not is_chat:
-                return None
+                return None, rng
             s.chat_requests += 1
             sent = s.pending_429.pop(key, None)
             if sent is not None:
                 s.retry_after_gaps.append(round(now - sent, 3))
-            cfg = self.config
-            if cfg.rate <= 0 or self._rng.random() >= cfg.rate:
-                return None
-            kind = self._rng.choice(cfg.kinds)
+            if cfg.rate <= 0 or rng.random() >= cfg.rate:
+                return None, rng
+            kind = rng.choice(cfg.kinds)
             s.faults[kind] += 1
             if kind == "rate_limited":
                 s.pending_429[key] = now
-            return kind
+            return kind, rng
 
     def _cached(self, key: str, is_chat: bool) -> Answer | None:
         with self._lock:
@@ -402,7 +408,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         is_chat = self.command == "POST" and path.endswith(CHAT_PATH_SUFFIX)
         key = request_key(self.command, path, body)
-        kind = owner._arrived(path, key, is_chat)
+        kind, rng = owner._arrived(path, key, is_chat)
 
         presented = self.headers.get("Authorization", "").removeprefix("Bearer ")
         guarded = cfg.require_key_on == "all" or is_chat
@@ -447,7 +453,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, headers, payload, cut=True)
             return
         if kind in CONTENT_KINDS and status == 200:
-            payload = _mutate_content(payload, kind, owner._rng)
+            payload = _mutate_content(payload, kind, rng)
         elif kind == "malformed_body":
             payload = payload[: max(1, len(payload) // 2)]
         self._send(status, headers, payload)

@@ -4,14 +4,16 @@ The real ``groq`` SDK talks to ``tests/fault_proxy.py``, which answers a share o
 429 + Retry-After, 500/503, a hang past the client timeout, a connection cut mid-body, or a 200 whose
 content is malformed / truncated / wrong-typed JSON, and every other request with the embedded model's
 real answers recorded in ``tests/data/recorded_answers.jsonl`` (the ``replay`` fixture; no llama-server),
-so runs are fast and do not depend on what the 135M model answers today; faults are real HTTP.
+so runs are fast and do not depend on what the 135M model answers today; faults are real HTTP, drawn per
+request (not per arrival), and every run makes all calls of the plan: a run ends the same way every time.
 
 What must hold after each run (``account``):
 
 * calls:  every planned call is in ``calls.jsonl`` once, answered or failed; failed calls are exactly the
   ``llm_call_failed`` rejections; ``calls = answered + failed``;
-* items:  every item of every answered call is accepted or rejected with one reason:
-  ``items = accepted + near_duplicate + other rejections`` (a whole unreadable answer is one item);
+* items:  every item of every answered call is accepted, merged into an identical text, or rejected with
+  one reason: ``items = accepted + exact_merged + near_duplicate + other rejections`` (a whole unreadable
+  answer is one item);
 * HTTP:   the proxy saw exactly ``sum(attempts)`` chat requests; every transient fault it injected is a
   retry or the last attempt of a failed call (``transient faults = sum(attempts) - answered``);
   ``attempts <= max_retries + 1`` and the provider's ``usage.retries = sum(attempts) - calls``;
@@ -41,6 +43,7 @@ from gliznet.records import parse_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 ISSUE_KINDS = TRANSIENT_KINDS + CONTENT_KINDS  # 429, 500, 503, hang, cut, malformed/truncated/wrong-typed JSON
+ALL_CALLS = 100  # more records than the plan's calls give: a run makes every call, so it ends the same way each time
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -70,8 +73,9 @@ def account(out: Path, config: GenerateConfig, proxy_stats: dict, usage: dict, m
         k, r, _ = parse_batch(line["raw"], None, prompt_text(prompt, line, config), config.limits)
         items += len(k) + len(r)
         kept += len(k)
-    assert kept == len(records) + reasons["near_duplicate"], "every valid item accepted or a near-duplicate"
-    assert items == len(records) + sum(reasons.values()) - reasons["llm_call_failed"]
+    merged = manifest["counts"].get("exact_merged", 0)
+    assert kept == len(records) + merged + reasons["near_duplicate"], "every valid item accepted, merged or a near-dup"
+    assert items == len(records) + merged + sum(reasons.values()) - reasons["llm_call_failed"]
     assert manifest["counts"]["accepted"] == len(records) and manifest["counts"]["rejected"] == len(rejected)
 
     attempts = [c["attempts"] for c in calls]
@@ -105,7 +109,7 @@ def test_generate_hardset_survives_30_percent_faults_and_accounts_for_every_call
     """max_retries=3: transient faults are retried away; max_retries=0: they end as counted failed calls."""
     faults = FaultConfig(rate=0.3, kinds=ISSUE_KINDS, seed=11 + max_retries, retry_after_s=1.0, hang_s=3.0,
                          replay=True)
-    config = plan_config(concurrency=4)
+    config = plan_config(records=ALL_CALLS, concurrency=4)
     made = []
 
     def factory():
@@ -117,7 +121,8 @@ def test_generate_hardset_survives_30_percent_faults_and_accounts_for_every_call
         manifest = generate_hardset(config, tmp_path / "hs", provider_factory=factory, with_hardness=False)
         stats = proxy.stats()
     assert stats["faults_total"] > 0 and set(stats["faults"]) <= set(ISSUE_KINDS)
-    assert manifest["llm_usage"] == made[0].usage.as_dict()
+    usage, logged = made[0].usage.as_dict(), manifest["llm_usage"]  # the manifest sums the checkpoint's lines
+    assert logged == {**usage, "llm_seconds": pytest.approx(usage["llm_seconds"], abs=0.001 * usage["calls"])}
     figures = account(tmp_path / "hs", config, stats, made[0].usage.as_dict(), max_retries, 1.0)
     if max_retries == 0:
         assert figures["failed_calls"] == stats["transient_faults"] > 0, "no retry: each transient fault fails its call"
@@ -130,14 +135,14 @@ def test_cli_generate_survives_30_percent_faults(replay, tmp_path):
     with replay.fork(FaultConfig(rate=0.3, kinds=kinds, seed=5, retry_after_s=1.0, replay=True)) as proxy:
         out = tmp_path / "hs"
         env = {**os.environ, "GROQ_API_KEY": "fault-test", "GROQ_BASE_URL": proxy.base_url, "HF_HUB_OFFLINE": "1"}
-        done = subprocess.run([sys.executable, "-m", "gliznet.cli", "generate", *plan_cli_args(),
+        done = subprocess.run([sys.executable, "-m", "gliznet.cli", "generate", *plan_cli_args(records=ALL_CALLS),
                                "--concurrency", "4", "--no-hardness", "--out", str(out)],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         stats = proxy.stats()
     assert done.returncode == 0, done.stderr[-2000:]
     assert stats["faults_total"] > 0
     manifest = json.loads((out / "manifest.json").read_text())
-    account(out, plan_config(), stats, manifest["llm_usage"], 4, 1.0)
+    account(out, plan_config(records=ALL_CALLS), stats, manifest["llm_usage"], 4, 1.0)
 
 
 def test_retry_after_is_honoured_and_retries_are_bounded(replay):
