@@ -45,7 +45,9 @@ def replay_env(recording):
         env.setenv("GROQ_API_KEY", "replay-no-key")
         env.setenv("GROQ_BASE_URL", proxy.base_url)
         yield proxy
-    assert not proxy.missed(), proxy.missed()[0]
+    if proxy.missed():
+        pytest.fail(f"{len(proxy.missed())} request(s) were not in the recording; the first: {proxy.missed()[0]}",
+                    pytrace=False)
 
 
 @pytest.fixture(scope="module")
