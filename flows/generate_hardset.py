@@ -44,6 +44,7 @@ from gliznet.generate import (
     run_call,
     usage_of,
 )
+from gliznet.card import run_summary_markdown
 from gliznet.hardset import check_writable
 from gliznet.llm.registry import ProviderSpec, make_provider, provider_for
 from gliznet.prompts import load_prompt
@@ -113,23 +114,6 @@ def progress_artifact(records: int):
     return lambda accepted, calls, budget: update_progress_artifact(artifact, min(100.0, 100.0 * accepted / records))
 
 
-def stats_markdown(manifest: dict) -> str:
-    counts = manifest["counts"]
-    stats = manifest.get("stats", {})
-    rows = "\n".join(f"| {reason} | {n} |" for reason, n in sorted(stats.get("rejections_by_reason", {}).items()))
-    hard = manifest.get("hardness") or {}
-    return (
-        f"# generate-hardset {manifest['version']}\n\n"
-        f"| accepted | rejected | train | test | test labels | fingerprint |\n|---|---|---|---|---|---|\n"
-        f"| {counts['accepted']} | {counts['rejected']} | {counts['train']} | {counts['test']} | "
-        f"{counts['test_labels']} | `{manifest['fingerprint'][:16]}` |\n\n"
-        f"## Rejections by reason\n\n| reason | count |\n|---|---|\n{rows or '| (none) | 0 |'}\n\n"
-        f"## Hardness (MiniLM reference scorer)\n\nhard negatives above the weakest positive: "
-        f"{hard.get('hard_negative_above_weakest_positive', 'n/a')}; random labels: "
-        f"{hard.get('random_label_above_weakest_positive', 'n/a')}\n"
-    )
-
-
 @flow(name="generate-hardset", task_runner=make_task_runner(), log_prints=True)
 def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hardset", provider: str = DEFAULT.provider,
                           model: str | None = DEFAULT.model, seed: int = DEFAULT.seed,
@@ -148,7 +132,7 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
                              submit=submit_batches(ProviderSpec.of(llm), config), progress=progress_artifact(records))
     lines = sorted(run.lines.values(), key=lambda line: line["call"])
     manifest = build_dataset(out, lines, config, build, usage_of(run.made))
-    create_markdown_artifact(stats_markdown(manifest), key="generate-hardset-stats",
+    create_markdown_artifact(run_summary_markdown(manifest), key="generate-hardset-stats",
                              description="accepted/rejected counts, rejection reasons, hardness")
     print(f"dataset: {Path(out).resolve()} (version {manifest['version']})")
     return {"out": str(Path(out).resolve()), "version": manifest["version"], "fingerprint": manifest["fingerprint"],

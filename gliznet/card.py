@@ -13,6 +13,8 @@
    averaged over records.  Hard negatives should beat random labels far more often (hard >> random).
 3. ``render_card`` - the Hugging Face dataset card: YAML header (``configs`` triplet / couplet, licence,
    task category, tags), then how it was made, statistics tables, rejections by reason, hardness and usage.
+4. ``run_summary_markdown`` - the few-line summary of a finished dataset (counts, rejections, hardness) that
+   the ``generate-hardset`` flow publishes as its Prefect artifact.
 """
 
 from __future__ import annotations
@@ -326,3 +328,21 @@ def render_card(stats: dict, manifest: dict, hardness: dict | None) -> str:
               "test_labels = sorted({l for row in ds[\"test\"] for l in row[\"labels\"] + row[\"not_labels\"]})\n"
               "```\n"]
     return "\n".join(parts)
+
+
+def run_summary_markdown(manifest: dict) -> str:
+    """A short markdown summary of a finished dataset's manifest (the flow's run artifact)."""
+    counts = manifest["counts"]
+    stats = manifest.get("stats", {})
+    rows = "\n".join(f"| {reason} | {n} |" for reason, n in sorted(stats.get("rejections_by_reason", {}).items()))
+    hard = manifest.get("hardness") or {}
+    return (
+        f"# generate-hardset {manifest['version']}\n\n"
+        f"| accepted | rejected | train | test | test labels | fingerprint |\n|---|---|---|---|---|---|\n"
+        f"| {counts['accepted']} | {counts['rejected']} | {counts['train']} | {counts['test']} | "
+        f"{counts['test_labels']} | `{manifest['fingerprint'][:16]}` |\n\n"
+        f"## Rejections by reason\n\n| reason | count |\n|---|---|\n{rows or '| (none) | 0 |'}\n\n"
+        f"## Hardness (MiniLM reference scorer)\n\nhard negatives above the weakest positive: "
+        f"{hard.get('hard_negative_above_weakest_positive', 'n/a')}; random labels: "
+        f"{hard.get('random_label_above_weakest_positive', 'n/a')}\n"
+    )
