@@ -4,12 +4,20 @@ Trains a model on a dataset folder (or takes ``--model``), then scores every rea
 or ``$GLIZNET_EVAL_DIR``) on the same seeded subsample with the embedding baseline and with the model
 interpolated at each ``--alphas`` value (``gliznet.interpolate``: 1 = fine-tuned, 0 = initial weights).
 Macro-F1 is argmax for single-label sets, best threshold for multi-label ones (``gliznet.metrics``).
-Prints one markdown table and writes it with the raw numbers to ``OUT/accuracy.{md,json}``.
+
+The honest protocol: every set is split by ``gliznet.evaluate.portion_of`` into ``dev`` (30 % of its rows) and
+``test`` (70 %).  Pick recipe choices on ``dev``, report ``test``.  ``--portion both`` (the default) prints one
+table per portion, ``dev`` first; ``--limit`` subsamples inside each portion, and every column of a table is
+scored on the same rows.  ``--portion all`` is the earlier protocol (every row, the figures before issue 11).
+The columns are the named scorer variants of ``scorer_variants``; ``--fusion-seen`` adds XML0 label fusion
+(``gliznet.fusion``) over the baseline and over GliZNet at the first alpha, one column pair per
+``--fusion-lambdas`` value.  Prints the tables and writes them with the raw numbers to ``OUT/accuracy.{md,json}``.
 
     python bench/accuracy.py --data DIR --out runs/acc --max-steps 450 --limit 200      # ~25 min on 2 cores
     python bench/accuracy.py --data DIR --out runs/acc0 --anchor-weight 0 --lr 1.5e-5   # without the anchor
     python bench/accuracy.py --model runs/acc/train/model --out runs/acc --alphas 1,0.5,0.25
     python bench/accuracy.py --data DIR --out runs/acc --text-pooling cls               # CLS vs mean
+    python bench/accuracy.py --model M --out runs/accf --alphas 1 --portion dev --fusion-seen DIR --fusion-lambdas 0.1,0.3
 
 The eval sets are for measuring only: never pass them (or a dataset built from them) as ``--data``.
 """
@@ -21,13 +29,15 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
 from gliznet.baselines import EmbeddingBaseline  # noqa: E402
-from gliznet.evaluate import default_eval_paths, evaluate_suite  # noqa: E402
+from gliznet.evaluate import DEV_FRACTION, PORTIONS, Scorer, default_eval_paths, evaluate_suite  # noqa: E402
+from gliznet.fusion import DEFAULT_TAU, DEFAULT_TOP_K, FusionScorer, check_fusion_params, load_seen_labels  # noqa: E402
 from gliznet.interpolate import check_alpha, copy_state, interpolate_state, rebuilt_initial_state  # noqa: E402
 from gliznet.losses import LossConfig  # noqa: E402
 from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
@@ -42,7 +52,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--model", help="a trained GliZNet folder instead of training")
     p.add_argument("--out", required=True)
     p.add_argument("--alphas", default="1,0.5,0.25", help="WiSE-FT weights of the fine-tuned model to evaluate")
-    p.add_argument("--limit", type=int, default=200, help="texts per eval set (seeded, stratified; 0 = all)")
+    p.add_argument("--limit", type=int, default=200, help="texts per eval set and portion (seeded, stratified; 0 = all)")
+    p.add_argument("--portion", choices=("dev", "test", "both", "all"), default="both",
+                   help="dev / test portion of every set, both (two tables), or all rows (the pre-split protocol)")
     p.add_argument("--max-steps", type=int, default=450)
     p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     p.add_argument("--lr", type=float, default=DEFAULTS.lr)
@@ -51,16 +63,77 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-length", type=int, default=128, help="tokens per training sequence (the measured runs: 128)")
     p.add_argument("--text-pooling", choices=("mean", "cls"), default=DEFAULTS.model.text_pooling)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy shared CPU)")
+    p.add_argument("--fusion-seen", help="XML0 label fusion columns: the training data whose labels are seen "
+                   "(dataset folder or .jsonl, comma-separated); off by default")
+    p.add_argument("--fusion-lambdas", default="0.3", help="fusion weights, one column pair each (with --fusion-seen)")
+    p.add_argument("--fusion-tau", type=float, default=DEFAULT_TAU)
+    p.add_argument("--fusion-top-k", type=int, default=DEFAULT_TOP_K, help="seen labels per text (0 = all)")
     args = p.parse_args()
     if bool(args.data) == bool(args.model):
         p.error("pass exactly one of --data (train first) or --model (an existing GliZNet folder)")
     return args
 
 
+Variant = tuple[str, Callable[[], Scorer]]  # a column: its name and a function building its scorer when it runs
+
+
+def scorer_variants(args: argparse.Namespace, model: GliZNet, tuned: dict, init: dict, alphas: list[float],
+                    baseline: EmbeddingBaseline) -> list[Variant]:
+    """Every column of the table, in order: the baseline first, then GliZNet at each alpha, then the ablations.
+
+    An ablation is one more ``(name, build)`` pair here: ``build`` makes the scorer right before it is scored
+    (GliZNet columns load their weights in it, since they share one model).  Options of other modules
+    (label descriptions, templates) join the same way, as a baseline and a GliZNet pair each.
+    """
+    def gliznet_at(alpha: float) -> Callable[[], Scorer]:
+        def build() -> Scorer:
+            model.load_state_dict(interpolate_state(init, tuned, alpha))
+            return model.eval()
+        return build
+
+    variants: list[Variant] = [("embedding baseline", lambda: baseline)]
+    variants += [(f"GliZNet a={alpha:g}", gliznet_at(alpha)) for alpha in alphas]
+    if args.fusion_seen:
+        seen = load_seen_labels(args.fusion_seen)
+        top_k = args.fusion_top_k or None
+        for lam in [float(x) for x in args.fusion_lambdas.split(",")]:
+            check_fusion_params(lam, args.fusion_tau, top_k)
+            variants.append((f"embedding + fusion l={lam:g}",
+                             lambda lam=lam: FusionScorer(baseline, seen, lam, args.fusion_tau, top_k)))
+            variants.append((f"GliZNet a={alphas[0]:g} + fusion l={lam:g}",
+                             lambda lam=lam: FusionScorer(gliznet_at(alphas[0])(), seen, lam, args.fusion_tau, top_k)))
+    return variants
+
+
 def headline(summary: dict) -> dict[str, float]:
     row = {s["data"]: s["macro_f1"] for s in summary["sets"]}
     row["average"] = summary["average_macro_f1"]
     return row
+
+
+def portion_title(portion: str) -> str:
+    if portion == "all":
+        return "every row of each set"
+    share = DEV_FRACTION if portion == "dev" else 1 - DEV_FRACTION
+    return f"portion `{portion}` ({share:.0%} of each set's rows)"
+
+
+def table(columns: dict[str, dict[str, float]], heading: str) -> str:
+    """One markdown table: a row per set and the average, a column per variant; then each variant's margin
+    over the baseline and how many sets it is below the baseline on."""
+    names = list(columns)
+    sets = list(columns[names[0]])
+    lines = [heading, "", "| set | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for s in sets:
+        cells = [f"{columns[n][s]:.4f}" for n in names]
+        if s == "average":
+            cells = [f"**{c}**" for c in cells]
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    base = columns["embedding baseline"]
+    below = {n: sum(columns[n][s] < base[s] for s in sets if s != "average") for n in names[1:]}
+    lines += ["", "average - baseline average (sets below the baseline): " + ", ".join(
+        f"{n.removeprefix('GliZNet ')} {columns[n]['average'] - base['average']:+.4f} ({below[n]})" for n in names[1:])]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -71,6 +144,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     alphas = [check_alpha(float(a), "--alphas") for a in args.alphas.split(",")]
     limit = args.limit or None
+    portions = list(PORTIONS) if args.portion == "both" else [args.portion]  # "all": every row
     paths = default_eval_paths()
     if args.data:
         config = TrainConfig(model=GliZNetConfig(text_pooling=args.text_pooling),
@@ -87,32 +161,25 @@ def main() -> None:
     tuned = copy_state(model)
     init = rebuilt_initial_state(model)
 
-    columns: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, dict[str, float]]] = {p: {} for p in portions}  # portion -> column -> set
     started = time.perf_counter()
-    columns["embedding baseline"] = headline(evaluate_suite(EmbeddingBaseline(), paths, limit=limit))
-    for alpha in alphas:
-        model.load_state_dict(interpolate_state(init, tuned, alpha))
-        columns[f"GliZNet a={alpha:g}"] = headline(evaluate_suite(model.eval(), paths, limit=limit))
-        print(f"a={alpha:g}: average {columns[f'GliZNet a={alpha:g}']['average']:.4f}", flush=True)
+    for name, build in scorer_variants(args, model, tuned, init, alphas, EmbeddingBaseline()):
+        scorer = build()
+        for portion in portions:
+            summary = evaluate_suite(scorer, paths, limit=limit, portion=None if portion == "all" else portion)
+            results[portion][name] = column = headline(summary)
+            print(f"{name} on {portion}: average {column['average']:.4f}", flush=True)
 
-    names = list(columns)
-    sets = list(columns[names[0]])
-    lines = [f"model `{model_dir}` ({model.config.text_pooling} text vector); {limit or 'all'} texts per set; "
-             f"macro-F1 (argmax single-label, best threshold multi-label)", "",
-             "| set | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for s in sets:
-        cells = [f"{columns[n][s]:.4f}" for n in names]
-        if s == "average":
-            cells = [f"**{c}**" for c in cells]
-        lines.append(f"| {s} | " + " | ".join(cells) + " |")
-    base = columns["embedding baseline"]["average"]
-    lines += ["", "GliZNet average - baseline average: " + ", ".join(
-        f"{n.removeprefix('GliZNet ')} {columns[n]['average'] - base:+.4f}" for n in names[1:])]
-    table = "\n".join(lines)
-    print(table)
-    (out / "accuracy.md").write_text(table + "\n")
-    (out / "accuracy.json").write_text(json.dumps({"model": model_dir, "limit": limit, "columns": columns,
-                                                    "seconds": time.perf_counter() - started}, indent=2))
+    about = (f"model `{model_dir}` ({model.config.text_pooling} text vector); {limit or 'all'} texts per set; "
+             f"macro-F1 (argmax single-label, best threshold multi-label)")
+    tables = [table(results[p], f"### {portion_title(p)}\n\n{about}") for p in portions]
+    text = "\n\n".join(tables)
+    print(text)
+    (out / "accuracy.md").write_text(text + "\n")
+    (out / "accuracy.json").write_text(json.dumps({
+        "model": model_dir, "limit": limit, "portions": results,
+        "columns": results["test" if "test" in results else portions[0]],  # the reported table
+        "seconds": time.perf_counter() - started}, indent=2))
 
 
 if __name__ == "__main__":

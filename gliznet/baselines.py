@@ -8,6 +8,10 @@
   trained head the score is the cosine between the mean of the text-segment token states and the
   mean of the label-segment token states.  It needs ``n_texts × n_labels`` sequences per call.
 * ``make_baseline`` - the name -> scorer switch the CLI's ``--baseline`` uses.
+
+Both take a ``gliznet.label_text.LabelText`` (``make_baseline``: the options ``label_template``,
+``text_template``, ``label_descriptions``), the rendering GliZNet's config applies, so templates and label
+descriptions can be measured on the baseline and on GliZNet alike; off by default (the strings as given).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from gliznet.embeddings import Embedder, load_backbone
+from gliznet.label_text import LabelText
 
 BASELINES = ("embedding", "cross-encoder")
 
@@ -31,15 +36,16 @@ class EmbeddingBaseline:
 
     name = "embedding"
 
-    def __init__(self, backbone: str | None = None, device: str | None = None):
+    def __init__(self, backbone: str | None = None, device: str | None = None, label_text: LabelText | None = None):
         self.embedder = Embedder(backbone=backbone, device=device)
+        self.label_text = label_text or LabelText()
         self._label_vectors: dict[str, np.ndarray] = {}
 
     def label_vectors(self, labels: list[str]) -> np.ndarray:
-        """(n_labels, d) unit vectors; labels not seen before are encoded once and cached."""
+        """(n_labels, d) unit vectors of the rendered labels; labels not seen before are encoded once and cached."""
         new = [label for label in dict.fromkeys(labels) if label not in self._label_vectors]
         if new:
-            self._label_vectors.update(zip(new, self.embedder.encode(new)))
+            self._label_vectors.update(zip(new, self.embedder.encode(self.label_text.labels(new))))
         return np.stack([self._label_vectors[label] for label in labels])
 
     def score(self, texts: list[str], labels: list[str]) -> np.ndarray:
@@ -47,7 +53,7 @@ class EmbeddingBaseline:
         label_vecs = self.label_vectors(labels)
         if not texts:
             return np.zeros((0, len(labels)), dtype=np.float32)
-        return self.embedder.encode(texts) @ label_vecs.T
+        return self.embedder.encode(self.label_text.texts(texts)) @ label_vecs.T
 
 
 class CrossEncoderBaseline:
@@ -60,8 +66,9 @@ class CrossEncoderBaseline:
     name = "cross-encoder"
 
     def __init__(self, backbone: str | None = None, device: str | None = None, batch_size: int = 64,
-                 max_length: int = 256):
+                 max_length: int = 256, label_text: LabelText | None = None):
         self.tokenizer, self.model, self.device = load_backbone(backbone, device)
+        self.label_text = label_text or LabelText()
         self.batch_size = batch_size
         self.max_length = max_length
 
@@ -84,7 +91,7 @@ class CrossEncoderBaseline:
         import torch
 
         _check_inputs(texts, labels)
-        pairs = [(t, label) for t in texts for label in labels]
+        pairs = [(t, label) for t in self.label_text.texts(texts) for label in self.label_text.labels(labels)]
         out = np.zeros(len(pairs), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(pairs), self.batch_size):
@@ -99,10 +106,13 @@ class CrossEncoderBaseline:
         return out.reshape(len(texts), len(labels))
 
 
-def make_baseline(name: str, backbone: str | None = None):
-    """``"embedding"`` -> ``EmbeddingBaseline``, ``"cross-encoder"`` -> ``CrossEncoderBaseline``."""
+def make_baseline(name: str, backbone: str | None = None, *, label_template: str | None = None,
+                  text_template: str | None = None, label_descriptions: str | None = None):
+    """``"embedding"`` -> ``EmbeddingBaseline``, ``"cross-encoder"`` -> ``CrossEncoderBaseline``; the label
+    text options as in ``GliZNetConfig`` (``gliznet.label_text``)."""
+    if name not in BASELINES:
+        raise ValueError("--baseline must be one of embedding, cross-encoder")
+    label_text = LabelText.from_options(label_template, text_template, label_descriptions)
     if name == "embedding":
-        return EmbeddingBaseline(backbone=backbone)
-    if name == "cross-encoder":
-        return CrossEncoderBaseline(backbone=backbone)
-    raise ValueError("--baseline must be one of embedding, cross-encoder")
+        return EmbeddingBaseline(backbone=backbone, label_text=label_text)
+    return CrossEncoderBaseline(backbone=backbone, label_text=label_text)

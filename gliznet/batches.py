@@ -15,7 +15,10 @@ Read top to bottom:
    ``GliZNetTokenizer.assemble`` and padded; targets are cut to the labels that fit.
 
 Every knob is a field of ``gliznet.train.TrainConfig`` (layout ones of its ``model``); ``gliznet.train`` wires
-these steps into the ``Trainer``.
+these steps into the ``Trainer``.  With label text options on (``label_template``, ``text_template``,
+``label_descriptions`` of ``config.model``; ``gliznet.label_text``), steps 2 and 3 take a ``label_text``
+(``LabelText.from_config(config.model)``) and encode the rendered strings, the ones ``GliZNet.score`` sees;
+label *names* stay the keys (targets, in-batch negatives, prior vectors), so step 4 is unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from gliznet.label_text import LabelText
 from gliznet.tokenizer import GliZNetTokenizer
 
 if TYPE_CHECKING:
@@ -56,31 +60,36 @@ def load_triplets(data_dir: str):
 
 
 # -- 2. prior vectors (PriorAnchor) -----------------------------------------------------------------
-def prior_vectors(split, backbone: str | None, max_length: int):
+def prior_vectors(split, backbone: str | None, max_length: int, label_text: LabelText | None = None):
     """``PriorAnchor`` targets, computed once with the initial backbone (the embedding baseline's encoding):
-    a ``prior_text`` column on ``split`` and a ``{label: vector}`` dict for every label it holds."""
+    a ``prior_text`` column on ``split`` and a ``{label: vector}`` dict for every label it holds (the vectors
+    of the rendered strings when ``label_text`` is given, keyed by label name)."""
     from gliznet.embeddings import Embedder
 
+    label_text = label_text or LabelText()
     embedder = Embedder(backbone, max_length=max_length)
     names = sorted({lab for col in ("labels", "not_labels") for labs in split[col] for lab in labs})
-    label_vecs = embedder.encode(names)
-    text_vecs = embedder.encode(list(split["text"]))
+    label_vecs = embedder.encode(label_text.labels(names))
+    text_vecs = embedder.encode(label_text.texts(list(split["text"])))
     split = split.add_column("prior_text", [v.tolist() for v in text_vecs])
     return split, dict(zip(names, torch.from_numpy(label_vecs).unbind()))
 
 
 # -- 3. pre-tokenization ----------------------------------------------------------------------------
-def pretokenize(split, tokenizer: GliZNetTokenizer, max_length: int, num_proc: int | None = None):
-    """Adds ``text_ids``, ``pos_ids``/``neg_ids`` (+ ``*_alt`` for the ``_``->space variants) and ``length``."""
+def pretokenize(split, tokenizer: GliZNetTokenizer, max_length: int, num_proc: int | None = None,
+                label_text: LabelText | None = None):
+    """Adds ``text_ids``, ``pos_ids``/``neg_ids`` (+ ``*_alt`` for the ``_``->space variants) and ``length``;
+    the ids are of the strings ``label_text`` renders (the texts and labels as given without it)."""
+    label_text = label_text or LabelText()
 
     def encode(batch):
-        text_ids = [ids[: max_length - 3] for ids in tokenizer.encode_pieces(batch["text"])]
+        text_ids = [ids[: max_length - 3] for ids in tokenizer.encode_pieces(label_text.texts(batch["text"]))]
         out = {"text_ids": text_ids}
         for col, key in (("labels", "pos"), ("not_labels", "neg")):
             flat = [lab for labs in batch[col] for lab in labs]
             alt = [lab.replace("_", " ") for lab in flat]
-            ids = tokenizer.encode_pieces(flat)
-            alt_ids = tokenizer.encode_pieces([a for a, f in zip(alt, flat) if a != f])
+            ids = tokenizer.encode_pieces(label_text.labels(flat))
+            alt_ids = tokenizer.encode_pieces(label_text.labels([a for a, f in zip(alt, flat) if a != f]))
             alt_iter = iter(alt_ids)
             alt_full = [next(alt_iter) if a != f else [] for a, f in zip(alt, flat)]
             sizes = [len(labs) for labs in batch[col]]

@@ -15,6 +15,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from gliznet.fusion import DEFAULT_LAMBDA, DEFAULT_TAU, DEFAULT_TOP_K  # the evaluate command's fusion defaults
+from gliznet.describe import DescribeConfig  # the describe-labels command's option defaults
 from gliznet.generate import BuildConfig, GenerateConfig  # the generate command's option defaults
 from gliznet.llm.registry import PROVIDERS
 
@@ -140,6 +142,32 @@ class TrainDefault:
         return "" if value is None else str(value)
 
 
+def _label_text_options(label_template: str | None, text_template: str | None,
+                        label_descriptions: str | None) -> dict:
+    """The label text options given on the command line, as ``GliZNetConfig`` fields (``gliznet.label_text``);
+    ``none`` turns one off, a descriptions path is checked and made absolute, options not given are left out."""
+    from gliznet.label_text import check_template, descriptions_option
+
+    given: dict = {}
+    for name, value in (("label_template", label_template), ("text_template", text_template)):
+        if value is not None:
+            given[name] = None if value.strip().lower() == "none" else value
+            check_template(given[name], name)
+    if label_descriptions is not None:
+        given["label_descriptions"] = descriptions_option(label_descriptions)
+    return given
+
+
+def _with_label_text(model, options: dict):
+    """A loaded GliZNet with the label text options of the command line over its saved ones."""
+    from dataclasses import replace
+
+    if options:
+        model.config = replace(model.config, **options)
+        model.label_text  # noqa: B018 - a bad descriptions file fails here, before any scoring
+    return model
+
+
 @app.command()
 @clear_errors
 def train(
@@ -157,6 +185,9 @@ def train(
     anchor_weight: float = typer.Option(..., "--anchor-weight", default_factory=TrainDefault("loss.anchor_weight"), help="Weight of the PriorAnchor loss (hold vectors near the initial backbone's); 0 = off."),
     frozen_layers: int = typer.Option(..., "--frozen-layers", default_factory=TrainDefault("frozen_layers"), help="Freeze the embeddings + N bottom layers (-1: the whole backbone)."),
     text_pooling: str = typer.Option(..., "--text-pooling", default_factory=TrainDefault("model.text_pooling"), help="Text vector: mean of the text tokens, or cls."),
+    label_template: Optional[str] = typer.Option(..., "--label-template", default_factory=TrainDefault("model.label_template"), help='Encode each label as this hypothesis, e.g. "This text is about {label}." (saved with the model).'),
+    text_template: Optional[str] = typer.Option(..., "--text-template", default_factory=TrainDefault("model.text_template"), help='Encode each text inside this template, e.g. "Text: {text}" (saved with the model).'),
+    label_descriptions: Optional[str] = typer.Option(..., "--label-descriptions", default_factory=TrainDefault("model.label_descriptions"), help='Encode "label: description" from this JSONL (gliznet describe-labels), or "shipped" (data/label_descriptions.jsonl); copied into the model.'),
 ):
     """Train GliZNet on a dataset folder."""
     if (data / "triplet").is_dir() and not (data / "manifest.json").exists():
@@ -170,7 +201,9 @@ def train(
     check_alpha(wise_alpha, "--wise-alpha")
     if anchor_weight < 0:
         raise ValueError(f"--anchor-weight={anchor_weight} must be >= 0: 0 turns the anchor off")
-    config = TrainConfig(model=GliZNetConfig(text_pooling=text_pooling), loss=LossConfig(anchor_weight=anchor_weight),
+    text_options = _label_text_options(label_template, text_template, label_descriptions)
+    config = TrainConfig(model=GliZNetConfig(text_pooling=text_pooling, **text_options),
+                         loss=LossConfig(anchor_weight=anchor_weight),
                          epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed,
                          cpu_threads=cpu_threads, wise_alpha=wise_alpha, frozen_layers=frozen_layers)
     result = run_train(str(data), backbone, str(out), config, resume=resume)
@@ -207,44 +240,60 @@ def evaluate(
     model: Optional[Path] = typer.Option(None, "--model", help="A trained GliZNet folder."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="embedding or cross-encoder instead of --model."),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone for --baseline (default packaged MiniLM)."),
+    label_template: Optional[str] = typer.Option(None, "--label-template", help='What the encoder sees of a label, e.g. "This text is about {label}." (default: the model\'s; "none" = the bare label).'),
+    text_template: Optional[str] = typer.Option(None, "--text-template", help='What the encoder sees of a text, e.g. "Text: {text}" (default: the model\'s; "none" = the bare text).'),
+    label_descriptions: Optional[str] = typer.Option(None, "--label-descriptions", help='Descriptions JSONL (gliznet describe-labels), or "shipped" (data/label_descriptions.jsonl); default: the model\'s; "none" = off.'),
     out: Path = typer.Option(Path("runs/eval"), "--out"),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate on a seeded subsample of N texts."),
+    portion: Optional[str] = typer.Option(None, "--portion", help="dev (30 % of each set's rows, to choose a recipe) or test (the other 70 %, to report); default every row."),
+    fusion_seen: Optional[str] = typer.Option(None, "--fusion-seen", help="XML0 label fusion (off by default): the training data whose labels are seen (dataset folder or .jsonl, comma-separated)."),
+    fusion_lambda: float = typer.Option(DEFAULT_LAMBDA, "--fusion-lambda", help="Fusion weight of the seen labels' evidence (0 = the model's scores)."),
+    fusion_tau: float = typer.Option(DEFAULT_TAU, "--fusion-tau", help="Softmax temperature over the seen labels' scores."),
+    fusion_top_k: int = typer.Option(DEFAULT_TOP_K, "--fusion-top-k", help="Seen labels per text in the fusion softmax (0 = all)."),
 ):
     """Evaluate a model or a baseline; writes report.json, report.md and plots."""
-    from gliznet.evaluate import default_eval_paths, evaluate as run_eval, evaluate_suite
+    from gliznet.evaluate import check_portion, default_eval_paths, evaluate as run_eval, evaluate_suite
+    from gliznet.fusion import check_fusion_params, make_fusion_scorer
 
     if (model is None) == (baseline is None):
         raise ValueError("pass exactly one of --model DIR or --baseline {embedding,cross-encoder}")
+    text_options = _label_text_options(label_template, text_template, label_descriptions)
+    check_portion(portion)
+    check_fusion_params(fusion_lambda, fusion_tau, fusion_top_k or None)
     if baseline is not None:
         from gliznet.baselines import make_baseline
 
-        scorer = make_baseline(baseline, backbone)
+        scorer = make_baseline(baseline, backbone, **text_options)
     else:
         from gliznet.model import GliZNet
 
         if not (model / "gliznet_config.json").exists():
             raise ValueError(f"--model {model} is not a GliZNet folder (no gliznet_config.json): run `gliznet train` first")
-        scorer = GliZNet.from_pretrained(str(model))
+        scorer = _with_label_text(GliZNet.from_pretrained(str(model)), text_options)
+    if fusion_seen:
+        scorer = make_fusion_scorer(scorer, fusion_seen, fusion_lambda, fusion_tau, fusion_top_k or None)
     if data == "all":
-        report = evaluate_suite(scorer, default_eval_paths(), out_dir=str(out), limit=limit)
+        report = evaluate_suite(scorer, default_eval_paths(), out_dir=str(out), limit=limit, portion=portion)
     else:
-        report = run_eval(scorer, data if limit is None else _limited(data, limit), out_dir=str(out))
+        whole = limit is None and portion is None
+        report = run_eval(scorer, data if whole else _limited(data, limit, portion), out_dir=str(out))
     console.print_json(json.dumps(_headline(report), default=str))
     typer.echo(f"report: {(out / ('summary.md' if data == 'all' else 'report.md')).resolve()}")
 
 
-def _limited(data: str, limit: int):
+def _limited(data: str, limit: int | None, portion: str | None = None):
     from gliznet.evaluate import load_eval_data
 
-    return load_eval_data(data, limit=limit)
+    return load_eval_data(data, limit=limit, portion=portion)
 
 
 def _headline(report: dict) -> dict:
     if "sets" in report:  # a suite
-        return {"scorer": report["scorer"], "average_macro_f1": report["average_macro_f1"],
+        return {"scorer": report["scorer"], "portion": report.get("portion"), "average_macro_f1": report["average_macro_f1"],
                 "sets": {s["data"]: s["macro_f1"] for s in report["sets"]}}
     m = report["metrics"]
-    return {"scorer": report["scorer"], "data": report["data"], "n": report["n"], "decision": m["decision"],
+    return {"scorer": report["scorer"], "data": report["data"], "portion": report.get("portion"), "n": report["n"],
+            "decision": m["decision"],
             "macro_f1": m["macro_f1"], "micro_f1": m["micro_f1"], "roc_auc_micro": m["roc_auc_micro"], "p@1": m["p@1"]}
 
 
@@ -255,6 +304,9 @@ def predict(
     model: Path = typer.Option(..., "--model"),
     labels: str = typer.Option(..., "--labels", help='Comma-separated candidate labels: "a,b,c".'),
     threshold: Optional[float] = typer.Option(None, "--threshold"),
+    label_template: Optional[str] = typer.Option(None, "--label-template", help='What the encoder sees of a label, e.g. "This text is about {label}." (default: the model\'s; "none" = the bare label).'),
+    text_template: Optional[str] = typer.Option(None, "--text-template", help='What the encoder sees of a text, e.g. "Text: {text}" (default: the model\'s; "none" = the bare text).'),
+    label_descriptions: Optional[str] = typer.Option(None, "--label-descriptions", help='Descriptions JSONL (gliznet describe-labels), or "shipped" (data/label_descriptions.jsonl); default: the model\'s; "none" = off.'),
 ):
     """Score candidate labels for texts with a trained GliZNet."""
     from gliznet.model import GliZNet
@@ -262,8 +314,51 @@ def predict(
     names = [x.strip() for x in labels.split(",") if x.strip()]
     if not names:
         raise ValueError('--labels is empty: pass candidate labels like --labels "sports,politics"')
-    result = GliZNet.from_pretrained(str(model)).predict(list(text), names, threshold=threshold)
+    text_options = _label_text_options(label_template, text_template, label_descriptions)
+    tuned = _with_label_text(GliZNet.from_pretrained(str(model)), text_options)
+    result = tuned.predict(list(text), names, threshold=threshold)
     typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+_DESC = DescribeConfig()
+
+
+@app.command("describe-labels")
+@clear_errors
+def describe_labels(
+    out: Path = typer.Option(..., "--out", help="Descriptions JSONL (re-run with the same file to resume; failed and rejected answers go to <out>.rejected.jsonl)."),
+    labels_from: Optional[Path] = typer.Option(None, "--labels-from", help="A .jsonl of {text, labels}, a folder of them (one label set per file), or a dataset folder."),
+    labels: Optional[str] = typer.Option(None, "--labels", help='Comma-separated labels instead: "a,b,c".'),
+    provider: str = typer.Option(_DESC.provider, "--provider", help=f"One of {', '.join(PROVIDERS)} (local: the embedded SmolLM2)."),
+    model: Optional[str] = typer.Option(_DESC.model, "--model", help="Model name for the provider."),
+    concurrency: int = typer.Option(_DESC.concurrency, "--concurrency"),
+):
+    """Ask an LLM for a one-sentence description of each label (for --label-descriptions)."""
+    from gliznet.describe import describe_labels as run_describe, label_sets_from
+    from gliznet.llm.registry import make_provider
+
+    if (labels_from is None) == (labels is None):
+        raise ValueError('pass exactly one of --labels-from FILE_OR_DIR or --labels "a,b,c"')
+    if labels is not None:
+        names = [x.strip() for x in labels.split(",") if x.strip()]
+        if not names:
+            raise ValueError('--labels is empty: pass labels like --labels "sports,politics"')
+        label_sets = {"labels": names}
+    else:
+        label_sets = label_sets_from(labels_from)
+    config = DescribeConfig(provider=provider, model=model, concurrency=concurrency)
+    llm = make_provider(provider, model, concurrency=concurrency)
+    try:
+        llm.check()
+        report = run_describe(label_sets, llm, out, config)
+    finally:
+        llm.close()
+    console.print_json(json.dumps({k: v for k, v in report.as_dict().items() if k != "missing"}))
+    if report.missing:
+        console.print(f"[yellow]note:[/] {len(report.missing)} label(s) still lack a description "
+                      f"({', '.join(report.missing[:10])}{', ...' if len(report.missing) > 10 else ''}): "
+                      f"see {report.rejected_file}; re-run the same command to ask again", highlight=False)
+    typer.echo(f"descriptions: {Path(report.out).resolve()}")
 
 
 @app.command()

@@ -10,6 +10,10 @@ Read top to bottom:
 1. ``EvalData`` / ``load_eval_data`` - a ``.jsonl`` of ``{"text", "labels"}`` rows (the format of
    ``../shared/eval/*.jsonl``; candidate labels = every label in the file) or a gliznet dataset folder
    (its ``test`` split; candidates = every label of that split, positives and negatives).
+   ``portion="dev"|"test"`` keeps one side of the honest protocol's split (``portion_of``): each row goes to
+   ``dev`` (30 %) or ``test`` (70 %) by a hash of the set's name and the row's text, so the split is the same
+   on every run and machine, the two portions are disjoint and together hold every row, and ``limit`` only
+   subsamples inside the portion.  Recipe choices are made on ``dev``; ``test`` is what gets reported.
 2. ``evaluate`` - scores a data set in batches (``score_all``), times it, computes its metrics with
    ``gliznet.metrics.compute_metrics`` (argmax for single-label sets, a swept threshold for multi-label ones;
    headline ``macro_f1``) and writes ``report.json``, ``report.md`` and PNG plots (micro PR curve, per-label
@@ -20,6 +24,7 @@ Read top to bottom:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -52,6 +57,7 @@ class EvalData:
     gold: list[list[str]]
     candidate_labels: list[str]
     multi_label: bool
+    portion: str | None = None  # "dev" / "test" of the hash split, None = every row
 
     def gold_matrix(self) -> np.ndarray:
         """0/1 matrix ``(n_texts, n_candidates)`` with 1 where the candidate is a gold label."""
@@ -67,13 +73,34 @@ class EvalData:
 # Loading
 # --------------------------------------------------------------------------------------------------
 
-def load_eval_data(path: str, limit: int | None = None, seed: int = 0) -> EvalData:
+PORTIONS = ("dev", "test")
+DEV_FRACTION = 0.3  # share of every eval set's rows in the dev portion; the rest is test
+
+
+def portion_of(set_name: str, text: str) -> str:
+    """``"dev"`` or ``"test"``: the first 8 bytes of ``sha256(set_name + "\\n" + text)`` read as a fraction of
+    2**64, below ``DEV_FRACTION`` -> dev.  Depends on nothing else (no seed, order, limit or machine), and
+    duplicate texts of one set share a portion, so none leaks from dev into test."""
+    digest = hashlib.sha256(f"{set_name}\n{text}".encode("utf-8")).digest()
+    return "dev" if int.from_bytes(digest[:8], "big") / 2**64 < DEV_FRACTION else "test"
+
+
+def check_portion(portion: str | None) -> str | None:
+    if portion not in (None, *PORTIONS):
+        raise ValueError(f"--portion {portion!r} is not a portion: use dev (30 % of each set, for choosing a "
+                         "recipe), test (the other 70 %, for reporting) or leave it out for every row")
+    return portion
+
+
+def load_eval_data(path: str, limit: int | None = None, seed: int = 0, portion: str | None = None) -> EvalData:
     """Load a ``.jsonl`` eval file or a gliznet dataset folder's ``test`` split.
 
-    The candidate label set is computed on the whole file/split *before* ``limit`` subsamples it, so a
-    quick run scores the same label set as the full one.  ``limit`` keeps a seeded, label-stratified
-    subsample (see ``_stratified_subsample``).
+    The candidate label set is computed on the whole file/split *before* ``portion`` and ``limit`` cut it, so
+    dev, test and a quick run score the same label set as the full one.  ``portion`` keeps the rows
+    ``portion_of`` assigns to it; ``limit`` then keeps a seeded, label-stratified subsample of those (see
+    ``_stratified_subsample``).
     """
+    check_portion(portion)
     p = Path(path)
     if not p.exists():
         raise ValueError(f"--data {path!r} does not exist: {DATA_HELP}")
@@ -85,6 +112,13 @@ def load_eval_data(path: str, limit: int | None = None, seed: int = 0) -> EvalDa
         name, texts, gold, candidates = _read_dataset_dir(p)
     if not texts:
         raise ValueError(f"--data {path!r} holds no rows: {DATA_HELP}")
+    if portion is not None:
+        keep = [i for i, text in enumerate(texts) if portion_of(name, text) == portion]
+        if not keep:
+            raise ValueError(f"--data {path!r} has no row in the {portion} portion ({len(texts)} rows): "
+                             "evaluate it without --portion")
+        texts = [texts[i] for i in keep]
+        gold = [gold[i] for i in keep]
     if limit is not None:
         if limit < 1:
             raise ValueError(f"limit={limit} must be >= 1 (or None for the whole set)")
@@ -92,7 +126,8 @@ def load_eval_data(path: str, limit: int | None = None, seed: int = 0) -> EvalDa
         texts = [texts[i] for i in keep]
         gold = [gold[i] for i in keep]
     multi_label = any(len(labels) > 1 for labels in gold)
-    return EvalData(name=name, texts=texts, gold=gold, candidate_labels=candidates, multi_label=multi_label)
+    return EvalData(name=name, texts=texts, gold=gold, candidate_labels=candidates, multi_label=multi_label,
+                    portion=portion)
 
 
 def _read_jsonl(p: Path) -> tuple[str, list[str], list[list[str]], list[str]]:
@@ -117,18 +152,22 @@ def _read_jsonl(p: Path) -> tuple[str, list[str], list[list[str]], list[str]]:
     return p.stem, texts, gold, candidates
 
 
+def dataset_config_dir(p: Path, option: str = "--data") -> tuple[Path, str]:
+    """``(folder of the saved DatasetDict, set name)`` of a gliznet output folder (``triplet/`` preferred, so
+    negatives join the candidates) or of one config dir."""
+    if (p / "dataset_dict.json").exists():
+        return p, (p.parent.name if p.name in ("triplet", "couplet") else p.name)
+    for config in ("triplet", "couplet"):
+        if (p / config / "dataset_dict.json").exists():
+            return p / config, p.name
+    raise ValueError(f"{option} {str(p)!r} is a folder without a saved DatasetDict: {DATA_HELP}")
+
+
 def _read_dataset_dir(p: Path) -> tuple[str, list[str], list[list[str]], list[str]]:
-    """A gliznet output folder (``triplet/`` preferred, so negatives join the candidates) or one config dir."""
+    """A gliznet output folder's ``test`` split (see ``dataset_config_dir``)."""
     from datasets import load_from_disk
 
-    if (p / "dataset_dict.json").exists():
-        config_dir, name = p, (p.parent.name if p.name in ("triplet", "couplet") else p.name)
-    elif (p / "triplet" / "dataset_dict.json").exists():
-        config_dir, name = p / "triplet", p.name
-    elif (p / "couplet" / "dataset_dict.json").exists():
-        config_dir, name = p / "couplet", p.name
-    else:
-        raise ValueError(f"--data {str(p)!r} is a folder without a saved DatasetDict: {DATA_HELP}")
+    config_dir, name = dataset_config_dir(p)
     dataset = load_from_disk(str(config_dir))
     if "test" not in dataset:
         raise ValueError(f"--data {str(p)!r} has no 'test' split (found {sorted(dataset)}): "
@@ -203,8 +242,8 @@ def evaluate(scorer: Scorer, data: str | EvalData, out_dir: str | None = None, n
     """Score ``data`` (a path or ``EvalData``) with ``scorer`` and compute its metrics.
 
     ``name`` is the scorer's name in the report (default: ``scorer.name`` or the class name).  The
-    report holds ``scorer``, ``data``, ``n``, ``seconds`` (scoring only), ``texts_per_s`` and
-    ``metrics``; with ``out_dir`` it is written as ``report.json`` + ``report.md`` with PNG plots.
+    report holds ``scorer``, ``data``, ``portion`` (of the data, None = every row), ``n``, ``seconds`` (scoring
+    only), ``texts_per_s`` and ``metrics``; with ``out_dir`` it is written as ``report.json`` + ``report.md`` with PNG plots.
     """
     if isinstance(data, (str, os.PathLike)):
         data = load_eval_data(str(data))
@@ -215,6 +254,7 @@ def evaluate(scorer: Scorer, data: str | EvalData, out_dir: str | None = None, n
     report = {
         "scorer": name or scorer_name(scorer),
         "data": data.name,
+        "portion": data.portion,
         "n": len(data.texts),
         "n_labels": len(data.candidate_labels),
         "multi_label": data.multi_label,
@@ -290,6 +330,13 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
+def _portion_sentence(portion: str | None) -> str:
+    if portion is None:
+        return ""
+    share = DEV_FRACTION if portion == "dev" else 1 - DEV_FRACTION
+    return f"Portion `{portion}` ({share:.0%} of the set's rows, hash split of gliznet.evaluate.portion_of). "
+
+
 def report_markdown(report: dict) -> str:
     """Human-readable report: headline, metric table, per-label table, plots."""
     m = report["metrics"]
@@ -297,7 +344,7 @@ def report_markdown(report: dict) -> str:
     lines = [
         f"# {report['scorer']} on {report['data']}",
         "",
-        f"{report['n']} texts × {report['n_labels']} candidate labels "
+        _portion_sentence(report.get("portion")) + f"{report['n']} texts × {report['n_labels']} candidate labels "
         f"({'multi' if report['multi_label'] else 'single'}-label), scored in {report['seconds']:.1f} s "
         f"({_fmt(report['texts_per_s'])} texts/s). Decision rule: {rule}.",
         "",
@@ -322,23 +369,26 @@ def report_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate_suite(scorer: Scorer, paths: list[str], out_dir: str | None = None, limit: int | None = None) -> dict:
-    """``evaluate`` on each path; summary of the headline macro-F1 per set and its average.
+def evaluate_suite(scorer: Scorer, paths: list[str], out_dir: str | None = None, limit: int | None = None,
+                   portion: str | None = None) -> dict:
+    """``evaluate`` on each path (its ``portion``, then ``limit`` rows); summary of the headline macro-F1 per set
+    and its average.  Every scorer given the same arguments is scored on the same rows.
 
     With ``out_dir``: one sub-folder of reports per set, plus ``summary.json`` and ``summary.md``.
     """
     if not paths:
         raise ValueError("paths is empty: pass eval files, e.g. default_eval_paths()")
+    check_portion(portion)
     sets = []
     for path in paths:
-        data = load_eval_data(path, limit=limit)
+        data = load_eval_data(path, limit=limit, portion=portion)
         report = evaluate(scorer, data, out_dir=str(Path(out_dir) / data.name) if out_dir else None)
         m = report["metrics"]
         sets.append({"data": data.name, "path": str(path), "n": report["n"], "n_labels": report["n_labels"],
                      "multi_label": report["multi_label"], "decision": m["decision"], "threshold": m["threshold"],
                      "macro_f1": m["macro_f1"], "micro_f1": m["micro_f1"], "roc_auc_micro": m["roc_auc_micro"],
                      "p@1": m["p@1"], "seconds": report["seconds"], "texts_per_s": report["texts_per_s"]})
-    summary = {"scorer": scorer_name(scorer), "limit": limit, "sets": sets,
+    summary = {"scorer": scorer_name(scorer), "limit": limit, "portion": portion, "sets": sets,
                "average_macro_f1": float(np.mean([s["macro_f1"] for s in sets]))}
     if out_dir:
         out = Path(out_dir)
@@ -351,7 +401,8 @@ def evaluate_suite(scorer: Scorer, paths: list[str], out_dir: str | None = None,
 def summary_markdown(summary: dict) -> str:
     """Table of the headline macro-F1 per set (argmax single-label, best threshold multi-label) + average."""
     lines = [f"# {summary['scorer']}: zero-shot macro-F1", "",
-             "Macro-F1 is argmax for single-label sets and best-threshold for multi-label sets."
+             _portion_sentence(summary.get("portion"))
+             + "Macro-F1 is argmax for single-label sets and best-threshold for multi-label sets."
              + (f" Each set subsampled to {summary['limit']} texts." if summary["limit"] else ""), "",
              "| set | n | labels | decision | macro-F1 | micro-F1 | P@1 | texts/s |", "|---|---|---|---|---|---|---|---|"]
     for s in summary["sets"]:

@@ -2,6 +2,10 @@
 
 Reading order: ``GliZNetConfig`` -> ``ScoreHead`` -> ``GliZNet.forward`` -> ``GliZNet.predict``/``score``.
 
+0. ``predict``/``score`` first render each label and text with ``GliZNet.label_text`` (``gliznet.label_text``:
+   the config's ``label_template``, ``text_template`` and ``label_descriptions``; all off by default, when the
+   encoder sees the strings as given).
+
 1. The tokenizer lays a sample out as ``[CLS] text [SEP] l_1 [LAB] l_2 [LAB] ... [SEP]`` with a label mask
    (0 for text/special tokens, k for the tokens of label k).
 2. One encoder pass (any ``AutoModel`` backbone) gives a hidden state per token.  Attention is either
@@ -43,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gliznet.label_text import LabelText, check_template, save_descriptions
 from gliznet.losses import GliZNetLoss, LossConfig
 from gliznet.tokenizer import MAX_LENGTH, MIN_TEXT_TOKENS, TEXT_BUDGET, GliZNetTokenizer
 
@@ -70,8 +75,14 @@ class GliZNetConfig:
     text_budget: float = TEXT_BUDGET
     min_text_tokens: int = MIN_TEXT_TOKENS
     wise_alpha: float = 1.0  # a record, not an option: the weights are (1-a)*initial + a*fine-tuned (gliznet.interpolate)
+    # what the encoder sees of a label / a text (gliznet.label_text); None = the bare string
+    label_template: str | None = None  # e.g. "This text is about {label}."
+    text_template: str | None = None  # e.g. "Text: {text}"
+    label_descriptions: str | None = None  # a descriptions JSONL ("shipped": data/label_descriptions.jsonl)
 
     def __post_init__(self):
+        check_template(self.label_template, "label_template")
+        check_template(self.text_template, "text_template")
         choices = {"text_pooling": ("cls", "mean"), "label_pooling": ("mean", "lab"),
                    "similarity": ("cosine", "dot", "bilinear"), "label_attention": ("full", "isolated")}
         for name, allowed in choices.items():
@@ -176,6 +187,20 @@ class GliZNet(nn.Module):
             self.bilinear = nn.Parameter(torch.eye(dim))
         self.score_head = ScoreHead(config)
         self.loss_fn = GliZNetLoss(loss)  # no parameters: only the weights of the training objective
+        self._label_text: LabelText | None = None
+        self._label_text_key: tuple | None = None
+        self._config_dir: Path | None = None  # a saved model's folder: its config's relative paths start there
+
+    @property
+    def label_text(self) -> LabelText:
+        """How labels and texts are rendered for the encoder (``gliznet.label_text``), from the config's
+        ``label_template`` / ``text_template`` / ``label_descriptions``; rebuilt when those change."""
+        c = self.config
+        key = (c.label_template, c.text_template, c.label_descriptions)
+        if self._label_text is None or self._label_text_key != key:
+            self._label_text = LabelText.from_config(c, self._config_dir)
+            self._label_text_key = key
+        return self._label_text
 
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
@@ -220,6 +245,8 @@ class GliZNet(nn.Module):
         tokenizer = GliZNetTokenizer.from_pretrained(str(directory))
         encoder = AutoModel.from_pretrained(str(directory / BACKBONE_DIR))
         model = cls(config, encoder, tokenizer, loss)
+        model._config_dir = directory
+        model.label_text  # noqa: B018 - a missing descriptions file fails the load, not the first score
         head = {LEGACY_WEIGHT_KEYS.get(k, k): v for k, v in load_file(str(directory / HEAD_WEIGHTS)).items()}
         missing, unexpected = model.load_state_dict(head, strict=False)
         if unexpected or any(not k.startswith("backbone.") for k in missing):
@@ -232,7 +259,10 @@ class GliZNet(nn.Module):
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2))
+        saved = asdict(self.config)
+        if self.config.label_descriptions:  # the folder carries its descriptions, so it can move
+            saved["label_descriptions"] = save_descriptions(self.label_text, directory)
+        (directory / CONFIG_NAME).write_text(json.dumps(saved, indent=2))
         self.backbone.save_pretrained(str(directory / BACKBONE_DIR))
         head = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items() if not k.startswith("backbone.")}
         save_file(head, str(directory / HEAD_WEIGHTS))
@@ -334,9 +364,11 @@ class GliZNet(nn.Module):
     def score(self, texts: list[str], labels: list[str] | list[list[str]], batch_size: int = 32,
               max_labels_per_pass: int = 32) -> np.ndarray | list[np.ndarray]:
         """Label probabilities: (n_texts, n_labels) for one shared label list (the evaluator's Scorer
-        protocol), or one array per text when each text has its own label list."""
+        protocol), or one array per text when each text has its own label list.  Labels and texts are
+        rendered by ``self.label_text`` first (unchanged with its options off)."""
         from gliznet.predict import score_labels
 
+        texts, labels = self.label_text.apply(texts, labels)
         return score_labels(self, texts, labels, batch_size=batch_size, max_labels_per_pass=max_labels_per_pass)
 
     def predict(self, texts: list[str], labels: list[str] | list[list[str]], threshold: float | None = None,
@@ -344,8 +376,10 @@ class GliZNet(nn.Module):
         """Per text, ``{label: probability}`` sorted by score; with ``threshold`` only labels scoring >= it."""
         from gliznet.predict import predict
 
-        return predict(self, texts, labels, threshold=threshold, batch_size=batch_size,
-                       max_labels_per_pass=max_labels_per_pass)
+        shown_texts, shown_labels = self.label_text.apply(texts, labels)
+        results = predict(self, shown_texts, shown_labels, threshold=threshold, batch_size=batch_size,
+                          max_labels_per_pass=max_labels_per_pass)
+        return self.label_text.names_back(results, labels)
 
 
 def model_card(config: GliZNetConfig) -> str:
@@ -362,6 +396,7 @@ Scores every candidate label of a text in one encoder pass
 - label attention: `{config.label_attention}`; text pooling: `{config.text_pooling}`; label pooling: `{config.label_pooling}`
 - similarity: `{config.similarity}`; projection: `{config.projection_dim}`
 - weights: `{config.wise_alpha}` x fine-tuned + `{1 - config.wise_alpha:g}` x initial (WiSE-FT)
+- label template: `{config.label_template}`; text template: `{config.text_template}`; label descriptions: `{config.label_descriptions}`
 
 ```python
 from gliznet.model import GliZNet

@@ -1,0 +1,333 @@
+"""XML0 label fusion: an unseen label borrows the evidence of the seen labels a text is predicted to have.
+
+A model trained on the labels of its training data ("seen" labels) is usually better at recognising those
+than at scoring a new label from its name alone.  Fusion (seed 004, after XML0) mixes an unseen candidate's
+own score with how similar it is to the seen labels the text most likely carries:
+
+    fused(t, u) = (1 - λ) · S(t, u) + λ · Σ_s p(s | t) · sim(s, u)          for every unseen candidate u
+    p(· | t)    = softmax over the seen labels s of S(t, s) / τ             (only the top_k scores; the rest get 0)
+    fused(t, s) = S(t, s)                                                   seen candidates keep their score
+
+``S`` is the base scorer's score, ``sim(s, u)`` the cosine of the two labels' vectors *mapped to the score
+range of S*, so both terms are on the same scale:
+
+* ``EmbeddingBaseline``: S is already a cosine of unit vectors, so sim is the plain cosine of the backbone's
+  label vectors;
+* ``GliZNet``: S is ``sigmoid(cos · exp(t) + b)`` (its ``ScoreHead``), so sim is the same head applied to the
+  cosine of the model's own label vectors - the score the model gives a text whose vector is label s's.
+
+Read top to bottom: ``fuse`` (the formula, pure numpy), the label spaces that give a base scorer's label
+vectors and seen-label scores (``EmbeddingSpace``, ``GliZNetSpace``, ``label_space``), ``FusionScorer`` (a
+``gliznet.evaluate.Scorer`` wrapping another one), and ``load_seen_labels`` / ``make_fusion_scorer`` (seen
+labels from training data; what ``gliznet evaluate --fusion-seen`` calls).  Fusion is off unless asked for;
+λ = 0 returns the base scores exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+DEFAULT_LAMBDA = 0.3
+DEFAULT_TAU = 0.05
+DEFAULT_TOP_K = 10
+
+
+# --------------------------------------------------------------------------------------------------
+# The formula
+# --------------------------------------------------------------------------------------------------
+
+def check_fusion_params(lam: float, tau: float, top_k: int | None) -> None:
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"--fusion-lambda={lam} must be in [0, 1]: 0 keeps the model's scores, 1 uses only the "
+                         "seen labels' evidence")
+    if not tau > 0:
+        raise ValueError(f"--fusion-tau={tau} must be > 0: the softmax temperature over the seen labels' scores")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"--fusion-top-k={top_k} must be >= 1 (or left out for every seen label)")
+
+
+def seen_label_probabilities(scores_seen: np.ndarray, tau: float, top_k: int | None = None) -> np.ndarray:
+    """p(s | t): row-wise softmax of ``scores_seen / tau`` over each row's ``top_k`` highest scores (others 0)."""
+    logits = np.asarray(scores_seen, dtype=np.float64) / tau
+    if top_k is not None and top_k < logits.shape[1]:
+        drop = np.argpartition(-logits, top_k - 1, axis=1)[:, top_k:]
+        np.put_along_axis(logits, drop, -np.inf, axis=1)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    weights = np.exp(logits)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def fuse(scores_unseen: np.ndarray, scores_seen: np.ndarray, sim_seen_unseen: np.ndarray, lam: float,
+         tau: float, top_k: int | None = None) -> np.ndarray:
+    """``(1 - lam) · scores_unseen + lam · p(s|t) @ sim_seen_unseen``.
+
+    ``scores_unseen`` (n_texts, n_unseen) and ``scores_seen`` (n_texts, n_seen) are the base scores;
+    ``sim_seen_unseen`` (n_seen, n_unseen) the label similarities already in the score range.
+    """
+    scores_unseen = np.asarray(scores_unseen, dtype=np.float64)
+    scores_seen = np.asarray(scores_seen, dtype=np.float64)
+    sim = np.asarray(sim_seen_unseen, dtype=np.float64)
+    check_fusion_params(lam, tau, top_k)
+    n, u = scores_unseen.shape
+    if scores_seen.ndim != 2 or scores_seen.shape[0] != n or scores_seen.shape[1] < 1:
+        raise ValueError(f"scores_seen has shape {scores_seen.shape}: pass ({n}, n_seen >= 1), one row per text")
+    if sim.shape != (scores_seen.shape[1], u):
+        raise ValueError(f"sim_seen_unseen has shape {sim.shape}: pass (n_seen, n_unseen) = "
+                         f"{(scores_seen.shape[1], u)}")
+    if lam == 0.0:
+        return scores_unseen
+    prior = seen_label_probabilities(scores_seen, tau, top_k) @ sim
+    return (1.0 - lam) * scores_unseen + lam * prior
+
+
+# --------------------------------------------------------------------------------------------------
+# Label spaces: a base scorer's label vectors, its similarity -> score map, its scores of the seen labels
+# --------------------------------------------------------------------------------------------------
+
+class LabelSpace(Protocol):
+    def label_vectors(self, labels: list[str]) -> np.ndarray: ...  # (n, d) unit vectors
+
+    def to_score(self, cosine: np.ndarray) -> np.ndarray: ...  # label-label cosine -> the base score range
+
+    def seen_scores(self, texts: list[str], seen: list[str]) -> np.ndarray: ...  # (n_texts, n_seen) base scores
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float64)
+    return vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+
+
+class EmbeddingSpace:
+    """``EmbeddingBaseline``: its cached label vectors; its scores are cosines, so ``to_score`` is the identity."""
+
+    def __init__(self, baseline):
+        self.baseline = baseline
+
+    def label_vectors(self, labels: list[str]) -> np.ndarray:
+        return _unit(self.baseline.label_vectors(labels))
+
+    def to_score(self, cosine: np.ndarray) -> np.ndarray:
+        return cosine
+
+    def seen_scores(self, texts: list[str], seen: list[str]) -> np.ndarray:
+        return np.asarray(self.baseline.score(texts, seen), dtype=np.float64)
+
+
+@contextmanager
+def _inference(model):
+    """Eval mode and no autograd for the block; the model's train/eval mode is restored after it."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
+
+
+class GliZNetSpace:
+    """``GliZNet``: label vectors from its own encoder, its ``ScoreHead`` as ``to_score``.
+
+    Labels and texts are rendered as ``model.score`` renders them (``model.label_text``: templates, descriptions).
+    A label's vector is pooled from ``[CLS] [SEP] label [LAB] [SEP]`` (an empty text, one label per row).  With
+    ``label_attention="isolated"`` (the default) a label's vector never depends on the text, so this is the
+    vector every pass computes.  Seen-label scores: with isolated attention the text vector is encoded once
+    (next to one label) and compared with every seen label's vector through the model's similarity and head -
+    one pass per text instead of ``n_seen / 32``; with ``"full"`` attention they are ``model.score`` itself.
+    """
+
+    def __init__(self, model, batch_size: int = 64):
+        self.model = model
+        self.batch_size = batch_size
+        self._vectors: dict[str, np.ndarray] = {}  # label -> raw (unnormalised) label vector
+
+    def _render(self, strings: list[str], kind: str) -> list[str]:
+        """Labels / texts as ``model.score`` shows them to the encoder (its ``label_text``: templates and
+        descriptions, when the model has them)."""
+        label_text = getattr(self.model, "label_text", None)
+        if label_text is None:
+            return list(strings)
+        return label_text.labels(list(strings)) if kind == "labels" else label_text.texts(list(strings))
+
+    def _forward(self, text_ids: list[list[int]], label_ids: list[list[int]]):
+        tok, cfg = self.model.tokenizer, self.model.config
+        rows = [tok.assemble(t, [lab], cfg.max_length, cfg.text_budget, cfg.min_text_tokens)
+                for t, lab in zip(text_ids, label_ids)]
+        enc = tok.pad(rows)
+        enc = {k: enc[k].to(self.model.device) for k in ("input_ids", "attention_mask", "label_mask")}
+        return self.model.encode(**enc)
+
+    def _raw_vectors(self, labels: list[str]) -> np.ndarray:
+        new = [label for label in dict.fromkeys(labels) if label not in self._vectors]
+        if new:
+            pieces = self.model.tokenizer.encode_pieces(self._render(new, "labels"))
+            with _inference(self.model):
+                for start in range(0, len(new), self.batch_size):
+                    chunk = pieces[start:start + self.batch_size]
+                    _, label_vecs, _ = self._forward([[] for _ in chunk], chunk)
+                    vecs = label_vecs[:, 0].float().cpu().numpy()
+                    self._vectors.update(zip(new[start:start + self.batch_size], vecs))
+        return np.stack([self._vectors[label] for label in labels])
+
+    def label_vectors(self, labels: list[str]) -> np.ndarray:
+        return _unit(self._raw_vectors(labels))
+
+    def to_score(self, cosine: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            sim = torch.as_tensor(cosine, dtype=torch.float32, device=self.model.device)
+            return self.model.score_head.probability(sim).double().cpu().numpy()
+
+    def seen_scores(self, texts: list[str], seen: list[str]) -> np.ndarray:
+        import torch
+
+        if self.model.config.label_attention != "isolated":
+            return np.asarray(self.model.score(texts, seen), dtype=np.float64)
+        seen_vecs = torch.as_tensor(self._raw_vectors(seen), device=self.model.device)
+        text_ids = self.model.tokenizer.encode_pieces(self._render(texts, "texts"))
+        placeholder = self.model.tokenizer.encode_pieces(self._render(seen[:1], "labels"))[0]
+        out = []
+        with _inference(self.model):
+            for start in range(0, len(texts), self.batch_size):
+                chunk = text_ids[start:start + self.batch_size]
+                text_vecs, _, _ = self._forward(chunk, [placeholder] * len(chunk))
+                labels = seen_vecs.to(text_vecs.dtype).unsqueeze(0).expand(len(chunk), -1, -1)
+                sim = self.model.similarity(text_vecs, labels)
+                out.append(self.model.score_head.probability(sim).double().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(seen)))
+
+
+def label_space(scorer) -> LabelSpace:
+    """The label space of a ``GliZNet`` or an ``EmbeddingBaseline`` (recognised by their attributes)."""
+    if hasattr(scorer, "score_head") and hasattr(scorer, "encode") and hasattr(scorer, "tokenizer"):
+        return GliZNetSpace(scorer)
+    if hasattr(scorer, "embedder") and hasattr(scorer, "label_vectors"):
+        return EmbeddingSpace(scorer)
+    raise ValueError(f"fusion needs the label vectors of its base scorer, and {type(scorer).__name__} has none: use "
+                     "a GliZNet model or --baseline embedding, or pass FusionScorer(..., space=...) with "
+                     "label_vectors / to_score / seen_scores")
+
+
+# --------------------------------------------------------------------------------------------------
+# The scorer
+# --------------------------------------------------------------------------------------------------
+
+def label_key(label: str) -> str:
+    """How a candidate is matched to a seen label: case-folded, whitespace collapsed."""
+    return " ".join(label.casefold().split())
+
+
+class FusionScorer:
+    """``score(texts, labels)`` of ``base_scorer`` with every unseen candidate fused (see the module docstring).
+
+    ``seen_labels``: the labels of the training data (matched to candidates by ``label_key``).  ``space``
+    defaults to ``label_space(base_scorer)``.
+    """
+
+    def __init__(self, base_scorer, seen_labels: list[str], lam: float = DEFAULT_LAMBDA, tau: float = DEFAULT_TAU,
+                 top_k: int | None = DEFAULT_TOP_K, space: LabelSpace | None = None):
+        from gliznet.evaluate import scorer_name
+
+        check_fusion_params(lam, tau, top_k)
+        by_key = {label_key(label): label for label in seen_labels if isinstance(label, str) and label.strip()}
+        if not by_key:
+            raise ValueError("seen_labels is empty: pass the training data's labels (--fusion-seen DATASET_DIR)")
+        self.base = base_scorer
+        self.seen = sorted(by_key.values())
+        self.seen_keys = set(by_key)
+        self.lam, self.tau, self.top_k = lam, tau, top_k
+        self.space = space or label_space(base_scorer)
+        k = "all" if top_k is None else top_k
+        self.name = f"{scorer_name(base_scorer)} + fusion (lam={lam:g}, tau={tau:g}, top_k={k}, {len(self.seen)} seen)"
+
+    def score(self, texts: list[str], labels: list[str]) -> np.ndarray:
+        scores = np.asarray(self.base.score(texts, labels))
+        unseen = [j for j, label in enumerate(labels) if label_key(label) not in self.seen_keys]
+        if self.lam == 0.0 or not unseen or len(texts) == 0:
+            return scores
+        unseen_labels = [labels[j] for j in unseen]
+        cosine = self.space.label_vectors(self.seen) @ self.space.label_vectors(unseen_labels).T
+        fused = fuse(scores[:, unseen], self.space.seen_scores(texts, self.seen), self.space.to_score(cosine),
+                     self.lam, self.tau, self.top_k)
+        out = scores.astype(np.float64)
+        out[:, unseen] = fused
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Where seen labels come from
+# --------------------------------------------------------------------------------------------------
+
+SEEN_HELP = ("pass a dataset folder the model was trained on (its train split's labels), or a .jsonl of "
+             '{"text", "labels"} training rows; several: comma-separated')
+
+
+def _labels_of_jsonl(p: Path) -> set[str]:
+    labels: set[str] = set()
+    with p.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"--fusion-seen {str(p)!r} line {lineno} is not JSON ({exc.msg}): {SEEN_HELP}") from None
+            if not isinstance(row, dict) or not isinstance(row.get("labels"), list):
+                raise ValueError(f"--fusion-seen {str(p)!r} line {lineno} has no list 'labels': {SEEN_HELP}")
+            labels.update(x for x in row["labels"] if isinstance(x, str))
+    return labels
+
+
+def _labels_of_dataset(p: Path) -> set[str]:
+    from datasets import load_from_disk
+
+    from gliznet.evaluate import dataset_config_dir
+
+    config_dir, _ = dataset_config_dir(p, option="--fusion-seen")
+    dataset = load_from_disk(str(config_dir))
+    if "train" not in dataset:
+        raise ValueError(f"--fusion-seen {str(p)!r} has no 'train' split (found {sorted(dataset)}): {SEEN_HELP}")
+    return {label for labels in dataset["train"]["labels"] for label in labels}
+
+
+def load_seen_labels(paths: str) -> list[str]:
+    """The positive labels of the training data: a dataset folder's ``train`` split, or every label of a
+    ``.jsonl``; ``paths`` may list several, comma-separated.  The real eval sets are refused (they are for
+    measuring only, and their labels are the candidates being scored)."""
+    from gliznet.evaluate import default_eval_paths
+
+    try:
+        eval_files = {str(Path(x).resolve()) for x in default_eval_paths()}
+    except ValueError:
+        eval_files = set()
+    labels: set[str] = set()
+    for part in [x.strip() for x in paths.split(",") if x.strip()]:
+        p = Path(part)
+        if not p.exists():
+            raise ValueError(f"--fusion-seen {part!r} does not exist: {SEEN_HELP}")
+        if str(p.resolve()) in eval_files:
+            raise ValueError(f"--fusion-seen {part!r} is an eval set: {SEEN_HELP}")
+        if p.is_file():
+            if p.suffix != ".jsonl":
+                raise ValueError(f"--fusion-seen {part!r} is not a .jsonl file: {SEEN_HELP}")
+            labels |= _labels_of_jsonl(p)
+        else:
+            labels |= _labels_of_dataset(p)
+    if not labels:
+        raise ValueError(f"--fusion-seen {paths!r} names no labels: {SEEN_HELP}")
+    return sorted(labels)
+
+
+def make_fusion_scorer(base_scorer, seen: str, lam: float = DEFAULT_LAMBDA, tau: float = DEFAULT_TAU,
+                       top_k: int | None = DEFAULT_TOP_K) -> FusionScorer:
+    """``FusionScorer`` over the labels ``load_seen_labels(seen)`` finds (what ``--fusion-seen`` builds)."""
+    check_fusion_params(lam, tau, top_k)
+    return FusionScorer(base_scorer, load_seen_labels(seen), lam=lam, tau=tau, top_k=top_k)
