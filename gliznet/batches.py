@@ -18,7 +18,9 @@ Every knob is a field of ``gliznet.train.TrainConfig`` (layout ones of its ``mod
 these steps into the ``Trainer``.  With label text options on (``label_template``, ``text_template``,
 ``label_descriptions`` of ``config.model``; ``gliznet.label_text``), steps 2 and 3 take a ``label_text``
 (``LabelText.from_config(config.model)``) and encode the rendered strings, the ones ``GliZNet.score`` sees;
-label *names* stay the keys (targets, in-batch negatives, prior vectors), so step 4 is unchanged.
+label *names* stay the keys (targets, in-batch negatives, prior vectors).  Rows pre-tokenized with a rendering
+carry its ``label_text`` fingerprint, and step 4 refuses rows whose rendering is not ``config.model``'s, so a
+model never trains on other strings than it will score.
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ def pretokenize(split, tokenizer: GliZNetTokenizer, max_length: int, num_proc: i
                 start += n
         out["length"] = [len(t) + 2 + sum(len(x) + 1 for x in p + n)
                          for t, p, n in zip(text_ids, out["pos_ids"], out["neg_ids"])]
+        if label_text.active:  # which rendering these ids are of (LabelCollator checks it)
+            out["label_text"] = [label_text.fingerprint] * len(text_ids)
         return out
 
     split = split.filter(lambda row: bool(row["text"] and row["text"].strip()) and bool(row["labels"]))
@@ -120,6 +124,7 @@ class LabelCollator:
         self.config = config
         self.train = train
         self.label_priors = label_priors  # label -> initial-backbone vector (PriorAnchor); rows carry prior_text
+        self.rendering = LabelText.from_config(config.model).fingerprint  # the rows must carry it; None = options off
 
     def _variant(self, ids, alt):
         p = self.config.underscore_to_space_prob
@@ -127,6 +132,10 @@ class LabelCollator:
 
     def __call__(self, features: list[dict]) -> dict:
         cfg = self.config
+        if features and features[0].get("label_text") != self.rendering:
+            raise ValueError("the rows were pre-tokenized with another label text rendering than config.model's "
+                             "(label_template / text_template / label_descriptions): pass "
+                             "label_text=LabelText.from_config(config.model) to pretokenize and prior_vectors")
         rows, targets, names = [], [], []
         for index, feat in enumerate(features):
             own = set(feat["labels"]) | set(feat["not_labels"])

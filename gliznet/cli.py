@@ -185,9 +185,10 @@ def train(
     anchor_weight: float = typer.Option(..., "--anchor-weight", default_factory=TrainDefault("loss.anchor_weight"), help="Weight of the PriorAnchor loss (hold vectors near the initial backbone's); 0 = off."),
     frozen_layers: int = typer.Option(..., "--frozen-layers", default_factory=TrainDefault("frozen_layers"), help="Freeze the embeddings + N bottom layers (-1: the whole backbone)."),
     text_pooling: str = typer.Option(..., "--text-pooling", default_factory=TrainDefault("model.text_pooling"), help="Text vector: mean of the text tokens, or cls."),
-    label_template: Optional[str] = typer.Option(..., "--label-template", default_factory=TrainDefault("model.label_template"), help='Encode each label as this hypothesis, e.g. "This text is about {label}." (saved with the model).'),
-    text_template: Optional[str] = typer.Option(..., "--text-template", default_factory=TrainDefault("model.text_template"), help='Encode each text inside this template, e.g. "Text: {text}" (saved with the model).'),
-    label_descriptions: Optional[str] = typer.Option(..., "--label-descriptions", default_factory=TrainDefault("model.label_descriptions"), help='Encode "label: description" from this JSONL (gliznet describe-labels), or "shipped" (data/label_descriptions.jsonl); copied into the model.'),
+    # the label text options: not given = GliZNetConfig's default (off); saved with the model
+    label_template: Optional[str] = typer.Option(None, "--label-template", help='Encode each label as this hypothesis, e.g. "This text is about {label}." ("none" = the bare label).'),
+    text_template: Optional[str] = typer.Option(None, "--text-template", help='Encode each text inside this template, e.g. "Text: {text}" ("none" = the bare text).'),
+    label_descriptions: Optional[str] = typer.Option(None, "--label-descriptions", help='Encode "label: description" from this JSONL (gliznet describe-labels), or "shipped" (data/label_descriptions.jsonl); copied into the model ("none" = off).'),
 ):
     """Train GliZNet on a dataset folder."""
     if (data / "triplet").is_dir() and not (data / "manifest.json").exists():

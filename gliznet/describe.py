@@ -159,15 +159,16 @@ def request_schema(config: DescribeConfig) -> dict:
 
 
 def ask(provider: LLMProvider, prompt: PromptTemplate, label: str, context: list[str], set_name: str,
-        config: DescribeConfig) -> dict:
-    """One call for ``label``: an accepted line (``"description"``) or a rejected one (``"reason"``)."""
+        config: DescribeConfig, tries: int = 0) -> dict:
+    """One call for ``label``: an accepted line (``"description"``) or a rejected one (``"reason"``).  The LLM
+    seed follows the label and ``tries`` (its earlier rejected lines), so asking again asks afresh."""
     system, user = prompt.render(label=label, context_labels=context, max_chars=config.max_chars,
                                  example_label=EXAMPLE[0], example_description=EXAMPLE[1])
     line: dict = {"label": label, "source": f"{provider.name}:{provider.model}", "prompt_id": prompt.prompt_id,
                   "prompt_hash": prompt.hash, "set": set_name,
                   "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     try:
-        completion = provider.complete_json(system, user, request_schema(config), seed=_seed(label),
+        completion = provider.complete_json(system, user, request_schema(config), seed=_seed(f"{label}\x00{tries}"),
                                             temperature=config.temperature, max_tokens=config.max_tokens)
     except LLMCallError as err:
         return {**line, "reason": "llm_call_failed", "detail": f"{err.reason}: {err}"[:500], "raw": "",
@@ -196,23 +197,24 @@ class DescriptionCache:
 
     def load(self) -> dict[str, dict]:
         """``{label: line}`` of every described label (a torn last line is cut off and its label asked again)."""
-        if not self.path.exists():
-            return {}
-        data = self.path.read_bytes()
-        good_end = data.rfind(b"\n") + 1
-        if good_end < len(data):
-            with open(self.path, "r+b") as fh:
-                fh.truncate(good_end)
         described: dict[str, dict] = {}
-        for raw in data[:good_end].splitlines():
-            try:
-                entry = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
+        for entry in self._accepted.entries():
             if isinstance(entry, dict) and isinstance(entry.get("label"), str) \
                     and isinstance(entry.get("description"), str) and entry["description"].strip():
                 described[entry["label"]] = entry
         return described
+
+    def tries(self) -> Counter:
+        """Rejected lines per label (earlier failed or refused attempts)."""
+        if not self.rejected_path.exists():
+            return Counter()
+        tries: Counter = Counter()
+        for raw in self.rejected_path.read_bytes().splitlines():
+            try:
+                tries[json.loads(raw)["label"]] += 1
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+        return tries
 
     def append(self, line: dict) -> None:
         (self._rejected if "reason" in line else self._accepted).append(line)
@@ -221,8 +223,8 @@ class DescriptionCache:
 # -- 4. the loop ------------------------------------------------------------------------------------------
 @dataclass
 class DescribeReport:
-    """What a run did.  ``labels = cached + accepted + failed + sum(rejected.values())``, and ``missing``
-    (labels still without a description) ``= failed + sum(rejected.values())``."""
+    """What a run did.  ``labels = cached + accepted + failed + sum(rejected.values())``; ``missing`` lists the
+    labels still without a description (``failed + sum(rejected.values())`` of them)."""
 
     out: str
     rejected_file: str
@@ -244,7 +246,8 @@ def _context(label: str, labels: list[str], cap: int) -> list[str]:
 
 def describe_labels(label_sets: dict[str, list[str]] | list[str], provider: LLMProvider, out: str | Path,
                     config: DescribeConfig | None = None) -> DescribeReport:
-    """Describe every label not yet in ``out``; each answer is appended the moment it arrives."""
+    """Describe every label not yet in ``out``, ``config.concurrency`` calls at a time; each answer is appended
+    the moment it arrives.  An ``LLMConfigError`` (a wrong setting) ends the run after the calls in flight."""
     config = config or DescribeConfig()
     if not isinstance(label_sets, dict):
         label_sets = {"labels": list(label_sets)}
@@ -260,15 +263,26 @@ def describe_labels(label_sets: dict[str, list[str]] | list[str], provider: LLMP
     pending = [label for label in todo if label not in described]
     report.cached = report.labels - len(pending)
     rejected: Counter = Counter()
+    tries = cache.tries()
+    queue = iter(pending)
+    running: set = set()
     with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="gliznet-describe") as pool:
-        running = {pool.submit(ask, provider, prompt, label, todo[label][1], todo[label][0], config)
-                   for label in pending}
         try:
-            while running:
+            while True:  # a rolling window: a new call starts when one finishes
+                for label in queue:
+                    running.add(pool.submit(ask, provider, prompt, label, todo[label][1], todo[label][0], config,
+                                            tries[label]))
+                    if len(running) >= config.concurrency:
+                        break
+                if not running:
+                    break
                 done, running = wait(running, return_when=FIRST_COMPLETED)
+                errors = [future.exception() for future in done if future.exception() is not None]
                 for future in done:
-                    line = future.result()  # LLMConfigError ends the run (the rest is cancelled)
-                    cache.append(line)
+                    if future.exception() is not None:
+                        continue
+                    line = future.result()
+                    cache.append(line)  # before anything else: a killed run keeps every answer it saw
                     report.asked += 1
                     if "reason" not in line:
                         report.accepted += 1
@@ -278,6 +292,8 @@ def describe_labels(label_sets: dict[str, list[str]] | list[str], provider: LLMP
                     else:
                         rejected[line["reason"]] += 1
                         report.missing.append(line["label"])
+                if errors:  # an LLMConfigError: every further call would fail the same way
+                    raise errors[0]
         except BaseException:
             for future in running:
                 future.cancel()

@@ -107,7 +107,7 @@ def load_eval_data(path: str, limit: int | None = None, seed: int = 0, portion: 
     if p.is_file():
         if p.suffix != ".jsonl":
             raise ValueError(f"--data {path!r} is not a .jsonl file: {DATA_HELP}")
-        name, texts, gold, candidates = _read_jsonl(p)
+        name, texts, gold, candidates = read_labelled_jsonl(p)
     else:
         name, texts, gold, candidates = _read_dataset_dir(p)
     if not texts:
@@ -130,7 +130,10 @@ def load_eval_data(path: str, limit: int | None = None, seed: int = 0, portion: 
                     portion=portion)
 
 
-def _read_jsonl(p: Path) -> tuple[str, list[str], list[list[str]], list[str]]:
+def read_labelled_jsonl(p: Path, option: str = "--data", help: str = DATA_HELP
+                        ) -> tuple[str, list[str], list[list[str]], list[str]]:
+    """``(set name, texts, gold labels, sorted candidate labels)`` of a ``{"text", "labels"}`` JSONL; a bad line is
+    one error naming ``option``, the line and ``help``."""
     texts: list[str] = []
     gold: list[list[str]] = []
     with p.open(encoding="utf-8") as f:
@@ -140,12 +143,12 @@ def _read_jsonl(p: Path) -> tuple[str, list[str], list[list[str]], list[str]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"--data {str(p)!r} line {lineno} is not JSON ({exc.msg}): {DATA_HELP}") from None
+                raise ValueError(f"{option} {str(p)!r} line {lineno} is not JSON ({exc.msg}): {help}") from None
             if (not isinstance(row, dict) or not isinstance(row.get("text"), str)
                     or not isinstance(row.get("labels"), list)
                     or not all(isinstance(x, str) for x in row["labels"])):
-                raise ValueError(f"--data {str(p)!r} line {lineno} lacks a string 'text' and a list 'labels': "
-                                 f"{DATA_HELP}")
+                raise ValueError(f"{option} {str(p)!r} line {lineno} lacks a string 'text' and a list 'labels': "
+                                 f"{help}")
             texts.append(row["text"])
             gold.append(list(dict.fromkeys(row["labels"])))
     candidates = sorted({label for labels in gold for label in labels})

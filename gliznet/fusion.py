@@ -25,7 +25,6 @@ labels from training data; what ``gliznet evaluate --fusion-seen`` calls).  Fusi
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
@@ -271,19 +270,9 @@ SEEN_HELP = ("pass a dataset folder the model was trained on (its train split's 
 
 
 def _labels_of_jsonl(p: Path) -> set[str]:
-    labels: set[str] = set()
-    with p.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"--fusion-seen {str(p)!r} line {lineno} is not JSON ({exc.msg}): {SEEN_HELP}") from None
-            if not isinstance(row, dict) or not isinstance(row.get("labels"), list):
-                raise ValueError(f"--fusion-seen {str(p)!r} line {lineno} has no list 'labels': {SEEN_HELP}")
-            labels.update(x for x in row["labels"] if isinstance(x, str))
-    return labels
+    from gliznet.evaluate import read_labelled_jsonl
+
+    return set(read_labelled_jsonl(p, "--fusion-seen", SEEN_HELP)[3])
 
 
 def _labels_of_dataset(p: Path) -> set[str]:

@@ -221,20 +221,27 @@ class Checkpoint:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
-    def load(self) -> dict[int, dict]:
+    def entries(self) -> list[dict]:
+        """Every complete line, decoded, in file order (a torn last line is cut off the file first)."""
         if not self.path.exists():
-            return {}
+            return []
         data = self.path.read_bytes()
         good_end = data.rfind(b"\n") + 1
         if good_end < len(data):  # torn last line: forget it, the call will be asked again
             with open(self.path, "r+b") as fh:
                 fh.truncate(good_end)
-        lines: dict[int, dict] = {}
+        entries = []
         for raw in data[:good_end].splitlines():
             try:
-                entry = json.loads(raw)
+                entries.append(json.loads(raw))
             except json.JSONDecodeError:
                 continue  # cannot happen with whole-line writes; never fatal
+        return entries
+
+    def load(self) -> dict[int, dict]:
+        """``{call index: line}``; the first line of a call wins."""
+        lines: dict[int, dict] = {}
+        for entry in self.entries():
             lines.setdefault(int(entry["call"]), entry)
         return lines
 

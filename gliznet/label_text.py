@@ -31,6 +31,7 @@ model folder (``LabelText.from_config(config, base_dir)``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import string
@@ -169,6 +170,15 @@ class LabelText:
     def active(self) -> bool:
         """False when the encoder sees labels and texts as given (every option off)."""
         return bool(self.label_template or self.text_template or self.descriptions)
+
+    @property
+    def fingerprint(self) -> str | None:
+        """A short hash of what this rendering does (``None`` when it does nothing): training data
+        pre-tokenized with one rendering is checked against the model config's."""
+        if not self.active:
+            return None
+        state = [self.label_template, self.text_template, sorted(self.descriptions.items())]
+        return hashlib.sha256(json.dumps(state, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
     def label(self, name: str) -> str:
         return render_label(name, self.label_template, self.descriptions)

@@ -35,6 +35,7 @@ import torch
 
 from gliznet.batches import LabelCollator, load_triplets, pretokenize, prior_vectors
 from gliznet.interpolate import check_alpha, copy_state, interpolate
+from gliznet.label_text import LabelText
 from gliznet.losses import LossConfig
 from gliznet.model import GliZNet, GliZNetConfig
 
@@ -270,11 +271,12 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
         train_split = train_split.shuffle(seed=config.seed).select(range(min(keep, len(train_split))))
     if config.max_eval_samples:
         test_split = test_split.shuffle(seed=config.seed).select(range(min(config.max_eval_samples, len(test_split))))
+    label_text = LabelText.from_config(config.model)  # templates / descriptions, when the model config sets them
     label_priors = None
     if config.loss.anchor_weight > 0:
-        train_split, label_priors = prior_vectors(train_split, backbone, config.max_length)
-    train_split = pretokenize(train_split, tokenizer, config.max_length)
-    test_split = pretokenize(test_split, tokenizer, config.max_length)
+        train_split, label_priors = prior_vectors(train_split, backbone, config.max_length, label_text=label_text)
+    train_split = pretokenize(train_split, tokenizer, config.max_length, label_text=label_text)
+    test_split = pretokenize(test_split, tokenizer, config.max_length, label_text=label_text)
     if len(train_split) == 0:
         raise ValueError(f"{data_dir}/triplet train split has no usable rows (non-empty text and >= 1 label): add data")
 

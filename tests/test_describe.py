@@ -13,7 +13,7 @@ from gliznet.describe import (
     label_sets_from,
 )
 from gliznet.label_text import load_descriptions
-from gliznet.llm.provider import LLMProvider, TransientError
+from gliznet.llm.provider import LLMConfigError, LLMProvider, TransientError
 from gliznet.prompts import load_prompt
 
 GOOD = {"sports": "Games, athletes, matches and competitions.", "cooking": "Recipes and preparing food at home.",
@@ -30,14 +30,18 @@ class CountingProvider(LLMProvider):
         super().__init__("table", concurrency=2, max_retries=1, backoff_s=0.0, max_backoff_s=0.0)
         self.answers = answers
         self.asked: list[str] = []
+        self.seeds: dict[str, list[int]] = {}
 
     def _request(self, system, user, schema, *, seed, temperature, max_tokens):
         label = user.split('"')[1]  # the prompt starts: Describe the classification label "<label>" ...
         with self._lock:
             self.asked.append(label)
+            self.seeds.setdefault(label, []).append(seed)
         answer = self.answers[label]
         if answer is TransientError:
             raise TransientError("http_5xx", "HTTP 503 from the table")
+        if answer is LLMConfigError:
+            raise LLMConfigError("the key was revoked: export a new one")
         return answer, 10, 5
 
     def check(self):
@@ -78,6 +82,7 @@ def test_a_rerun_asks_only_the_labels_the_cache_does_not_describe(tmp_path):
     provider.asked.clear()
     again = describe_labels(list(GOOD), provider, out)
     assert sorted(provider.asked) == ["travel", "weather"]
+    assert provider.seeds["weather"][0] != provider.seeds["weather"][1]  # asked afresh, not the same seed again
     assert (again.cached, again.asked, again.accepted, again.missing) == (2, 2, 2, [])
     assert load_descriptions(out) == {"sports": "Written by hand.", **{k: v for k, v in GOOD.items() if k != "sports"}}
 
@@ -93,6 +98,15 @@ def test_a_torn_last_line_is_cut_and_its_label_asked_again(tmp_path):
     report = describe_labels(["sports", "cooking"], provider, out)
     assert provider.asked == ["cooking"] and report.cached == 1 and report.accepted == 1
     assert [line["label"] for line in _lines(out)] == ["sports", "cooking"]
+
+
+def test_a_setting_error_ends_the_run_and_keeps_the_answers_already_in(tmp_path):
+    out = tmp_path / "d.jsonl"
+    provider = CountingProvider(_answers(cooking=LLMConfigError))
+    with pytest.raises(LLMConfigError, match="revoked"):
+        describe_labels(["sports", "cooking", "weather"], provider, out, DescribeConfig(concurrency=1))
+    assert [line["label"] for line in _lines(out)] == ["sports"]
+    assert "weather" not in provider.asked
 
 
 def test_the_prompt_shows_the_other_labels_of_the_same_set(tmp_path):

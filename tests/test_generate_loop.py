@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -57,6 +58,7 @@ class Executor:
 def test_a_finished_call_frees_its_slot_while_the_others_still_run(tmp_path):
     """Rolling window: call 2 starts as soon as call 1 is answered, while call 0 is still in flight."""
     config = GenerateConfig(records=100, concurrency=2, max_calls=3)
+    log = tmp_path / "calls.jsonl"
     call_2_started = threading.Event()
     seen_by_call_0: list[bool] = []
     in_flight, peak = [0], [0]
@@ -70,12 +72,16 @@ def test_a_finished_call_frees_its_slot_while_the_others_still_run(tmp_path):
             call_2_started.set()
         if spec.index == 0:
             seen_by_call_0.append(call_2_started.wait(GUARD_S))
+            # answer only after call 2's answer is in the log (read as text: loading could cut a line being written)
+            deadline = time.monotonic() + GUARD_S
+            while log.read_text().count("\n") < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
         with lock:
             in_flight[0] -= 1
         return failed(spec)
 
     with Executor(call) as executor:
-        run = generate_calls(config, Checkpoint(tmp_path / "calls.jsonl"), submit=executor.submit)
+        run = generate_calls(config, Checkpoint(log), submit=executor.submit)
     assert seen_by_call_0 == [True], "call 2 started while call 0 was still running"
     assert [line["call"] for line in run.made] == [1, 2, 0], "answers are appended in the order they arrive"
     assert peak[0] == 2, "never more calls in flight than concurrency"

@@ -197,6 +197,26 @@ def test_training_pretokenizes_the_rendered_strings(model):
     assert shown[0]["neg_alt"][1] == enc(["about home office"])[0]  # the _->space variant is rendered too
 
 
+def test_the_collator_refuses_rows_rendered_otherwise_than_the_model_config(model):
+    from datasets import Dataset
+
+    from gliznet.batches import LabelCollator, pretokenize
+    from gliznet.model import GliZNetConfig
+    from gliznet.train import TrainConfig
+
+    rows = Dataset.from_dict({"text": TEXTS, "labels": [["sports"], ["cooking"]], "not_labels": [["politics"], []]})
+    plain = pretokenize(rows, model.tokenizer, 64)
+    assert "label_text" not in plain.column_names  # options off: the columns of before
+    templated = TrainConfig(model=GliZNetConfig(label_template="about {label}"))
+    shown = pretokenize(rows, model.tokenizer, 64, label_text=LabelText.from_config(templated.model))
+    batch = LabelCollator(model.tokenizer, templated, train=False)(list(shown))
+    assert batch["input_ids"].shape[0] == 2
+    LabelCollator(model.tokenizer, TrainConfig(), train=False)(list(plain))
+    for config, split in ((templated, plain), (TrainConfig(), shown)):
+        with pytest.raises(ValueError, match="pass label_text=LabelText.from_config"):
+            LabelCollator(model.tokenizer, config, train=False)(list(split))
+
+
 def test_the_cli_names_a_bad_template_before_loading_anything(tmp_path):
     from typer.testing import CliRunner
 

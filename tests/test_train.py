@@ -199,3 +199,23 @@ def test_cli_train_options_default_to_the_library_config():
         for name, param in defaults.items():
             owner = {"anchor_weight": library.loss, "text_pooling": library.model}.get(name, library)
             assert param.get_default(ctx) == getattr(owner, name), name
+
+
+def test_training_with_a_label_template_and_descriptions_saves_a_model_that_renders_the_same(data_dir, tmp_path):
+    """The template and descriptions reach the training batches (no refusal from the collator) and the saved
+    model scores with them, without options, exactly as the in-memory one does."""
+    descriptions = tmp_path / "desc.jsonl"
+    descriptions.write_text('{"label": "sports", "description": "games, teams and athletes", "source": "hand"}\n')
+    model_config = GliZNetConfig(max_length=64, label_template="This text is about {label}.",
+                                 label_descriptions=str(descriptions))
+    config = TrainConfig(model=model_config, max_steps=2, batch_size=5, eval_steps=100, save_steps=100,
+                         max_length=64, extra_negatives=2, warmup_ratio=0.0)
+    summary = train(str(data_dir), None, str(tmp_path / "run"), config)
+    assert summary["steps"] == 2
+    saved = GliZNet.from_pretrained(summary["model_dir"])
+    assert saved.config.label_template == "This text is about {label}."
+    texts, labels = ["the striker scored twice"], ["sports", "cooking"]
+    with_options = saved.score(texts, labels)
+    saved.config.label_template = None
+    saved.config.label_descriptions = None
+    assert not torch.allclose(torch.as_tensor(with_options), torch.as_tensor(saved.score(texts, labels)))
