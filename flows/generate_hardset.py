@@ -26,7 +26,7 @@ import socket
 from concurrent.futures import Future
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from prefect.futures import PrefectFuture
@@ -114,7 +114,9 @@ def progress_artifact(records: int):
     return lambda accepted, calls, budget: update_progress_artifact(artifact, min(100.0, 100.0 * accepted / records))
 
 
-@flow(name="generate-hardset", task_runner=make_task_runner(), log_prints=True)
+# not log_prints=True: it turns print() into logging, which breaks dill's stdout capture inside `datasets`
+# (every hashed function's bytecode disassembly then lands in the run log)
+@flow(name="generate-hardset", task_runner=make_task_runner())
 def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hardset", provider: str = DEFAULT.provider,
                           model: str | None = DEFAULT.model, seed: int = DEFAULT.seed,
                           records_per_call: int = DEFAULT.records_per_call, concurrency: int = DEFAULT.concurrency,
@@ -134,7 +136,7 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
     manifest = build_dataset(out, lines, config, build, usage_of(run.made))
     create_markdown_artifact(run_summary_markdown(manifest), key="generate-hardset-stats",
                              description="accepted/rejected counts, rejection reasons, hardness")
-    print(f"dataset: {Path(out).resolve()} (version {manifest['version']})")
+    get_run_logger().info(f"dataset: {Path(out).resolve()} (version {manifest['version']})")
     return {"out": str(Path(out).resolve()), "version": manifest["version"], "fingerprint": manifest["fingerprint"],
             "counts": manifest["counts"]}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
@@ -97,7 +97,8 @@ def write_report(run: dict) -> str:
     return str(path)
 
 
-@flow(name="regenerate-and-retrain", log_prints=True)
+# not log_prints=True: see flows/generate_hardset.py
+@flow(name="regenerate-and-retrain")
 def regenerate_and_retrain(records: int = GenerateConfig.records, seed: int | None = None,
                            provider: str = GenerateConfig.provider, model: str | None = None,
                            workdir: str = "runs/regenerate-and-retrain", backbone: str | None = None,
@@ -130,7 +131,7 @@ def regenerate_and_retrain(records: int = GenerateConfig.records, seed: int | No
         version = weekly.release_version(dataset["version"], dataset["fingerprint"], backbone, train_params)
         run["release"] = publish_model(model_dir, store, version, lineage, frozen, hub_model_repo)
     report = write_report(run)
-    print(f"gate: {decision['decision']} ({decision['reason']})")
+    get_run_logger().info(f"gate: {decision['decision']} ({decision['reason']})")
     return {"decision": decision["decision"], "model_dir": model_dir, "dataset": dataset_dir,
             "snapshot": snapshot["snapshot"], "frozen_average_macro_f1": frozen["average_macro_f1"],
             "report": report}

@@ -29,6 +29,22 @@ def _all_task_runs() -> dict:
             offset += 200
 
 
+def _all_log_messages() -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # logs travel to the API in batches: send what is queued first
+
+    messages, offset = [], 0
+    with get_client(sync_client=True) as client:
+        while True:
+            page = client.read_logs(limit=200, offset=offset)
+            messages += [log.message for log in page]
+            if len(page) < 200:
+                return messages
+            offset += 200
+
+
 def _states_of_new_runs(before: dict) -> dict[str, list[str]]:
     """{task name: [state names]} of the task runs that did not exist in ``before``."""
     states: dict[str, list[str]] = {}
@@ -78,6 +94,10 @@ def test_weekly_dag_runs_caches_and_gates(prefect_harness, dag_params):
     assert lineage["prompt_hashes"] == manifest["prompt_hashes"] and lineage["git_commit"]
     assert lineage["train_params"]["max_steps"] == 2 and lineage["seed"] == RECORDED_PLAN["seed"]
     assert "regenerate-and-retrain" in Path(first["report"]).read_text()
+    logs = _all_log_messages()
+    assert any(m.startswith("gate: released") for m in logs), "the flow logs its decision"
+    assert not [m for m in logs if "LOAD_FAST" in m or "RETURN_VALUE" in m], \
+        "no bytecode disassembly in the run logs (dill's stdout capture under print-to-log patching)"
 
     # 2. identical second run: no LLM call is made again, training comes from the Prefect cache
     calls = Path(first["dataset"]) / "checkpoint" / "calls.jsonl"
