@@ -18,6 +18,8 @@ The columns are the named scorer variants of ``scorer_variants``; ``--fusion-see
     python bench/accuracy.py --model runs/acc/train/model --out runs/acc --alphas 1,0.5,0.25
     python bench/accuracy.py --data DIR --out runs/acc --text-pooling cls               # CLS vs mean
     python bench/accuracy.py --model M --out runs/accf --alphas 1 --portion dev --fusion-seen DIR --fusion-lambdas 0.1,0.3
+    python bench/accuracy.py --model M --out runs/accr --alphas 1 --render desc=label_descriptions:shipped \
+        --render 'tpl=label_template:This text is about {label}.'   # rendering ablations, baseline and GliZNet
 
 The eval sets are for measuring only: never pass them (or a dataset built from them) as ``--data``.
 """
@@ -38,11 +40,13 @@ import torch  # noqa: E402
 from gliznet.baselines import EmbeddingBaseline  # noqa: E402
 from gliznet.evaluate import DEV_FRACTION, PORTIONS, Scorer, default_eval_paths, evaluate_suite  # noqa: E402
 from gliznet.fusion import DEFAULT_TAU, DEFAULT_TOP_K, FusionScorer, check_fusion_params, load_seen_labels  # noqa: E402
+from gliznet.label_text import LabelText  # noqa: E402
 from gliznet.interpolate import check_alpha, copy_state, interpolate_state, rebuilt_initial_state  # noqa: E402
 from gliznet.losses import LossConfig  # noqa: E402
 from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
 from gliznet.train import TrainConfig, train  # noqa: E402
 
+RENDER_KEYS = ("label_template", "text_template", "label_descriptions")
 DEFAULTS = TrainConfig()  # the library recipe; the options below override only what the measurement fixes
 
 
@@ -68,10 +72,34 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--fusion-lambdas", default="0.3", help="fusion weights, one column pair each (with --fusion-seen)")
     p.add_argument("--fusion-tau", type=float, default=DEFAULT_TAU)
     p.add_argument("--fusion-top-k", type=int, default=DEFAULT_TOP_K, help="seen labels per text (0 = all)")
+    p.add_argument("--render", action="append", default=[], metavar="NAME=KEY:VALUE[;KEY:VALUE]",
+                   help="a label-text ablation: one baseline and one GliZNet column rendered with these options "
+                   f"({', '.join(RENDER_KEYS)}; value 'none' = off), e.g. 'desc=label_descriptions:shipped' or "
+                   "'tpl=label_template:This text is about {label}.'; repeatable")
     args = p.parse_args()
+    try:
+        args.render = [parse_render(spec) for spec in args.render]
+    except ValueError as err:
+        p.error(str(err))
     if bool(args.data) == bool(args.model):
         p.error("pass exactly one of --data (train first) or --model (an existing GliZNet folder)")
     return args
+
+
+def parse_render(spec: str) -> tuple[str, dict[str, str | None]]:
+    """``"desc=label_descriptions:shipped;label_template:About {label}."`` -> ``("desc", {...})``."""
+    name, sep, body = spec.partition("=")
+    if not sep or not name.strip() or not body.strip():
+        raise ValueError(f"--render {spec!r} must look like NAME=KEY:VALUE[;KEY:VALUE], e.g. "
+                         "'desc=label_descriptions:shipped'")
+    options: dict[str, str | None] = {}
+    for part in body.split(";"):
+        key, sep, value = part.partition(":")
+        if not sep or key.strip() not in RENDER_KEYS:
+            raise ValueError(f"--render {spec!r}: {part!r} must be KEY:VALUE with KEY one of {', '.join(RENDER_KEYS)}")
+        options[key.strip()] = None if value.strip().lower() == "none" else value
+    LabelText.from_options(**{k: options.get(k) for k in RENDER_KEYS})  # a bad template or file fails here
+    return name.strip(), options
 
 
 Variant = tuple[str, Callable[[], Scorer]]  # a column: its name and a function building its scorer when it runs
@@ -85,9 +113,13 @@ def scorer_variants(args: argparse.Namespace, model: GliZNet, tuned: dict, init:
     (GliZNet columns load their weights in it, since they share one model).  Options of other modules
     (label descriptions, templates) join the same way, as a baseline and a GliZNet pair each.
     """
-    def gliznet_at(alpha: float) -> Callable[[], Scorer]:
+    saved = {key: getattr(model.config, key) for key in RENDER_KEYS}  # the model's own rendering
+
+    def gliznet_at(alpha: float, render: dict | None = None) -> Callable[[], Scorer]:
         def build() -> Scorer:
             model.load_state_dict(interpolate_state(init, tuned, alpha))
+            for key in RENDER_KEYS:  # the label_text property follows the config
+                setattr(model.config, key, (render or {}).get(key, saved[key]))
             return model.eval()
         return build
 
@@ -102,6 +134,10 @@ def scorer_variants(args: argparse.Namespace, model: GliZNet, tuned: dict, init:
                              lambda lam=lam: FusionScorer(baseline, seen, lam, args.fusion_tau, top_k)))
             variants.append((f"GliZNet a={alphas[0]:g} + fusion l={lam:g}",
                              lambda lam=lam: FusionScorer(gliznet_at(alphas[0])(), seen, lam, args.fusion_tau, top_k)))
+    for name, render in args.render:
+        variants.append((f"embedding + {name}", lambda render=render: EmbeddingBaseline(
+            label_text=LabelText.from_options(**{k: render.get(k) for k in RENDER_KEYS}))))
+        variants.append((f"GliZNet a={alphas[0]:g} + {name}", gliznet_at(alphas[0], render)))
     return variants
 
 
