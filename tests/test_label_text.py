@@ -226,3 +226,23 @@ def test_the_cli_names_a_bad_template_before_loading_anything(tmp_path):
                                       "--label-template", "about it", "some text"])
     assert result.exit_code == 2
     assert "--label-template" in result.output and "{label}" in result.output
+
+
+def test_bench_render_specs_parse_and_bad_ones_name_the_fix():
+    """``bench/accuracy.py --render``: the same options as the model config, checked before anything runs."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("bench_accuracy", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parse_render("tpl=label_template:It was {label}.;label_descriptions:none") == (
+        "tpl", {"label_template": "It was {label}.", "label_descriptions": None})
+    assert bench.parse_render("desc=label_descriptions:shipped") == ("desc", {"label_descriptions": "shipped"})
+    with pytest.raises(ValueError, match="must look like NAME=KEY:VALUE"):
+        bench.parse_render("label_template:It was {label}.")
+    with pytest.raises(ValueError, match="KEY one of label_template, text_template, label_descriptions"):
+        bench.parse_render("x=label_tmpl:It was {label}.")
+    with pytest.raises(ValueError, match=r"must contain \{label\}"):
+        bench.parse_render("x=label_template:It was good.")
