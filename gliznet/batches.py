@@ -15,12 +15,13 @@ Read top to bottom:
    ``GliZNetTokenizer.assemble`` and padded; targets are cut to the labels that fit.
 
 Every knob is a field of ``gliznet.train.TrainConfig`` (layout ones of its ``model``); ``gliznet.train`` wires
-these steps into the ``Trainer``.  With label text options on (``label_template``, ``text_template``,
-``label_descriptions`` of ``config.model``; ``gliznet.label_text``), steps 2 and 3 take a ``label_text``
-(``LabelText.from_config(config.model)``) and encode the rendered strings, the ones ``GliZNet.score`` sees;
-label *names* stay the keys (targets, in-batch negatives, prior vectors).  Rows pre-tokenized with a rendering
-carry its ``label_text`` fingerprint, and step 4 refuses rows whose rendering is not ``config.model``'s, so a
-model never trains on other strings than it will score.
+these steps into the ``Trainer``.  Steps 2 and 3 take a ``label_text``, ``config.label_text()``: the bare
+strings by default (``train_label_text="bare"``, measured better on the dev portion), or with
+``train_label_text="model"`` the rendering of ``config.model`` (``label_template``, ``text_template``,
+``label_descriptions``; ``gliznet.label_text``), the strings ``GliZNet.score`` sees.  Label *names* stay the keys
+(targets, in-batch negatives, prior vectors).  Rows pre-tokenized with a rendering carry its ``label_text``
+fingerprint, and step 4 refuses rows whose rendering is not ``config.label_text()``'s, so a run never mixes
+strings rendered two ways.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class LabelCollator:
         self.config = config
         self.train = train
         self.label_priors = label_priors  # label -> initial-backbone vector (PriorAnchor); rows carry prior_text
-        self.rendering = LabelText.from_config(config.model).fingerprint  # the rows must carry it; None = options off
+        self.rendering = config.label_text().fingerprint  # the rows must carry it; None = options off
 
     def _variant(self, ids, alt):
         p = self.config.underscore_to_space_prob
@@ -133,9 +134,9 @@ class LabelCollator:
     def __call__(self, features: list[dict]) -> dict:
         cfg = self.config
         if features and features[0].get("label_text") != self.rendering:
-            raise ValueError("the rows were pre-tokenized with another label text rendering than config.model's "
-                             "(label_template / text_template / label_descriptions): pass "
-                             "label_text=LabelText.from_config(config.model) to pretokenize and prior_vectors")
+            raise ValueError("the rows were pre-tokenized with another label text rendering than the training "
+                             "config's (train_label_text, and config.model's label_template / text_template / "
+                             "label_descriptions): pass label_text=config.label_text() to pretokenize and prior_vectors")
         rows, targets, names = [], [], []
         for index, feat in enumerate(features):
             own = set(feat["labels"]) | set(feat["not_labels"])

@@ -184,11 +184,12 @@ def train(
     wise_alpha: float = typer.Option(..., "--wise-alpha", default_factory=TrainDefault("wise_alpha"), help="Save (1-A)*initial + A*fine-tuned weights (WiSE-FT); 1 = fine-tuned."),
     anchor_weight: float = typer.Option(..., "--anchor-weight", default_factory=TrainDefault("loss.anchor_weight"), help="Weight of the PriorAnchor loss (hold vectors near the initial backbone's); 0 = off."),
     frozen_layers: int = typer.Option(..., "--frozen-layers", default_factory=TrainDefault("frozen_layers"), help="Freeze the embeddings + N bottom layers (-1: the whole backbone)."),
+    train_label_text: str = typer.Option(..., "--train-label-text", default_factory=TrainDefault("train_label_text"), help="What training batches encode: bare (label names and texts as given) or model (the label text options below); the saved model renders with them either way."),
     text_pooling: str = typer.Option(..., "--text-pooling", default_factory=TrainDefault("model.text_pooling"), help="Text vector: mean of the text tokens, or cls."),
-    # the label text options: not given = GliZNetConfig's default (off); saved with the model
-    label_template: Optional[str] = typer.Option(None, "--label-template", help='Encode each label as this hypothesis, e.g. "This text is about {label}." ("none" = the bare label).'),
+    # the label text options: not given = GliZNetConfig's default (template + shipped descriptions); saved with the model
+    label_template: Optional[str] = typer.Option(None, "--label-template", help='Encode each label as this hypothesis (default: "This text is about {label}."; "none" = the bare label).'),
     text_template: Optional[str] = typer.Option(None, "--text-template", help='Encode each text inside this template, e.g. "Text: {text}" ("none" = the bare text).'),
-    label_descriptions: Optional[str] = typer.Option(None, "--label-descriptions", help='Encode "label: description" from this JSONL (gliznet describe-labels), or "shipped" (data/label_descriptions.jsonl); copied into the model ("none" = off).'),
+    label_descriptions: Optional[str] = typer.Option(None, "--label-descriptions", help='Encode "label: description" from this JSONL (gliznet describe-labels), or "shipped" (data/label_descriptions.jsonl, the default); copied into the model ("none" = off).'),
 ):
     """Train GliZNet on a dataset folder."""
     if (data / "triplet").is_dir() and not (data / "manifest.json").exists():
@@ -206,7 +207,8 @@ def train(
     config = TrainConfig(model=GliZNetConfig(text_pooling=text_pooling, **text_options),
                          loss=LossConfig(anchor_weight=anchor_weight),
                          epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed,
-                         cpu_threads=cpu_threads, wise_alpha=wise_alpha, frozen_layers=frozen_layers)
+                         cpu_threads=cpu_threads, wise_alpha=wise_alpha, frozen_layers=frozen_layers,
+                         train_label_text=train_label_text)
     result = run_train(str(data), backbone, str(out), config, resume=resume)
     summary = {k: v for k, v in result.items() if k not in ("batch_shapes", "step_times", "config")}
     console.print_json(json.dumps(summary, default=str))

@@ -45,6 +45,9 @@ SHIPPED_DESCRIPTIONS: Traversable = resources.files("gliznet.data") / "label_des
 SHIPPED = "shipped"  # the option value that names SHIPPED_DESCRIPTIONS
 DESCRIPTIONS_NAME = "label_descriptions.jsonl"  # the copy inside a saved model folder
 TEMPLATE_EXAMPLES = {"label": "This text is about {label}.", "text": "Text: {text}"}
+# GliZNetConfig's defaults: what bench/accuracy.py picked on the dev portion (README "Label text")
+DEFAULT_LABEL_TEMPLATE = "This text is about {label}."
+DEFAULT_LABEL_DESCRIPTIONS = SHIPPED
 
 
 # -- 1. templates -------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Reading order: ``GliZNetConfig`` -> ``ScoreHead`` -> ``GliZNet.forward`` -> ``GliZNet.predict``/``score``.
 
 0. ``predict``/``score`` first render each label and text with ``GliZNet.label_text`` (``gliznet.label_text``:
-   the config's ``label_template``, ``text_template`` and ``label_descriptions``; all off by default, when the
-   encoder sees the strings as given).
+   the config's ``label_template``, ``text_template`` and ``label_descriptions``; by default a label is encoded
+   as "This text is about {label}: {description}." with the shipped descriptions, a text as given; set the
+   options to None for the bare strings).
 
 1. The tokenizer lays a sample out as ``[CLS] text [SEP] l_1 [LAB] l_2 [LAB] ... [SEP]`` with a label mask
    (0 for text/special tokens, k for the tokens of label k).
@@ -47,7 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gliznet.label_text import LabelText, check_template, save_descriptions
+from gliznet.label_text import (DEFAULT_LABEL_DESCRIPTIONS, DEFAULT_LABEL_TEMPLATE, LabelText, check_template,
+                                save_descriptions)
 from gliznet.losses import GliZNetLoss, LossConfig
 from gliznet.tokenizer import MAX_LENGTH, MIN_TEXT_TOKENS, TEXT_BUDGET, GliZNetTokenizer
 
@@ -75,10 +77,12 @@ class GliZNetConfig:
     text_budget: float = TEXT_BUDGET
     min_text_tokens: int = MIN_TEXT_TOKENS
     wise_alpha: float = 1.0  # a record, not an option: the weights are (1-a)*initial + a*fine-tuned (gliznet.interpolate)
-    # what the encoder sees of a label / a text (gliznet.label_text); None = the bare string
-    label_template: str | None = None  # e.g. "This text is about {label}."
+    # what the encoder sees of a label / a text (gliznet.label_text); None = the bare string.  The defaults are
+    # the dev-portion winner of bench/accuracy.py (README "Label text"): a hypothesis around "label: description"
+    # with the shipped descriptions (labels without one stay bare inside the hypothesis), texts as given.
+    label_template: str | None = DEFAULT_LABEL_TEMPLATE  # "This text is about {label}."
     text_template: str | None = None  # e.g. "Text: {text}"
-    label_descriptions: str | None = None  # a descriptions JSONL ("shipped": data/label_descriptions.jsonl)
+    label_descriptions: str | None = DEFAULT_LABEL_DESCRIPTIONS  # "shipped" (data/label_descriptions.jsonl) or a JSONL
 
     def __post_init__(self):
         check_template(self.label_template, "label_template")

@@ -52,6 +52,23 @@ def test_a_described_label_is_shown_with_its_description_then_the_template():
             == "This text is about sports: News about games, athletes and matches.")
 
 
+def test_the_default_config_renders_the_dev_winner_and_none_turns_it_off():
+    """GliZNetConfig's default: the hypothesis template around "label: description" from the shipped file;
+    labels it does not describe stay bare inside the template; texts are left as given."""
+    from gliznet.label_text import DEFAULT_LABEL_TEMPLATE
+
+    config = GliZNetConfig()
+    assert (config.label_template, config.text_template, config.label_descriptions) == (
+        DEFAULT_LABEL_TEMPLATE, None, SHIPPED)
+    shipped = load_descriptions(SHIPPED_DESCRIPTIONS)
+    lt = LabelText.from_config(config)
+    assert lt.labels(["Sports", "a label nobody described"]) == [
+        f"This text is about Sports: {shipped['Sports'].rstrip('.')}.", "This text is about a label nobody described."]
+    assert lt.texts(TEXTS) == TEXTS
+    off = LabelText.from_config(GliZNetConfig(label_template=None, label_descriptions=None))
+    assert not off.active and off.labels(LABELS) == LABELS
+
+
 def test_descriptions_are_found_by_a_loose_key_too(tmp_path):
     loaded = load_descriptions(_write_descriptions(tmp_path / "d.jsonl", {"sports": "Games.", "money-fx": "Currencies."}))
     assert render_label("Sports", None, loaded) == "Sports: Games."
@@ -121,8 +138,8 @@ def test_shipped_descriptions_cover_every_label_of_the_shared_eval_sets(eval_dir
 # -- GliZNet and the baseline ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    return GliZNet.from_backbone(None, GliZNetConfig()).eval()
+    torch.manual_seed(0)  # the rendering off, so the tests below switch each option on themselves
+    return GliZNet.from_backbone(None, GliZNetConfig(label_template=None, label_descriptions=None)).eval()
 
 
 def test_templates_off_give_exactly_the_old_scores(model):
@@ -197,7 +214,7 @@ def test_training_pretokenizes_the_rendered_strings(model):
     assert shown[0]["neg_alt"][1] == enc(["about home office"])[0]  # the _->space variant is rendered too
 
 
-def test_the_collator_refuses_rows_rendered_otherwise_than_the_model_config(model):
+def test_the_collator_refuses_rows_rendered_otherwise_than_the_training_config(model):
     from datasets import Dataset
 
     from gliznet.batches import LabelCollator, pretokenize
@@ -207,14 +224,18 @@ def test_the_collator_refuses_rows_rendered_otherwise_than_the_model_config(mode
     rows = Dataset.from_dict({"text": TEXTS, "labels": [["sports"], ["cooking"]], "not_labels": [["politics"], []]})
     plain = pretokenize(rows, model.tokenizer, 64)
     assert "label_text" not in plain.column_names  # options off: the columns of before
-    templated = TrainConfig(model=GliZNetConfig(label_template="about {label}"))
-    shown = pretokenize(rows, model.tokenizer, 64, label_text=LabelText.from_config(templated.model))
+    templated = TrainConfig(model=GliZNetConfig(label_template="about {label}", label_descriptions=None), train_label_text="model")
+    bare = TrainConfig(model=GliZNetConfig(label_template="about {label}", label_descriptions=None))  # train_label_text="bare", the default
+    assert templated.label_text().label("sports") == "about sports" and not bare.label_text().active
+    shown = pretokenize(rows, model.tokenizer, 64, label_text=templated.label_text())
     batch = LabelCollator(model.tokenizer, templated, train=False)(list(shown))
     assert batch["input_ids"].shape[0] == 2
-    LabelCollator(model.tokenizer, TrainConfig(), train=False)(list(plain))
-    for config, split in ((templated, plain), (TrainConfig(), shown)):
-        with pytest.raises(ValueError, match="pass label_text=LabelText.from_config"):
+    LabelCollator(model.tokenizer, bare, train=False)(list(plain))
+    for config, split in ((templated, plain), (bare, shown)):
+        with pytest.raises(ValueError, match=r"pass label_text=config\.label_text\(\)"):
             LabelCollator(model.tokenizer, config, train=False)(list(split))
+    with pytest.raises(ValueError, match="train_label_text='rendered'.*--train-label-text.*bare or model"):
+        TrainConfig(train_label_text="rendered")
 
 
 def test_the_cli_names_a_bad_template_before_loading_anything(tmp_path):

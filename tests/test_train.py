@@ -3,6 +3,7 @@
 import json
 import os
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 import torch
@@ -202,14 +203,15 @@ def test_cli_train_options_default_to_the_library_config():
 
 
 def test_training_with_a_label_template_and_descriptions_saves_a_model_that_renders_the_same(data_dir, tmp_path):
-    """The template and descriptions reach the training batches (no refusal from the collator) and the saved
+    """With train_label_text="model" the template and descriptions reach the training batches (no refusal from
+    the collator) and the saved
     model scores with them, without options, exactly as the in-memory one does."""
     descriptions = tmp_path / "desc.jsonl"
     descriptions.write_text('{"label": "sports", "description": "games, teams and athletes", "source": "hand"}\n')
     model_config = GliZNetConfig(max_length=64, label_template="This text is about {label}.",
                                  label_descriptions=str(descriptions))
     config = TrainConfig(model=model_config, max_steps=2, batch_size=5, eval_steps=100, save_steps=100,
-                         max_length=64, extra_negatives=2, warmup_ratio=0.0)
+                         max_length=64, extra_negatives=2, warmup_ratio=0.0, train_label_text="model")
     summary = train(str(data_dir), None, str(tmp_path / "run"), config)
     assert summary["steps"] == 2
     saved = GliZNet.from_pretrained(summary["model_dir"])
@@ -219,3 +221,65 @@ def test_training_with_a_label_template_and_descriptions_saves_a_model_that_rend
     saved.config.label_template = None
     saved.config.label_descriptions = None
     assert not torch.allclose(torch.as_tensor(with_options), torch.as_tensor(saved.score(texts, labels)))
+
+
+def test_cli_train_saves_the_default_label_text_and_predict_and_evaluate_use_it_without_flags(data_dir, tmp_path):
+    """`gliznet train` with no label text flags saves GliZNetConfig's default rendering (the dev-portion winner:
+    the hypothesis template and the shipped descriptions, copied into the model); `gliznet predict` and
+    `gliznet evaluate` on that model then score the rendered strings without any flag."""
+    import subprocess
+    import sys
+
+    from gliznet.label_text import DEFAULT_LABEL_TEMPLATE, DESCRIPTIONS_NAME, SHIPPED_DESCRIPTIONS, load_descriptions
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(root)}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "gliznet.cli", *args], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    (data / "manifest.json").write_text("{}")  # the mark of a finished dataset folder that `gliznet train` checks
+    out = tmp_path / "gz"
+    cli("train", "--data", str(data), "--out", str(out), "--max-steps", "1", "--batch-size", "4",
+        "--cpu-threads", "1")
+    model_dir = out / "model"
+    saved = json.loads((model_dir / "gliznet_config.json").read_text())
+    assert saved["label_template"] == DEFAULT_LABEL_TEMPLATE and saved["text_template"] is None
+    assert (model_dir / DESCRIPTIONS_NAME).is_file()
+    assert load_descriptions(model_dir / DESCRIPTIONS_NAME) == load_descriptions(SHIPPED_DESCRIPTIONS)
+
+    model = GliZNet.from_pretrained(str(model_dir))
+    labels = ["Sports", "Business", "kettles"]  # two described labels (ag_news), one bare
+    rendered = model.label_text.labels(labels)
+    shipped = load_descriptions(SHIPPED_DESCRIPTIONS)
+    assert rendered[0] == DEFAULT_LABEL_TEMPLATE.format(label=f"Sports: {shipped['Sports'].rstrip('.')}")
+    assert rendered[2] == DEFAULT_LABEL_TEMPLATE.format(label="kettles")
+    text = "the striker scored twice in the cup final"
+    predicted = json.loads(cli("predict", text, "--model", str(model_dir), "--labels", ",".join(labels)))
+    expected = model.predict([text], labels)
+    assert predicted[0].keys() == expected[0].keys()
+    for label in labels:
+        assert abs(predicted[0][label] - expected[0][label]) < 1e-5, (predicted, expected)
+    bare = json.loads(cli("predict", text, "--model", str(model_dir), "--labels", ",".join(labels),
+                           "--label-template", "none", "--label-descriptions", "none"))
+    assert max(abs(bare[0][lab] - predicted[0][lab]) for lab in labels) > 1e-3  # the rendering is in use
+
+    rows = tmp_path / "eval.jsonl"
+    rows.write_text("".join(json.dumps({"text": t, "labels": [lab]}) + "\n" for t, lab in [
+        (text, "Sports"), ("shares fell after the quarterly results", "Business"),
+        ("descale the kettle with vinegar", "kettles")]))
+    report = tmp_path / "report"
+    cli("evaluate", "--data", str(rows), "--model", str(model_dir), "--out", str(report))
+    from gliznet.evaluate import evaluate as run_eval
+
+    from_cli = json.loads((report / "report.json").read_text())["metrics"]
+    in_process = run_eval(model, str(rows))["metrics"]
+    for key in ("macro_f1", "roc_auc_micro", "p@1"):
+        assert from_cli[key] == pytest.approx(in_process[key], abs=1e-6), key
