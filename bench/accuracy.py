@@ -102,18 +102,25 @@ def parse_render(spec: str) -> tuple[str, dict[str, str | None]]:
     return name.strip(), options
 
 
-Variant = tuple[str, Callable[[], Scorer]]  # a column: its name and a function building its scorer when it runs
+Variant = tuple[str, Callable[[], Scorer] | str]  # a column: its name and a function building its scorer when
+# it runs, or the name of an earlier column that scores the very same strings (its figures are copied, not rerun)
 
 
 def scorer_variants(args: argparse.Namespace, model: GliZNet, tuned: dict, init: dict, alphas: list[float],
                     baseline: EmbeddingBaseline) -> list[Variant]:
-    """Every column of the table, in order: the baseline first, then GliZNet at each alpha, then the ablations.
+    """Every column of the table, in order: the baseline first, then GliZNet at each alpha, the baseline with
+    GliZNet's own rendering, then the ablations.
 
     An ablation is one more ``(name, build)`` pair here: ``build`` makes the scorer right before it is scored
-    (GliZNet columns load their weights in it, since they share one model).  Options of other modules
-    (label descriptions, templates) join the same way, as a baseline and a GliZNet pair each.
+    (GliZNet columns load their weights in it, since they share one model).  A ``--render`` names options over
+    the model's own rendering (label descriptions, templates); it adds a baseline and a GliZNet column, both
+    rendered the same way, so each pair isolates what the options do to each scorer.
     """
     saved = {key: getattr(model.config, key) for key in RENDER_KEYS}  # the model's own rendering
+
+    def rendering(render: dict | None) -> LabelText:
+        options = {key: (render or {}).get(key, saved[key]) for key in RENDER_KEYS}
+        return LabelText.from_options(**options, base_dir=model._config_dir)
 
     def gliznet_at(alpha: float, render: dict | None = None) -> Callable[[], Scorer]:
         def build() -> Scorer:
@@ -123,8 +130,16 @@ def scorer_variants(args: argparse.Namespace, model: GliZNet, tuned: dict, init:
             return model.eval()
         return build
 
+    baseline_of: dict = {baseline.label_text.fingerprint: "embedding baseline"}  # rendering -> its baseline column
+
+    def baseline_column(name: str, label_text: LabelText) -> Variant:
+        earlier = baseline_of.setdefault(label_text.fingerprint, name)
+        return (name, earlier if earlier != name else lambda: EmbeddingBaseline(label_text=label_text))
+
     variants: list[Variant] = [("embedding baseline", lambda: baseline)]
     variants += [(f"GliZNet a={alpha:g}", gliznet_at(alpha)) for alpha in alphas]
+    if rendering(None).active:  # the fair pair: the baseline encoding the strings GliZNet encodes
+        variants.append(baseline_column("embedding + GliZNet's rendering", rendering(None)))
     if args.fusion_seen:
         seen = load_seen_labels(args.fusion_seen)
         top_k = args.fusion_top_k or None
@@ -135,8 +150,7 @@ def scorer_variants(args: argparse.Namespace, model: GliZNet, tuned: dict, init:
             variants.append((f"GliZNet a={alphas[0]:g} + fusion l={lam:g}",
                              lambda lam=lam: FusionScorer(gliznet_at(alphas[0])(), seen, lam, args.fusion_tau, top_k)))
     for name, render in args.render:
-        variants.append((f"embedding + {name}", lambda render=render: EmbeddingBaseline(
-            label_text=LabelText.from_options(**{k: render.get(k) for k in RENDER_KEYS}))))
+        variants.append(baseline_column(f"embedding + {name}", rendering(render)))
         variants.append((f"GliZNet a={alphas[0]:g} + {name}", gliznet_at(alphas[0], render)))
     return variants
 
@@ -200,6 +214,11 @@ def main() -> None:
     results: dict[str, dict[str, dict[str, float]]] = {p: {} for p in portions}  # portion -> column -> set
     started = time.perf_counter()
     for name, build in scorer_variants(args, model, tuned, init, alphas, EmbeddingBaseline()):
+        if isinstance(build, str):  # the same strings as an earlier column: the same figures
+            for portion in portions:
+                results[portion][name] = dict(results[portion][build])
+                print(f"{name} on {portion}: as {build!r}", flush=True)
+            continue
         scorer = build()
         for portion in portions:
             summary = evaluate_suite(scorer, paths, limit=limit, portion=None if portion == "all" else portion)

@@ -267,3 +267,39 @@ def test_bench_render_specs_parse_and_bad_ones_name_the_fix():
         bench.parse_render("x=label_tmpl:It was {label}.")
     with pytest.raises(ValueError, match=r"must contain \{label\}"):
         bench.parse_render("x=label_template:It was good.")
+
+
+def test_bench_render_columns_render_the_baseline_like_gliznet_and_reuse_identical_baseline_columns():
+    """A ``--render`` column pair applies its options over the model's own rendering for both scorers (the
+    baseline of "no desc" keeps the model's template), and a baseline column whose strings an earlier one
+    already scored is copied rather than rerun."""
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    from gliznet.baselines import EmbeddingBaseline
+    from gliznet.label_text import DEFAULT_LABEL_TEMPLATE
+    from gliznet.interpolate import copy_state
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("bench_accuracy", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = GliZNet.from_backbone(None, GliZNetConfig()).eval()  # the default rendering
+    state = copy_state(model)
+    renders = [bench.parse_render(s) for s in ("no desc=label_descriptions:none",
+                                                "bare=label_template:none;label_descriptions:none",
+                                                "again=label_descriptions:shipped")]
+    args = argparse.Namespace(fusion_seen=None, render=renders)
+    variants = dict(bench.scorer_variants(args, model, state, state, [1.0], EmbeddingBaseline()))
+    assert list(variants) == ["embedding baseline", "GliZNet a=1", "embedding + GliZNet's rendering",
+                              "embedding + no desc", "GliZNet a=1 + no desc", "embedding + bare", "GliZNet a=1 + bare",
+                              "embedding + again", "GliZNet a=1 + again"]
+    assert variants["embedding + bare"] == "embedding baseline"  # the same strings: copied
+    assert variants["embedding + again"] == "embedding + GliZNet's rendering"
+    no_desc = variants["embedding + no desc"]()
+    assert no_desc.label_text.labels(["Sports"]) == [DEFAULT_LABEL_TEMPLATE.format(label="Sports")]
+    assert variants["GliZNet a=1 + no desc"]().label_text.labels(["Sports"]) == no_desc.label_text.labels(["Sports"])
+    rendered = variants["embedding + GliZNet's rendering"]()
+    assert rendered.label_text.labels(["Sports"]) == variants["GliZNet a=1"]().label_text.labels(["Sports"])
+    assert rendered.label_text.labels(["Sports"]) != no_desc.label_text.labels(["Sports"])
