@@ -127,9 +127,9 @@ def test_gliznet_label_space_matches_the_model_own_scores():
     """Isolated attention: a label's vector and a text's seen-label scores equal what a normal pass computes."""
     import torch
 
-    from gliznet.model import GliZNet
+    from gliznet.model import GliZNet, GliZNetConfig
 
-    model = GliZNet.from_backbone(None).eval()
+    model = GliZNet.from_backbone(None, GliZNetConfig(label_template=None, label_descriptions=None)).eval()  # bare
     space = label_space(model)
     texts, seen = ["the match ended in a draw", "a gripping thriller"], ["sports", "movies", "weather report"]
     assert np.allclose(space.seen_scores(texts, seen), model.score(texts, seen), atol=1e-4)
