@@ -138,8 +138,9 @@ def scorer_variants(args: argparse.Namespace, model: GliZNet, tuned: dict, init:
 
     variants: list[Variant] = [("embedding baseline", lambda: baseline)]
     variants += [(f"GliZNet a={alpha:g}", gliznet_at(alpha)) for alpha in alphas]
-    if rendering(None).active:  # the fair pair: the baseline encoding the strings GliZNet encodes
-        variants.append(baseline_column("embedding + GliZNet's rendering", rendering(None)))
+    own = rendering(None)
+    if own.active:  # the fair pair: the baseline encoding the strings GliZNet encodes
+        variants.append(baseline_column("embedding + GliZNet's rendering", own))
     if args.fusion_seen:
         seen = load_seen_labels(args.fusion_seen)
         top_k = args.fusion_top_k or None

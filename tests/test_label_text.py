@@ -249,8 +249,8 @@ def test_the_cli_names_a_bad_template_before_loading_anything(tmp_path):
     assert "--label-template" in result.output and "{label}" in result.output
 
 
-def test_bench_render_specs_parse_and_bad_ones_name_the_fix():
-    """``bench/accuracy.py --render``: the same options as the model config, checked before anything runs."""
+def _load_bench():
+    """``bench/accuracy.py`` as a module (bench/ is scripts, not a package)."""
     import importlib.util
     from pathlib import Path
 
@@ -258,6 +258,12 @@ def test_bench_render_specs_parse_and_bad_ones_name_the_fix():
     spec = importlib.util.spec_from_file_location("bench_accuracy", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bench_render_specs_parse_and_bad_ones_name_the_fix():
+    """``bench/accuracy.py --render``: the same options as the model config, checked before anything runs."""
+    bench = _load_bench()
     assert bench.parse_render("tpl=label_template:It was {label}.;label_descriptions:none") == (
         "tpl", {"label_template": "It was {label}.", "label_descriptions": None})
     assert bench.parse_render("desc=label_descriptions:shipped") == ("desc", {"label_descriptions": "shipped"})
@@ -274,17 +280,12 @@ def test_bench_render_columns_render_the_baseline_like_gliznet_and_reuse_identic
     baseline of "no desc" keeps the model's template), and a baseline column whose strings an earlier one
     already scored is copied rather than rerun."""
     import argparse
-    import importlib.util
-    from pathlib import Path
 
     from gliznet.baselines import EmbeddingBaseline
-    from gliznet.label_text import DEFAULT_LABEL_TEMPLATE
     from gliznet.interpolate import copy_state
+    from gliznet.label_text import DEFAULT_LABEL_TEMPLATE
 
-    path = Path(__file__).resolve().parents[1] / "bench" / "accuracy.py"
-    spec = importlib.util.spec_from_file_location("bench_accuracy", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _load_bench()
     model = GliZNet.from_backbone(None, GliZNetConfig()).eval()  # the default rendering
     state = copy_state(model)
     renders = [bench.parse_render(s) for s in ("no desc=label_descriptions:none",

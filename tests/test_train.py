@@ -227,21 +227,15 @@ def test_cli_train_saves_the_default_label_text_and_predict_and_evaluate_use_it_
     """`gliznet train` with no label text flags saves GliZNetConfig's default rendering (the dev-portion winner:
     the hypothesis template and the shipped descriptions, copied into the model); `gliznet predict` and
     `gliznet evaluate` on that model then score the rendered strings without any flag."""
-    import subprocess
-    import sys
+    import shutil
 
     from gliznet.label_text import DEFAULT_LABEL_TEMPLATE, DESCRIPTIONS_NAME, SHIPPED_DESCRIPTIONS, load_descriptions
-
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(root)}
+    from test_cli_errors import run_cli
 
     def cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "gliznet.cli", *args], cwd=root, env=env, capture_output=True,
-                              text=True, timeout=600)
+        done = run_cli(*args, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout
-
-    import shutil
 
     data = tmp_path / "data"
     shutil.copytree(data_dir, data)
