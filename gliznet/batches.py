@@ -162,7 +162,8 @@ class LabelCollator:
                              for i, a, name in zip(feat["pos_ids"], feat["pos_alt"], feat["labels"])]
                 cands[random.randrange(len(cands))] = random.choice(positives)
             row = self.tokenizer.assemble(feat["text_ids"], [c[0] for c in cands], cfg.max_length,
-                                          cfg.model.text_budget, cfg.model.min_text_tokens)
+                                          cfg.model.text_budget, cfg.model.min_text_tokens,
+                                          cfg.model.max_text_tokens)
             rows.append(row)
             targets.append([cands[k][1] for k in row.kept])
             names.append([cands[k][2] for k in row.kept])

@@ -186,12 +186,15 @@ def train(
     frozen_layers: int = typer.Option(..., "--frozen-layers", default_factory=TrainDefault("frozen_layers"), help="Freeze the embeddings + N bottom layers (-1: the whole backbone)."),
     train_label_text: str = typer.Option(..., "--train-label-text", default_factory=TrainDefault("train_label_text"), help="What training batches encode: bare (label names and texts as given) or model (the label text options below); the saved model renders with them either way."),
     text_pooling: str = typer.Option(..., "--text-pooling", default_factory=TrainDefault("model.text_pooling"), help="Text vector: mean of the text tokens, or cls."),
+    max_text_tokens: int = typer.Option(..., "--max-text-tokens", default_factory=TrainDefault("model.max_text_tokens"), help="Cap on a text's tokens per inference pass, saved with the model (0 = no cap; the default is the backbone's sentence length)."),
     # the label text options: not given = GliZNetConfig's default (template + shipped descriptions); saved with the model
     label_template: Optional[str] = typer.Option(None, "--label-template", help='Encode each label as this hypothesis (default: "This text is about {label}."; "none" = the bare label).'),
     text_template: Optional[str] = typer.Option(None, "--text-template", help='Encode each text inside this template, e.g. "Text: {text}" ("none" = the bare text).'),
     label_descriptions: Optional[str] = typer.Option(None, "--label-descriptions", help='Encode "label: description" from this JSONL (gliznet describe-labels), or "shipped" (data/label_descriptions.jsonl, the default); copied into the model ("none" = off).'),
 ):
     """Train GliZNet on a dataset folder."""
+    if max_text_tokens < 0:
+        raise ValueError(f"--max-text-tokens={max_text_tokens} must be >= 0: a token count, or 0 for no cap")
     if (data / "triplet").is_dir() and not (data / "manifest.json").exists():
         raise ValueError(f"--data {data} has no manifest.json: it is an unfinished dataset (interrupted write?); "
                          "run `gliznet generate` or `gliznet import` again on it")
@@ -204,7 +207,8 @@ def train(
     if anchor_weight < 0:
         raise ValueError(f"--anchor-weight={anchor_weight} must be >= 0: 0 turns the anchor off")
     text_options = _label_text_options(label_template, text_template, label_descriptions)
-    config = TrainConfig(model=GliZNetConfig(text_pooling=text_pooling, **text_options),
+    config = TrainConfig(model=GliZNetConfig(text_pooling=text_pooling, max_text_tokens=max_text_tokens or None,
+                                             **text_options),
                          loss=LossConfig(anchor_weight=anchor_weight),
                          epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed,
                          cpu_threads=cpu_threads, wise_alpha=wise_alpha, frozen_layers=frozen_layers,

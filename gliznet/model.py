@@ -51,7 +51,7 @@ from torch import nn
 from gliznet.label_text import (DEFAULT_LABEL_DESCRIPTIONS, DEFAULT_LABEL_TEMPLATE, LabelText, check_template,
                                 save_descriptions)
 from gliznet.losses import GliZNetLoss, LossConfig
-from gliznet.tokenizer import MAX_LENGTH, MIN_TEXT_TOKENS, TEXT_BUDGET, GliZNetTokenizer
+from gliznet.tokenizer import MAX_LENGTH, MAX_TEXT_TOKENS, MIN_TEXT_TOKENS, TEXT_BUDGET, GliZNetTokenizer
 
 CONFIG_NAME = "gliznet_config.json"
 HEAD_WEIGHTS = "gliznet_head.safetensors"
@@ -76,6 +76,7 @@ class GliZNetConfig:
     max_length: int = MAX_LENGTH  # tokens per inference pass (predict/score lay out up to this many)
     text_budget: float = TEXT_BUDGET
     min_text_tokens: int = MIN_TEXT_TOKENS
+    max_text_tokens: int | None = MAX_TEXT_TOKENS  # cap on the text's tokens per pass however much room the labels leave; None = no cap
     wise_alpha: float = 1.0  # a record, not an option: the weights are (1-a)*initial + a*fine-tuned (gliznet.interpolate)
     # what the encoder sees of a label / a text (gliznet.label_text); None = the bare string.  The defaults are
     # the dev-portion winner of bench/accuracy.py (README "Label text"): a hypothesis around "label: description"
@@ -92,6 +93,9 @@ class GliZNetConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not supported: use one of {allowed}")
+        if self.max_text_tokens is not None and not (isinstance(self.max_text_tokens, int) and self.max_text_tokens >= 1):
+            raise ValueError(f"max_text_tokens={self.max_text_tokens!r} is not a positive number of tokens: use e.g. "
+                             "128, or None for no cap")
 
     @classmethod
     def from_dict(cls, data: dict) -> "GliZNetConfig":

@@ -65,7 +65,7 @@ def score_labels(model, texts: list[str], labels: list[str] | list[list[str]], b
                         continue
                     chunk = pending[i][:max_labels_per_pass]
                     row = tok.assemble(text_ids[i], [piece_of[per_text[i][j]] for j in chunk],
-                                       cfg.max_length, cfg.text_budget, cfg.min_text_tokens)
+                                       cfg.max_length, cfg.text_budget, cfg.min_text_tokens, cfg.max_text_tokens)
                     if not row.kept:
                         raise ValueError(f"label {per_text[i][chunk[0]]!r} does not fit in max_length={cfg.max_length} "
                                          "next to the text: shorten the label")

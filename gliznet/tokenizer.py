@@ -26,6 +26,9 @@ LAB_TOKEN = "[LAB]"
 MAX_LENGTH = 512
 TEXT_BUDGET = 0.5
 MIN_TEXT_TOKENS = 32
+# GliZNetConfig's text cap: the backbone's own sentence length (MiniLM's 256, the baseline's truncation and
+# TrainConfig.max_length); longer texts scored worse on the dev portion (README "Label text").
+MAX_TEXT_TOKENS = 256
 
 
 @dataclass
@@ -79,11 +82,15 @@ class GliZNetTokenizer:
         return self.hf(list(strings), add_special_tokens=False)["input_ids"]
 
     def assemble(self, text_ids: list[int], label_ids: list[list[int]], max_length: int = MAX_LENGTH,
-                 text_budget: float = TEXT_BUDGET, min_text_tokens: int = MIN_TEXT_TOKENS) -> Assembled:
-        """Lay out one sample from pre-tokenized pieces; whole labels only, in the given order."""
+                 text_budget: float = TEXT_BUDGET, min_text_tokens: int = MIN_TEXT_TOKENS,
+                 max_text_tokens: int | None = None) -> Assembled:
+        """Lay out one sample from pre-tokenized pieces; whole labels only, in the given order.  ``max_text_tokens``
+        caps the text however much room the labels leave (None: no cap)."""
         label_total = sum(len(ids) + 1 for ids in label_ids)  # each label is closed by [LAB]
         room = max_length - 3  # [CLS] [SEP] ... [SEP]
         text_cap = max(min_text_tokens, int(text_budget * max_length), room - label_total)
+        if max_text_tokens is not None:
+            text_cap = min(text_cap, max_text_tokens)
         text = text_ids[: max(0, min(text_cap, room))]
         ids = [self.start_id, *text, self.end_id]
         mask = [0] * len(ids)
@@ -124,7 +131,7 @@ class GliZNetTokenizer:
     # -- the usual call -------------------------------------------------------------------------------
     def __call__(self, texts: list[str], labels: list[list[str]], max_length: int = MAX_LENGTH,
                  text_budget: float = TEXT_BUDGET, min_text_tokens: int = MIN_TEXT_TOKENS,
-                 return_tensors: str | None = "pt") -> dict:
+                 return_tensors: str | None = "pt", max_text_tokens: int | None = None) -> dict:
         """Encode ``texts[i]`` with its candidate ``labels[i]``.
 
         Returns ``input_ids``, ``attention_mask``, ``label_mask`` (padded) and, per sample,
@@ -143,8 +150,8 @@ class GliZNetTokenizer:
         text_ids = self.encode_pieces(texts)
         unique = sorted({lab for cand in labels for lab in cand})
         piece_of = dict(zip(unique, self.encode_pieces(unique)))
-        rows = [self.assemble(t, [piece_of[lab] for lab in cand], max_length, text_budget, min_text_tokens)
-                for t, cand in zip(text_ids, labels)]
+        rows = [self.assemble(t, [piece_of[lab] for lab in cand], max_length, text_budget, min_text_tokens,
+                              max_text_tokens) for t, cand in zip(text_ids, labels)]
         return self.pad(rows, return_tensors)
 
 

@@ -101,6 +101,13 @@ def test_train_refuses_a_folder_that_is_not_a_dataset(tmp_path):
     assert no_manifest_under(model) and not (model / "model").exists()
 
 
+def test_train_names_a_negative_max_text_tokens(tmp_path):
+    model = tmp_path / "model"
+    assert_one_clear_error(run_cli("train", "--data", str(tmp_path), "--out", str(model), "--max-text-tokens", "-1"),
+                           "--max-text-tokens", "0 for no cap")
+    assert not model.exists()
+
+
 def test_train_refuses_a_dataset_folder_whose_triplet_is_not_a_dataset(tmp_path):
     """A ``triplet/`` that is not a saved DatasetDict (a crash left it half-written) is named as --data."""
     data = tmp_path / "broken"

@@ -70,3 +70,26 @@ def test_each_text_can_have_its_own_labels(model):
 def test_bad_input_gives_clear_errors(model, texts, labels, message):
     with pytest.raises(ValueError, match=message):
         model.predict(texts, labels)
+
+
+def test_max_text_tokens_scores_a_long_text_as_its_first_tokens(model):
+    short = TEXTS[0]
+    long = short + " " + " ".join(["and the crowd sang songs about the weather all evening"] * 20)
+    cap = len(model.tokenizer.encode_pieces([short])[0])
+    old = model.config.max_text_tokens
+    try:
+        model.config.max_text_tokens = None
+        uncapped = model.score([long, short], LABELS)
+        model.config.max_text_tokens = cap
+        capped = model.score([long, short], LABELS)
+    finally:
+        model.config.max_text_tokens = old
+    np.testing.assert_allclose(capped[0], capped[1], atol=1e-5)  # the long text is cut to the short one
+    np.testing.assert_allclose(capped[1], uncapped[1], atol=1e-5)  # a text under the cap is untouched
+    assert np.abs(uncapped[0] - uncapped[1]).max() > 1e-3  # without the cap the rest of the text counts
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5])
+def test_max_text_tokens_must_be_a_positive_count(bad):
+    with pytest.raises(ValueError, match="max_text_tokens"):
+        GliZNetConfig(max_text_tokens=bad)

@@ -101,6 +101,19 @@ def test_text_gets_its_budget_and_labels_fill_the_rest(wordpiece):
     assert enc["dropped_labels"][0]
 
 
+def test_max_text_tokens_caps_the_text_even_when_the_labels_leave_room(wordpiece):
+    long_text = " ".join(["word"] * 400)
+    enc = wordpiece([long_text, "a short text"], [LABELS, LABELS], max_length=256, max_text_tokens=40,
+                    return_tensors=None)
+    first_label = enc["label_mask"][0].index(1)
+    assert first_label - 2 == 40  # [CLS] + 40 text tokens + [SEP], though 250 would fit next to the labels
+    assert enc["dropped_labels"][0] == []
+    short = wordpiece.encode_pieces(["a short text"])[0]
+    assert enc["label_mask"][1].index(1) - 2 == len(short)  # a shorter text is untouched
+    uncapped = wordpiece([long_text], [LABELS], max_length=256, return_tensors=None)
+    assert uncapped["label_mask"][0].index(1) - 2 > 200
+
+
 @pytest.mark.parametrize("texts, labels, message", [
     (["a text"], [[]], "labels is empty"),
     (["   "], [["x"]], "text is empty"),
