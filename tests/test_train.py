@@ -194,11 +194,12 @@ def test_cli_train_options_default_to_the_library_config():
 
     command = typer.main.get_command(app).commands["train"]
     defaults = {p.name: p for p in command.params if isinstance(p.default, TrainDefault)}
-    assert {"batch_size", "seed", "lr", "epochs", "anchor_weight", "text_pooling"} <= set(defaults)
+    assert {"batch_size", "seed", "lr", "epochs", "anchor_weight", "text_pooling", "max_text_tokens"} <= set(defaults)
     library = TrainConfig()
     with click.Context(command) as ctx:
         for name, param in defaults.items():
-            owner = {"anchor_weight": library.loss, "text_pooling": library.model}.get(name, library)
+            owner = {"anchor_weight": library.loss, "text_pooling": library.model,
+                     "max_text_tokens": library.model}.get(name, library)
             assert param.get_default(ctx) == getattr(owner, name), name
 
 
