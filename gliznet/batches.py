@@ -117,7 +117,7 @@ class LabelCollator:
     """Per-step label sampling and layout from pre-tokenized ids; returns model inputs + ``labels`` targets.
 
     Reads ``config`` (a ``TrainConfig``): ``max_length`` (tokens per training sequence), the label sampling
-    fields, and ``config.model.text_budget`` / ``min_text_tokens`` for the layout."""
+    fields, and ``config.model.layout`` for the rest of the layout (text budget and cap)."""
 
     def __init__(self, tokenizer: GliZNetTokenizer, config: TrainConfig, train: bool = True,
                  label_priors: dict[str, torch.Tensor] | None = None):
@@ -137,6 +137,7 @@ class LabelCollator:
             raise ValueError("the rows were pre-tokenized with another label text rendering than the training "
                              "config's (train_label_text, and config.model's label_template / text_template / "
                              "label_descriptions): pass label_text=config.label_text() to pretokenize and prior_vectors")
+        layout = cfg.model.layout(cfg.max_length)
         rows, targets, names = [], [], []
         for index, feat in enumerate(features):
             own = set(feat["labels"]) | set(feat["not_labels"])
@@ -161,9 +162,7 @@ class LabelCollator:
                 positives = [(self._variant(i, a), 1.0, name)
                              for i, a, name in zip(feat["pos_ids"], feat["pos_alt"], feat["labels"])]
                 cands[random.randrange(len(cands))] = random.choice(positives)
-            row = self.tokenizer.assemble(feat["text_ids"], [c[0] for c in cands], cfg.max_length,
-                                          cfg.model.text_budget, cfg.model.min_text_tokens,
-                                          cfg.model.max_text_tokens)
+            row = self.tokenizer.assemble(feat["text_ids"], [c[0] for c in cands], **layout)
             rows.append(row)
             targets.append([cands[k][1] for k in row.kept])
             names.append([cands[k][2] for k in row.kept])

@@ -156,10 +156,8 @@ class GliZNetSpace:
         return label_text.labels(list(strings)) if kind == "labels" else label_text.texts(list(strings))
 
     def _forward(self, text_ids: list[list[int]], label_ids: list[list[int]]):
-        tok, cfg = self.model.tokenizer, self.model.config
-        rows = [tok.assemble(t, [lab], cfg.max_length, cfg.text_budget, cfg.min_text_tokens,
-                              cfg.max_text_tokens)
-                for t, lab in zip(text_ids, label_ids)]
+        tok, layout = self.model.tokenizer, self.model.config.layout()
+        rows = [tok.assemble(t, [lab], **layout) for t, lab in zip(text_ids, label_ids)]
         enc = tok.pad(rows)
         enc = {k: enc[k].to(self.model.device) for k in ("input_ids", "attention_mask", "label_mask")}
         return self.model.encode(**enc)

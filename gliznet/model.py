@@ -76,7 +76,7 @@ class GliZNetConfig:
     max_length: int = MAX_LENGTH  # tokens per inference pass (predict/score lay out up to this many)
     text_budget: float = TEXT_BUDGET
     min_text_tokens: int = MIN_TEXT_TOKENS
-    max_text_tokens: int | None = MAX_TEXT_TOKENS  # cap on the text's tokens per pass however much room the labels leave; None = no cap
+    max_text_tokens: int | None = MAX_TEXT_TOKENS  # the text's tokens per pass, whatever room the labels leave; None: no cap
     wise_alpha: float = 1.0  # a record, not an option: the weights are (1-a)*initial + a*fine-tuned (gliznet.interpolate)
     # what the encoder sees of a label / a text (gliznet.label_text); None = the bare string.  The defaults are
     # the dev-portion winner of bench/accuracy.py (README "Label text"): a hypothesis around "label: description"
@@ -93,9 +93,16 @@ class GliZNetConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not supported: use one of {allowed}")
-        if self.max_text_tokens is not None and not (isinstance(self.max_text_tokens, int) and self.max_text_tokens >= 1):
+        cap = self.max_text_tokens
+        if cap is not None and not (isinstance(cap, int) and cap >= 1):
             raise ValueError(f"max_text_tokens={self.max_text_tokens!r} is not a positive number of tokens: use e.g. "
                              "128, or None for no cap")
+
+    def layout(self, max_length: int | None = None) -> dict:
+        """The keywords of ``GliZNetTokenizer.assemble`` for this model, every call site's one source;
+        ``max_length`` replaces the inference length (training lays out ``TrainConfig.max_length``)."""
+        return {"max_length": max_length or self.max_length, "text_budget": self.text_budget,
+                "min_text_tokens": self.min_text_tokens, "max_text_tokens": self.max_text_tokens}
 
     @classmethod
     def from_dict(cls, data: dict) -> "GliZNetConfig":

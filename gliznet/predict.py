@@ -46,6 +46,7 @@ def score_labels(model, texts: list[str], labels: list[str] | list[list[str]], b
         raise ValueError("texts is empty: pass at least one text")
     shared, per_text = _per_text_labels(texts, labels)
     tok, cfg = model.tokenizer, model.config
+    layout = cfg.layout()
     was_training = model.training
     model.eval()
     out = [np.zeros(len(c), dtype=np.float32) for c in per_text]
@@ -64,8 +65,7 @@ def score_labels(model, texts: list[str], labels: list[str] | list[list[str]], b
                     if not pending[i]:
                         continue
                     chunk = pending[i][:max_labels_per_pass]
-                    row = tok.assemble(text_ids[i], [piece_of[per_text[i][j]] for j in chunk],
-                                       cfg.max_length, cfg.text_budget, cfg.min_text_tokens, cfg.max_text_tokens)
+                    row = tok.assemble(text_ids[i], [piece_of[per_text[i][j]] for j in chunk], **layout)
                     if not row.kept:
                         raise ValueError(f"label {per_text[i][chunk[0]]!r} does not fit in max_length={cfg.max_length} "
                                          "next to the text: shorten the label")

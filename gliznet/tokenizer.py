@@ -7,8 +7,9 @@ the tokens of label ``k``.  The ``[LAB]`` token closing label ``k`` is what ``la
 
 Truncation never cuts a label in half.  The text keeps at least ``max(min_text_tokens,
 text_budget * max_length)`` tokens (more when the labels leave room, up to ``max_text_tokens`` when given),
-then whole labels are appended in order while they fit.  Each encoded sample reports ``kept_labels`` (indices into its input label list)
-and ``dropped_labels`` so callers cut their targets to match, or score the dropped labels in another pass.
+then whole labels are appended in order while they fit.  Each encoded sample reports ``kept_labels`` (indices
+into its input label list) and ``dropped_labels`` so callers cut their targets to match, or score the dropped
+labels in another pass.
 
 Works with any Hugging Face tokenizer that has a start token (``cls``/``bos``) and an end token
 (``sep``/``eos``): BERT WordPiece and byte-level BPE (ModernBERT, RoBERTa) alike.  Texts and labels are
