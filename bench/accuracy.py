@@ -44,7 +44,7 @@ from gliznet.label_text import LabelText  # noqa: E402
 from gliznet.interpolate import check_alpha, copy_state, interpolate_state, rebuilt_initial_state  # noqa: E402
 from gliznet.losses import LossConfig  # noqa: E402
 from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
-from gliznet.train import TrainConfig, train  # noqa: E402
+from gliznet.train import TRAIN_LABEL_TEXT, TrainConfig, train  # noqa: E402
 
 RENDER_KEYS = ("label_template", "text_template", "label_descriptions")
 DEFAULTS = TrainConfig()  # the library recipe; the options below override only what the measurement fixes
@@ -59,7 +59,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=200, help="texts per eval set and portion (seeded, stratified; 0 = all)")
     p.add_argument("--portion", choices=("dev", "test", "both", "all"), default="both",
                    help="dev / test portion of every set, both (two tables), or all rows (the pre-split protocol)")
-    p.add_argument("--max-steps", type=int, default=450)
+    p.add_argument("--max-steps", type=int, default=450, help="training steps (ignored with --epochs)")
+    p.add_argument("--epochs", type=float, default=None, help="train on every row this many times instead of "
+                   "--max-steps steps (the full-data run, e.g. on a GPU)")
+    p.add_argument("--train-label-text", choices=TRAIN_LABEL_TEXT, default=DEFAULTS.train_label_text,
+                   help="what training batches encode: bare strings or the model's rendering")
     p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     p.add_argument("--lr", type=float, default=DEFAULTS.lr)
     p.add_argument("--anchor-weight", type=float, default=DEFAULTS.loss.anchor_weight, help="PriorAnchor loss weight (0: off)")
@@ -200,15 +204,17 @@ def main() -> None:
     if args.data:
         config = TrainConfig(model=GliZNetConfig(text_pooling=args.text_pooling),
                              loss=LossConfig(anchor_weight=args.anchor_weight),
-                             lr=args.lr, batch_size=args.batch_size, max_steps=args.max_steps, max_length=args.max_length,
+                             lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
+                             epochs=args.epochs or 1.0, max_steps=-1 if args.epochs else args.max_steps,
                              max_labels_per_sample=16, warmup_ratio=0.05, eval_steps=10**6, save_steps=10**6,
-                             max_eval_samples=200, cpu_threads=args.threads, frozen_layers=args.frozen_layers)
+                             max_eval_samples=200, cpu_threads=args.threads, frozen_layers=args.frozen_layers,
+                             train_label_text=args.train_label_text)
         summary = train(args.data, None, str(out / "train"), config)
         model_dir = summary["model_dir"]
         print(f"trained {summary['steps']} steps in {summary['train_seconds']:.0f} s ({summary['tokens_per_s']:.0f} tok/s)")
     else:
         model_dir = args.model
-    model = GliZNet.from_pretrained(model_dir)
+    model = GliZNet.from_pretrained(model_dir).to("cuda" if torch.cuda.is_available() else "cpu")
     tuned = copy_state(model)
     init = rebuilt_initial_state(model)
 
