@@ -85,6 +85,9 @@ def parse_args() -> argparse.Namespace:
         args.render = [parse_render(spec) for spec in args.render]
     except ValueError as err:
         p.error(str(err))
+    if args.epochs is not None and not args.epochs > 0:
+        p.error(f"--epochs {args.epochs:g} must be a positive number of passes (e.g. 2), or leave it out to train "
+                "--max-steps steps")
     if bool(args.data) == bool(args.model):
         p.error("pass exactly one of --data (train first) or --model (an existing GliZNet folder)")
     return args

@@ -95,13 +95,13 @@ class GliZNetConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not supported: use one of {allowed}")
         cap = self.max_text_tokens
         if cap is not None and not (isinstance(cap, int) and cap >= 1):
-            raise ValueError(f"max_text_tokens={self.max_text_tokens!r} is not a positive number of tokens: use e.g. "
+            raise ValueError(f"max_text_tokens={cap!r} is not a positive number of tokens: use e.g. "
                              "128, or None for no cap")
 
     def layout(self, max_length: int | None = None) -> dict:
         """The keywords of ``GliZNetTokenizer.assemble`` for this model, every call site's one source;
         ``max_length`` replaces the inference length (training lays out ``TrainConfig.max_length``)."""
-        return {"max_length": max_length or self.max_length, "text_budget": self.text_budget,
+        return {"max_length": self.max_length if max_length is None else max_length, "text_budget": self.text_budget,
                 "min_text_tokens": self.min_text_tokens, "max_text_tokens": self.max_text_tokens}
 
     @classmethod

@@ -275,6 +275,17 @@ def test_bench_render_specs_parse_and_bad_ones_name_the_fix():
         bench.parse_render("x=label_template:It was good.")
 
 
+def test_bench_epochs_must_be_positive_and_name_the_flag(monkeypatch, capsys):
+    """``bench/accuracy.py --epochs 0`` is one clear error before anything trains; a positive value parses."""
+    bench = _load_bench()
+    monkeypatch.setattr("sys.argv", ["accuracy.py", "--data", "d", "--out", "o", "--epochs", "0"])
+    with pytest.raises(SystemExit):
+        bench.parse_args()
+    assert "--epochs 0 must be a positive number of passes" in capsys.readouterr().err
+    monkeypatch.setattr("sys.argv", ["accuracy.py", "--data", "d", "--out", "o", "--epochs", "2"])
+    assert bench.parse_args().epochs == 2.0
+
+
 def test_bench_render_columns_render_the_baseline_like_gliznet_and_reuse_identical_baseline_columns():
     """A ``--render`` column pair applies its options over the model's own rendering for both scorers (the
     baseline of "no desc" keeps the model's template), and a baseline column whose strings an earlier one
