@@ -2,15 +2,15 @@
 
 Trains a model on a dataset folder (or takes ``--model``), then scores every real eval set (``../shared/eval``
 or ``$GLIZNET_EVAL_DIR``) on the same seeded subsample with the embedding baseline and with the model
-interpolated at each ``--alphas`` value (``gliznet.interpolate``: 1 = fine-tuned, 0 = initial weights).
-Macro-F1 is argmax for single-label sets, best threshold for multi-label ones (``gliznet.metrics``).
+interpolated at each ``--alphas`` value (``gliznet.training.interpolate``: 1 = fine-tuned, 0 = initial weights).
+Macro-F1 is argmax for single-label sets, best threshold for multi-label ones (``gliznet.evaluation.metrics``).
 
-The honest protocol: every set is split by ``gliznet.evaluate.portion_of`` into ``dev`` (30 % of its rows) and
+The honest protocol: every set is split by ``gliznet.evaluation.runs.portion_of`` into ``dev`` (30 % of its rows) and
 ``test`` (70 %).  Pick recipe choices on ``dev``, report ``test``.  ``--portion both`` (the default) prints one
 table per portion, ``dev`` first; ``--limit`` subsamples inside each portion, and every column of a table is
 scored on the same rows.  ``--portion all`` is the earlier protocol (every row, the figures before issue 11).
 The columns are the named scorer variants of ``scorer_variants``; ``--fusion-seen`` adds XML0 label fusion
-(``gliznet.fusion``) over the baseline and over GliZNet at the first alpha, one column pair per
+(``gliznet.evaluation.fusion``) over the baseline and over GliZNet at the first alpha, one column pair per
 ``--fusion-lambdas`` value.  Prints the tables and writes them with the raw numbers to ``OUT/accuracy.{md,json}``.
 
     python bench/accuracy.py --data DIR --out runs/acc --max-steps 450 --limit 200      # ~25 min on 2 cores
@@ -37,14 +37,28 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from gliznet.baselines import EmbeddingBaseline  # noqa: E402
-from gliznet.evaluate import DEV_FRACTION, PORTIONS, Scorer, default_eval_paths, evaluate_suite  # noqa: E402
-from gliznet.fusion import DEFAULT_TAU, DEFAULT_TOP_K, FusionScorer, check_fusion_params, load_seen_labels  # noqa: E402
-from gliznet.label_text import LabelText  # noqa: E402
-from gliznet.interpolate import check_alpha, copy_state, interpolate_state, rebuilt_initial_state  # noqa: E402
-from gliznet.losses import LossConfig  # noqa: E402
-from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
-from gliznet.train import TRAIN_LABEL_TEXT, TrainConfig, train  # noqa: E402
+from gliznet.evaluation.baselines import EmbeddingBaseline  # noqa: E402
+from gliznet.evaluation.data import DEV_FRACTION, PORTIONS, default_eval_paths
+from gliznet.evaluation.fusion import (  # noqa: E402
+    DEFAULT_TAU,
+    DEFAULT_TOP_K,
+    FusionScorer,
+    check_fusion_params,
+    load_seen_labels,
+)
+from gliznet.evaluation.runs import Scorer, evaluate_suite
+from gliznet.modeling.config import GliZNetConfig
+from gliznet.modeling.label_text import LabelText  # noqa: E402
+from gliznet.modeling.losses import LossConfig  # noqa: E402
+from gliznet.modeling.model import GliZNet
+from gliznet.training.config import TRAIN_LABEL_TEXT, TrainConfig
+from gliznet.training.interpolate import (  # noqa: E402
+    check_alpha,
+    copy_state,
+    interpolate_state,
+    rebuilt_initial_state,
+)
+from gliznet.training.trainer import train
 
 RENDER_KEYS = ("label_template", "text_template", "label_descriptions")
 DEFAULTS = TrainConfig()  # the library recipe; the options below override only what the measurement fixes

@@ -1,4 +1,4 @@
-"""Benchmark of gliznet.dedup.near_duplicates on synthetic short texts with planted duplicates.
+"""Benchmark of gliznet.curation.dedup.near_duplicates on synthetic short texts with planted duplicates.
 
     python bench/dedup.py [--sizes 10000 100000] [--threshold 90] [--seed 0]
 
@@ -97,7 +97,7 @@ def rss_mib() -> float:
 
 
 def run_one(n: int, threshold: float, seed: int) -> dict:
-    from gliznet.dedup import near_duplicates
+    from gliznet.curation.dedup import near_duplicates
 
     texts, dup_pairs, neg_pairs = make_corpus(n, seed)
     before = rss_mib()

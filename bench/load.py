@@ -32,8 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from gliznet.generate import Checkpoint, GenerateConfig, generate_calls  # noqa: E402
-from gliznet.hardset import build_from_checkpoint  # noqa: E402
+from gliznet._io import Checkpoint
+from gliznet.curation.hardset import build_from_checkpoint  # noqa: E402
+from gliznet.generation.loop import generate_calls
+from gliznet.generation.plan import GenerateConfig
 from gliznet.llm.groq import GroqProvider  # noqa: E402
 from gliznet.llm.local import LocalLLMServer  # noqa: E402
 

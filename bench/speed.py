@@ -22,7 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
+from gliznet.modeling.config import GliZNetConfig
+from gliznet.modeling.model import GliZNet
 
 WORDS = ("market government team music health science travel energy school water police court film "
          "weather price game river city bank player party power road child food art money doctor "

@@ -1,4 +1,4 @@
-"""Training tokens/s of ``gliznet.train.train`` vs the raw backbone's forward+backward on the same batches.
+"""Training tokens/s of ``gliznet.training.trainer.train`` vs the raw backbone's forward+backward on the same batches.
 
 Fair by construction:
 
@@ -33,8 +33,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from gliznet.model import GliZNetConfig  # noqa: E402
-from gliznet.train import TrainConfig, train  # noqa: E402
+from gliznet.modeling.config import GliZNetConfig
+from gliznet.training.config import TrainConfig
+from gliznet.training.trainer import train
 
 SHARED_TRAIN = Path(__file__).resolve().parents[1] / ".." / "shared" / "train"
 
@@ -103,7 +104,7 @@ def main() -> None:
 
     from transformers import AutoModel
 
-    from gliznet.embeddings import default_backbone_path
+    from gliznet.modeling.backbone import default_backbone_path
 
     backbone = AutoModel.from_pretrained(default_backbone_path()).to(args.device).train()
     with tempfile.TemporaryDirectory() as tmp:

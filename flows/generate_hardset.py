@@ -1,7 +1,7 @@
 """Prefect flow ``generate-hardset``: wiring only; every step is a plain gliznet function.
 
-    generate batches (gliznet.generate.generate_calls, each call a task) -> validate -> dedup
-    -> split -> hardness -> write (the gliznet.hardset pieces, each a task)
+    generate batches (gliznet.generation.loop.generate_calls, each call a task) -> validate -> dedup
+    -> split -> hardness -> write (the gliznet.curation.hardset pieces, each a task)
 
 The loop is the library's: ``generate_calls`` keeps ``concurrency`` calls in flight and appends
 each answer to the run's checkpoint as it comes back; the flow only hands it an executor that
@@ -27,27 +27,24 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner
 
 from flows.task_runners import make_task_runner
-from gliznet import hardset
-from gliznet.generate import (
-    BuildConfig,
-    CallSpec,
-    Checkpoint,
-    GenerateConfig,
-    Submit,
-    generate_calls,
-    run_call,
-    usage_of,
-)
-from gliznet.card import run_summary_markdown
-from gliznet.hardset import check_writable
+from gliznet._io import Checkpoint
+from gliznet.curation import hardset
+from gliznet.curation.card import run_summary_markdown
+from gliznet.curation.hardset import BuildConfig, check_writable
+from gliznet.generation.loop import Submit, generate_calls, run_call, usage_of
+from gliznet.generation.plan import CallSpec, GenerateConfig
+from gliznet.generation.prompts import load_prompt
 from gliznet.llm.registry import ProviderSpec, make_provider, provider_for
-from gliznet.prompts import load_prompt
 
 CACHED = INPUTS + TASK_SOURCE
 DEFAULT = GenerateConfig()

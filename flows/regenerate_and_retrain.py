@@ -3,8 +3,8 @@
     generate-hardset (subflow) -> publish snapshot -> train -> evaluate (run's test split + frozen
     real sets) -> release gate -> publish model
 
-Seed, folder names, lineage and the report are ``gliznet.weekly`` functions; the gate and the model
-store are ``gliznet.release``. Tasks are cached on their inputs + source with persisted results: the
+Seed, folder names, lineage and the report are ``gliznet.pipeline.weekly`` functions; the gate and the model
+store are ``gliznet.pipeline.release``. Tasks are cached on their inputs + source with persisted results: the
 same parameters reuse finished steps; changing a training parameter re-runs training and what
 follows, not generation. The weekly schedule and its parameters are written in ``flows/prefect.yaml``;
 the defaults here are the library's.
@@ -19,11 +19,16 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from flows.generate_hardset import generate_hardset_flow
-from gliznet import weekly
-from gliznet.generate import GenerateConfig
-from gliznet.hardset import atomic_write_text
-from gliznet.publish import publish_local, read_manifest
-from gliznet.release import GATE_TOLERANCE, decide_release, release_model, write_release_files
+from gliznet._io import atomic_write_text
+from gliznet.curation.publish import publish_local, read_manifest
+from gliznet.generation.plan import GenerateConfig
+from gliznet.pipeline import weekly
+from gliznet.pipeline.release import (
+    GATE_TOLERANCE,
+    decide_release,
+    release_model,
+    write_release_files,
+)
 
 CACHED = INPUTS + TASK_SOURCE
 
@@ -33,7 +38,7 @@ def publish_snapshot(dataset_dir: str, store: str, hub_repo: str | None) -> dict
     target = publish_local(dataset_dir, store)
     info = {"snapshot": str(target), "version": target.name}
     if hub_repo:
-        from gliznet.publish import publish_hub
+        from gliznet.curation.publish import publish_hub
 
         info["hub"] = publish_hub(dataset_dir, hub_repo)
     return info
@@ -42,7 +47,7 @@ def publish_snapshot(dataset_dir: str, store: str, hub_repo: str | None) -> dict
 @task(name="train", cache_policy=CACHED, persist_result=True)
 def train_model(dataset_dir: str, fingerprint: str, backbone: str | None, train_params: dict, workdir: str) -> dict:
     """Cached on the dataset fingerprint + parameters: the same inputs give the same model folder."""
-    from gliznet.train import train
+    from gliznet.training.trainer import train
 
     out = weekly.model_dir(workdir, fingerprint, backbone, train_params)
     result = train(dataset_dir, backbone, str(out), weekly.train_config(train_params))
@@ -51,16 +56,16 @@ def train_model(dataset_dir: str, fingerprint: str, backbone: str | None, train_
 
 @task(name="evaluate", cache_policy=CACHED, persist_result=True)
 def evaluate_model(model_dir: str, eval_paths: list[str], eval_limit: int | None, out_dir: str) -> dict:
-    from gliznet.evaluate import evaluate_suite
-    from gliznet.model import GliZNet
+    from gliznet.evaluation.runs import evaluate_suite
+    from gliznet.modeling.model import GliZNet
 
     return evaluate_suite(GliZNet.from_pretrained(model_dir), eval_paths, out_dir=out_dir, limit=eval_limit)
 
 
 @task(name="evaluate-own-test", cache_policy=CACHED, persist_result=True)
 def evaluate_split(model_dir: str, dataset_dir: str, out_dir: str) -> dict:
-    from gliznet.evaluate import evaluate
-    from gliznet.model import GliZNet
+    from gliznet.evaluation.runs import evaluate
+    from gliznet.modeling.model import GliZNet
 
     return evaluate(GliZNet.from_pretrained(model_dir), dataset_dir, out_dir=out_dir)
 
@@ -82,7 +87,7 @@ def publish_model(model_dir: str, model_store: str, version: str, lineage: dict,
     target = release_model(model_dir, model_store, version)
     info = {"model": str(target), "version": version}
     if hub_repo:
-        from gliznet.release import publish_model_hub
+        from gliznet.pipeline.release import publish_model_hub
 
         info["hub"] = publish_model_hub(target, hub_repo, version)
     return info

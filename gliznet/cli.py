@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -15,9 +14,16 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from gliznet.fusion import DEFAULT_LAMBDA, DEFAULT_TAU, DEFAULT_TOP_K  # the evaluate command's fusion defaults
-from gliznet.describe import DescribeConfig  # the describe-labels command's option defaults
-from gliznet.generate import BuildConfig, GenerateConfig  # the generate command's option defaults
+from gliznet.curation.hardset import BuildConfig
+from gliznet.evaluation.fusion import (  # the evaluate command's fusion defaults
+    DEFAULT_LAMBDA,
+    DEFAULT_TAU,
+    DEFAULT_TOP_K,
+)
+from gliznet.generation.describe import (
+    DescribeConfig,  # the describe-labels command's option defaults
+)
+from gliznet.generation.plan import GenerateConfig
 from gliznet.llm.registry import PROVIDERS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -61,9 +67,15 @@ def generate(
     hardness: bool = typer.Option(_BUILD.with_hardness, "--hardness/--no-hardness", help="Score negatives with MiniLM for the card."),
 ):
     """Generate a ZSHOT-HARDSET-shaped dataset with an LLM."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    from gliznet.hardset import check_writable, generate_hardset
+    from gliznet.curation.hardset import check_writable, generate_hardset
     from gliznet.llm.registry import make_provider
 
     config = GenerateConfig(records=records, seed=seed, provider=provider, model=model,
@@ -109,7 +121,7 @@ def import_(
     min_not_labels: int = typer.Option(0, "--min-not-labels", help="Existing data may carry few negatives."),
 ):
     """Turn existing labelled data into the dataset contract."""
-    from gliznet.importer import import_labelled
+    from gliznet.curation.importer import import_labelled
     from gliznet.records import Limits
 
     limits = Limits(min_text_chars=min_text_chars, min_not_labels=min_not_labels, max_labels=20, max_not_labels=50)
@@ -130,7 +142,7 @@ class TrainDefault:
         self.path = path
 
     def __call__(self):
-        from gliznet.train import TrainConfig
+        from gliznet.training.config import TrainConfig
 
         value = TrainConfig()
         for name in self.path.split("."):
@@ -144,9 +156,9 @@ class TrainDefault:
 
 def _label_text_options(label_template: str | None, text_template: str | None,
                         label_descriptions: str | None) -> dict:
-    """The label text options given on the command line, as ``GliZNetConfig`` fields (``gliznet.label_text``);
+    """The label text options given on the command line, as ``GliZNetConfig`` fields (``gliznet.modeling.label_text``);
     ``none`` turns one off, a descriptions path is checked and made absolute, options not given are left out."""
-    from gliznet.label_text import check_template, descriptions_option
+    from gliznet.modeling.label_text import check_template, descriptions_option
 
     given: dict = {}
     for name, value in (("label_template", label_template), ("text_template", text_template)):
@@ -198,10 +210,11 @@ def train(
     if (data / "triplet").is_dir() and not (data / "manifest.json").exists():
         raise ValueError(f"--data {data} has no manifest.json: it is an unfinished dataset (interrupted write?); "
                          "run `gliznet generate` or `gliznet import` again on it")
-    from gliznet.interpolate import check_alpha
-    from gliznet.losses import LossConfig
-    from gliznet.model import GliZNetConfig
-    from gliznet.train import TrainConfig, train as run_train
+    from gliznet.modeling.config import GliZNetConfig
+    from gliznet.modeling.losses import LossConfig
+    from gliznet.training.config import TrainConfig
+    from gliznet.training.interpolate import check_alpha
+    from gliznet.training.trainer import train as run_train
 
     check_alpha(wise_alpha, "--wise-alpha")
     if anchor_weight < 0:
@@ -227,8 +240,9 @@ def interpolate(
     out: Path = typer.Option(..., "--out", help="Folder for the interpolated model."),
 ):
     """Write a WiSE-FT interpolation of a trained model and its initial backbone (pick A on held-out data)."""
-    from gliznet.interpolate import check_alpha, interpolate as mix
-    from gliznet.model import GliZNet
+    from gliznet.modeling.model import GliZNet
+    from gliznet.training.interpolate import check_alpha
+    from gliznet.training.interpolate import interpolate as mix
 
     check_alpha(alpha, "--alpha")
     if not model.is_dir():
@@ -259,8 +273,10 @@ def evaluate(
     fusion_top_k: int = typer.Option(DEFAULT_TOP_K, "--fusion-top-k", help="Seen labels per text in the fusion softmax (0 = all)."),
 ):
     """Evaluate a model or a baseline; writes report.json, report.md and plots."""
-    from gliznet.evaluate import check_portion, default_eval_paths, evaluate as run_eval, evaluate_suite
-    from gliznet.fusion import check_fusion_params, make_fusion_scorer
+    from gliznet.evaluation.data import check_portion, default_eval_paths
+    from gliznet.evaluation.fusion import check_fusion_params, make_fusion_scorer
+    from gliznet.evaluation.runs import evaluate as run_eval
+    from gliznet.evaluation.runs import evaluate_suite
 
     if (model is None) == (baseline is None):
         raise ValueError("pass exactly one of --model DIR or --baseline {embedding,cross-encoder}")
@@ -268,11 +284,11 @@ def evaluate(
     check_portion(portion)
     check_fusion_params(fusion_lambda, fusion_tau, fusion_top_k or None)
     if baseline is not None:
-        from gliznet.baselines import make_baseline
+        from gliznet.evaluation.baselines import make_baseline
 
         scorer = make_baseline(baseline, backbone, **text_options)
     else:
-        from gliznet.model import GliZNet
+        from gliznet.modeling.model import GliZNet
 
         if not (model / "gliznet_config.json").exists():
             raise ValueError(f"--model {model} is not a GliZNet folder (no gliznet_config.json): run `gliznet train` first")
@@ -289,7 +305,7 @@ def evaluate(
 
 
 def _limited(data: str, limit: int | None, portion: str | None = None):
-    from gliznet.evaluate import load_eval_data
+    from gliznet.evaluation.data import load_eval_data
 
     return load_eval_data(data, limit=limit, portion=portion)
 
@@ -316,7 +332,7 @@ def predict(
     label_descriptions: Optional[str] = typer.Option(None, "--label-descriptions", help='Descriptions JSONL (gliznet describe-labels), or "shipped" (data/label_descriptions.jsonl); default: the model\'s; "none" = off.'),
 ):
     """Score candidate labels for texts with a trained GliZNet."""
-    from gliznet.model import GliZNet
+    from gliznet.modeling.model import GliZNet
 
     names = [x.strip() for x in labels.split(",") if x.strip()]
     if not names:
@@ -341,7 +357,8 @@ def describe_labels(
     concurrency: int = typer.Option(_DESC.concurrency, "--concurrency"),
 ):
     """Ask an LLM for a one-sentence description of each label (for --label-descriptions)."""
-    from gliznet.describe import describe_labels as run_describe, label_sets_from
+    from gliznet.generation.describe import describe_labels as run_describe
+    from gliznet.generation.describe import label_sets_from
     from gliznet.llm.registry import make_provider
 
     if (labels_from is None) == (labels is None):
@@ -376,7 +393,7 @@ def publish(
     hub_repo: Optional[str] = typer.Option(None, "--hub-repo", help="HF dataset repo id (needs HF_TOKEN)."),
 ):
     """Publish a versioned snapshot locally (and to the Hub when --hub-repo is given)."""
-    from gliznet.publish import publish_hub, publish_local
+    from gliznet.curation.publish import publish_hub, publish_local
 
     target = publish_local(data, store)
     typer.echo(f"snapshot: {target.resolve()}")
@@ -396,7 +413,9 @@ def serve(
                                           "schedules and parameters; default: the packaged flows/prefect.yaml."),
 ):
     """Serve the Prefect deployments (generate-hardset/default, regenerate-and-retrain/weekly)."""
-    from flows.deployments import serve_all  # flows import Prefect: only this command needs it
+    from flows.deployments import (
+        serve_all,  # flows import Prefect: only this command needs it
+    )
 
     serve_all(config)
 

@@ -88,7 +88,7 @@ class RejectReason(StrEnum):
     too_many_labels = "too_many_labels"
     too_few_not_labels = "too_few_not_labels"
     too_many_not_labels = "too_many_not_labels"
-    near_duplicate = "near_duplicate"          # set by gliznet.dedup
+    near_duplicate = "near_duplicate"          # set by gliznet.curation.dedup
     llm_call_failed = "llm_call_failed"        # set by the generator when the call itself failed
 
 

@@ -557,7 +557,7 @@ def replay_proxy(config: FaultConfig | None = None, recording: Recording | None 
 
 def plan_config(**overrides):
     """The ``GenerateConfig`` of ``RECORDED_PLAN`` for ``--provider groq`` (``overrides`` win)."""
-    from gliznet.generate import GenerateConfig
+    from gliznet.generation.plan import GenerateConfig
 
     return GenerateConfig(**{"provider": "groq", "model": RECORDED_ALIAS, **RECORDED_PLAN, **overrides})
 

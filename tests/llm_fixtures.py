@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fault_proxy import RECORDING, FaultConfig, FaultProxy, Recording
+
 from gliznet.llm.local import LocalLLMServer
 
 __all__ = ["recording", "replay", "llama_server", "ollama_api", "SMALL_SCHEMA", "SMALL_SYSTEM", "SMALL_USER"]

@@ -60,12 +60,14 @@ from fault_proxy import (  # noqa: E402
     plan_config,
     request_key,
 )
-from gliznet.dataset import zero_shot_split  # noqa: E402
-from gliznet.generate import GenerateConfig, accepted_in, plan_call, run_call  # noqa: E402
-from gliznet.hardset import curate, validate_lines  # noqa: E402
+
+from gliznet.curation.hardset import curate, validate_lines  # noqa: E402
+from gliznet.curation.split import zero_shot_split
+from gliznet.generation.loop import accepted_in, run_call
+from gliznet.generation.plan import GenerateConfig, plan_call
+from gliznet.generation.prompts import load_prompt  # noqa: E402
 from gliznet.llm.groq import GroqProvider  # noqa: E402
 from gliznet.llm.local import LocalLLMServer, smollm2_gguf_path  # noqa: E402
-from gliznet.prompts import load_prompt  # noqa: E402
 
 MIN_GOOD_CALLS = 5  # of RECORDED_PLAN's 9 calls
 TEST_LABEL_FRACTIONS = (0.2, 0.5)

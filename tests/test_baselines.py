@@ -10,8 +10,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 
-from gliznet.baselines import CrossEncoderBaseline, EmbeddingBaseline, make_baseline
-from gliznet.evaluate import EvalData, evaluate
+from gliznet.evaluation.baselines import (
+    CrossEncoderBaseline,
+    EmbeddingBaseline,
+    make_baseline,
+)
+from gliznet.evaluation.data import EvalData
+from gliznet.evaluation.runs import evaluate
 
 TEXTS = ["I love this film, wonderful acting and a moving story",
          "The striker scored twice as the home team won the cup final"]

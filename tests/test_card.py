@@ -7,9 +7,9 @@ import os
 import pytest
 import yaml
 
-from gliznet.card import compute_stats, hardness, render_card
-from gliznet.dataset import zero_shot_split
-from gliznet.records import Provenance, Record, RejectReason, Rejection
+from gliznet.curation.card import compute_stats, hardness, render_card
+from gliznet.curation.split import zero_shot_split
+from gliznet.records import Provenance, Record, Rejection, RejectReason
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -101,7 +101,7 @@ def test_card_without_hardness_says_so():
 
 @pytest.fixture(scope="module")
 def embedder():
-    from gliznet.embeddings import Embedder
+    from gliznet.modeling.backbone import Embedder
     return Embedder()
 
 

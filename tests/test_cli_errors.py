@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fault_proxy import RECORDED_ALIAS, plan_flow_params
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,8 +122,8 @@ def test_train_refuses_a_dataset_folder_without_manifest(tmp_path):
     last): it must not be trained on even if its triplet/ happens to load."""
     from collections import Counter
 
-    from gliznet.dataset import zero_shot_split
-    from gliznet.hardset import MANIFEST, write_hardset
+    from gliznet.curation.hardset import MANIFEST, write_hardset
+    from gliznet.curation.split import zero_shot_split
     from gliznet.records import Provenance, Record
 
     prov = Provenance(provider="t", model="t", prompt_id="p", prompt_hash="h", topic="t", genre="g", length="l",

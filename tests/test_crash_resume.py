@@ -32,13 +32,13 @@ from pathlib import Path
 
 import datasets
 import pytest
-
 from fault_proxy import FaultConfig, plan_cli_args, plan_config
-from gliznet.dataset import zero_shot_split
-from gliznet.generate import prompt_text
-from gliznet.hardset import MANIFEST, is_complete, write_hardset
-from gliznet.prompts import load_prompt
-from gliznet.publish import dataset_fingerprint
+
+from gliznet.curation.hardset import MANIFEST, is_complete, write_hardset
+from gliznet.curation.publish import dataset_fingerprint
+from gliznet.curation.split import zero_shot_split
+from gliznet.generation.plan import prompt_text
+from gliznet.generation.prompts import load_prompt
 from gliznet.records import Provenance, Record, parse_batch, text_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,7 +198,7 @@ def test_sigkill_during_large_writes_never_leaves_a_manifest_over_broken_data(tm
 
 @pytest.mark.parametrize("step", ["write_records_jsonl", "save_datasets", "render_card", "_replace"])
 def test_an_exception_inside_write_hardset_leaves_the_folder_unfinished(tmp_path, monkeypatch, step):
-    import gliznet.hardset as hardset
+    import gliznet.curation.hardset as hardset
 
     out = tmp_path / "ds"
     write(out, make_records(60, "old"))

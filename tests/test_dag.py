@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from fault_proxy import RECORDED_ALIAS, RECORDED_PLAN, FaultConfig, FaultProxy
 
 pytestmark = pytest.mark.slow
@@ -78,7 +77,7 @@ def dag_params(tmp_path_factory, eval_dir, replay_env):
 
 def test_weekly_dag_runs_caches_and_gates(prefect_harness, dag_params):
     from flows.regenerate_and_retrain import regenerate_and_retrain
-    from gliznet.publish import latest_version
+    from gliznet.curation.publish import latest_version
 
     work = Path(dag_params["workdir"])
     store = work / "models-released"
@@ -124,8 +123,8 @@ def test_weekly_dag_runs_caches_and_gates(prefect_harness, dag_params):
 
 def test_gate_holds_a_worse_model_and_keeps_the_release(prefect_harness, dag_params, tmp_path):
     from flows.regenerate_and_retrain import regenerate_and_retrain
-    from gliznet.publish import latest_version, publish_local
-    from gliznet.release import eval_set_identity
+    from gliznet.curation.publish import latest_version, publish_local
+    from gliznet.pipeline.release import eval_set_identity
 
     params = dict(dag_params, workdir=str(tmp_path / "gate"))
     store = Path(params["workdir"]) / "models-released"

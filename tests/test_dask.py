@@ -50,8 +50,8 @@ def test_unknown_task_runner_fails_with_one_line_naming_the_choices(monkeypatch,
 
 
 def test_tasks_get_a_picklable_provider_spec_without_the_key(monkeypatch):
-    from gliznet.llm.registry import ProviderSpec, provider_for
     from gliznet.llm.groq import GroqProvider
+    from gliznet.llm.registry import ProviderSpec, provider_for
 
     monkeypatch.setenv("GROQ_API_KEY", GROQ_KEY)
     with GroqProvider("some-model", base_url="http://127.0.0.1:9", concurrency=3) as llm:
@@ -70,8 +70,8 @@ def test_tasks_get_a_picklable_provider_spec_without_the_key(monkeypatch):
 @pytest.mark.slow
 def test_generate_hardset_runs_its_batches_on_dask_worker_processes(prefect_harness, replay, tmp_path, monkeypatch):
     import datasets
-
     from fault_proxy import plan_flow_params
+
     from flows.generate_hardset import generate_hardset_with
     from flows.task_runners import make_task_runner
 

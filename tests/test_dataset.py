@@ -10,9 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gliznet.dataset import (
-    build_datasets, load_records_jsonl, save_datasets, write_records_jsonl, zero_shot_split,
+from gliznet.curation.dataset import (
+    build_datasets,
+    load_records_jsonl,
+    save_datasets,
+    write_records_jsonl,
 )
+from gliznet.curation.split import zero_shot_split
 from gliznet.records import Provenance, Record, label_key
 
 PROV = Provenance(provider="local", model="m", prompt_id="p", prompt_hash="h", topic="t", genre="g",

@@ -8,7 +8,12 @@ import time
 import pytest
 from rapidfuzz import fuzz
 
-from gliznet.dedup import deduplicate, merge_exact, near_duplicates, negation_cues
+from gliznet.curation.dedup import (
+    deduplicate,
+    merge_exact,
+    near_duplicates,
+    negation_cues,
+)
 from gliznet.records import Provenance, Record, RejectReason
 
 

@@ -5,16 +5,16 @@ import json
 
 import pytest
 
-from gliznet.describe import (
+from gliznet.generation.describe import (
     DescribeConfig,
     DescriptionCache,
     check_description,
     describe_labels,
     label_sets_from,
 )
-from gliznet.label_text import load_descriptions
+from gliznet.generation.prompts import load_prompt
 from gliznet.llm.provider import LLMConfigError, LLMProvider, TransientError
-from gliznet.prompts import load_prompt
+from gliznet.modeling.label_text import load_descriptions
 
 GOOD = {"sports": "Games, athletes, matches and competitions.", "cooking": "Recipes and preparing food at home.",
         "weather": "Forecasts, rain, storms and temperatures.", "travel": "Trips, flights, hotels and tourism."}

@@ -8,13 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gliznet.evaluate import (
-    EvalData,
-    default_eval_paths,
-    evaluate,
-    evaluate_suite,
-    load_eval_data,
-)
+from gliznet.evaluation.data import EvalData, default_eval_paths, load_eval_data
+from gliznet.evaluation.runs import evaluate, evaluate_suite
 
 SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 

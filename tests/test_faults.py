@@ -31,14 +31,23 @@ from pathlib import Path
 
 import datasets
 import pytest
+from fault_proxy import (
+    CONTENT_KINDS,
+    RECORDED_ALIAS,
+    RECORDED_PLAN,
+    TRANSIENT_KINDS,
+    FaultConfig,
+    FaultProxy,
+    plan_cli_args,
+    plan_config,
+)
 
-from fault_proxy import (CONTENT_KINDS, RECORDED_ALIAS, RECORDED_PLAN, TRANSIENT_KINDS, FaultConfig, FaultProxy,
-                         plan_cli_args, plan_config)
-from gliznet.generate import GenerateConfig, plan_call, prompt_text, run_call
-from gliznet.hardset import generate_hardset
+from gliznet.curation.hardset import generate_hardset
+from gliznet.generation.loop import run_call
+from gliznet.generation.plan import GenerateConfig, plan_call, prompt_text
+from gliznet.generation.prompts import load_prompt
 from gliznet.llm.groq import GroqProvider
 from gliznet.llm.provider import LLMCallError
-from gliznet.prompts import load_prompt
 from gliznet.records import parse_batch
 
 ROOT = Path(__file__).resolve().parent.parent

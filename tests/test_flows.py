@@ -14,7 +14,6 @@ from pathlib import Path
 
 import datasets
 import pytest
-
 from fault_proxy import plan_flow_params
 
 ROOT = Path(__file__).resolve().parent.parent

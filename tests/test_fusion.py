@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gliznet.fusion import (
+from gliznet.evaluation.fusion import (
     FusionScorer,
     fuse,
     label_space,
@@ -127,7 +127,8 @@ def test_gliznet_label_space_matches_the_model_own_scores():
     """Isolated attention: a label's vector and a text's seen-label scores equal what a normal pass computes."""
     import torch
 
-    from gliznet.model import GliZNet, GliZNetConfig
+    from gliznet.modeling.config import GliZNetConfig
+    from gliznet.modeling.model import GliZNet
 
     model = GliZNet.from_backbone(None, GliZNetConfig(label_template=None, label_descriptions=None)).eval()  # bare
     space = label_space(model)

@@ -25,7 +25,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gliznet.records import (
-    Limits, Provenance, Record, Rejection, RejectReason, label_key, normalize_label, parse_batch, validate_item,
+    Limits,
+    Provenance,
+    Record,
+    Rejection,
+    RejectReason,
+    label_key,
+    normalize_label,
+    parse_batch,
+    validate_item,
 )
 
 PROV = Provenance(provider="fuzz", model="fuzz", prompt_id="hardset_batch", prompt_hash="0", topic="t", genre="g",

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import datasets
 import pytest
-
 from fault_proxy import FaultConfig, plan_cli_args, plan_config
-from gliznet.generate import Checkpoint, GenerateConfig, load_topics, plan_call, prompt_text
-from gliznet.records import Provenance, parse_batch, text_key
-from gliznet.hardset import generate_hardset
+
+from gliznet._io import Checkpoint
+from gliznet.curation.hardset import generate_hardset
+from gliznet.generation.plan import GenerateConfig, load_topics, plan_call, prompt_text
+from gliznet.generation.prompts import PromptTemplate, load_prompt
 from gliznet.llm.local import LocalProvider
-from gliznet.prompts import PromptTemplate, load_prompt
+from gliznet.records import Provenance, parse_batch, text_key
 
 ROOT = Path(__file__).resolve().parent.parent
 

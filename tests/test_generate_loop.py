@@ -1,4 +1,4 @@
-"""The one generation loop (``gliznet.generate.generate_calls``) on a plain executor.
+"""The one generation loop (``gliznet.generation.loop.generate_calls``) on a plain executor.
 
 The CLI runs it on a thread pool of ``run_call``; the Prefect flow on ``generate_batch`` task runs.
 Here the executor is a plain ``ThreadPoolExecutor`` and the call function answers from a script,
@@ -15,7 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gliznet.generate import CallSpec, Checkpoint, GenerateConfig, generate_calls, usage_of
+from gliznet._io import Checkpoint
+from gliznet.generation.loop import generate_calls, usage_of
+from gliznet.generation.plan import CallSpec, GenerateConfig
 
 GUARD_S = 30.0  # deadlock guard only: a correct loop never waits this long
 

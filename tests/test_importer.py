@@ -9,8 +9,8 @@ from pathlib import Path
 import datasets
 import pytest
 
-from gliznet.dataset import load_records_jsonl
-from gliznet.importer import import_labelled
+from gliznet.curation.dataset import load_records_jsonl
+from gliznet.curation.importer import import_labelled
 from gliznet.records import Limits, RejectReason, label_key
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -85,7 +85,7 @@ def test_missing_file_and_unusable_file_give_clear_errors(tmp_path):
 
 @pytest.mark.slow
 def test_mining_adds_similar_non_positive_labels_from_the_file(tmp_path, clinc_rows):
-    from gliznet.embeddings import Embedder
+    from gliznet.modeling.backbone import Embedder
 
     rows = [{"text": r["text"], "labels": r["labels"]} for r in clinc_rows[:60]]   # no not_labels at all
     file_labels = {label_key(x) for r in rows for x in r["labels"]}

@@ -8,8 +8,13 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from gliznet.interpolate import interpolate, interpolate_state, rebuilt_initial_state  # noqa: E402
-from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
+from gliznet.modeling.config import GliZNetConfig
+from gliznet.modeling.model import GliZNet
+from gliznet.training.interpolate import (  # noqa: E402
+    interpolate,
+    interpolate_state,
+    rebuilt_initial_state,
+)
 
 TEXTS = ["the striker scored twice in the final", "stocks fell sharply as interest rates rose"]
 LABELS = ["sports", "finance", "cooking"]

@@ -12,7 +12,8 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from gliznet.label_text import (  # noqa: E402
+from gliznet.modeling.config import GliZNetConfig
+from gliznet.modeling.label_text import (  # noqa: E402
     DESCRIPTIONS_NAME,
     SHIPPED,
     SHIPPED_DESCRIPTIONS,
@@ -23,7 +24,7 @@ from gliznet.label_text import (  # noqa: E402
     render_label,
     render_text,
 )
-from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
+from gliznet.modeling.model import GliZNet
 
 TEXTS = ["the striker scored twice in the second half", "simmer the tomato sauce, then add basil"]
 LABELS = ["sports", "cooking", "politics"]
@@ -55,7 +56,7 @@ def test_a_described_label_is_shown_with_its_description_then_the_template():
 def test_the_default_config_renders_the_dev_winner_and_none_turns_it_off():
     """GliZNetConfig's default: the hypothesis template around "label: description" from the shipped file;
     labels it does not describe stay bare inside the template; texts are left as given."""
-    from gliznet.label_text import DEFAULT_LABEL_TEMPLATE
+    from gliznet.modeling.label_text import DEFAULT_LABEL_TEMPLATE
 
     config = GliZNetConfig()
     assert (config.label_template, config.text_template, config.label_descriptions) == (
@@ -143,7 +144,7 @@ def model():
 
 
 def test_templates_off_give_exactly_the_old_scores(model):
-    from gliznet.predict import score_labels
+    from gliznet.modeling.predict import score_labels
 
     old = score_labels(model, TEXTS, LABELS)  # the layout before label text existed
     np.testing.assert_array_equal(model.score(TEXTS, LABELS), old)
@@ -151,7 +152,7 @@ def test_templates_off_give_exactly_the_old_scores(model):
 
 
 def test_templates_on_score_the_rendered_strings(model, tmp_path):
-    from gliznet.predict import score_labels
+    from gliznet.modeling.predict import score_labels
 
     lt = LabelText("This text is about {label}.", "Text: {text}", DESCRIPTIONS)
     expected = score_labels(model, lt.texts(TEXTS), lt.labels(LABELS))
@@ -184,7 +185,7 @@ def test_a_saved_model_keeps_its_templates_and_descriptions_when_moved(tmp_path)
 
 
 def test_the_embedding_baseline_encodes_the_same_rendered_strings(tmp_path):
-    from gliznet.baselines import make_baseline
+    from gliznet.evaluation.baselines import make_baseline
 
     path = str(_write_descriptions(tmp_path / "d.jsonl"))
     plain = make_baseline("embedding")
@@ -200,7 +201,7 @@ def test_the_embedding_baseline_encodes_the_same_rendered_strings(tmp_path):
 def test_training_pretokenizes_the_rendered_strings(model):
     from datasets import Dataset
 
-    from gliznet.batches import pretokenize
+    from gliznet.training.batches import pretokenize
 
     rows = Dataset.from_dict({"text": TEXTS, "labels": [["sports"], ["cooking"]],
                               "not_labels": [["politics", "home_office"], ["sports"]]})
@@ -217,9 +218,9 @@ def test_training_pretokenizes_the_rendered_strings(model):
 def test_the_collator_refuses_rows_rendered_otherwise_than_the_training_config(model):
     from datasets import Dataset
 
-    from gliznet.batches import LabelCollator, pretokenize
-    from gliznet.model import GliZNetConfig
-    from gliznet.train import TrainConfig
+    from gliznet.modeling.config import GliZNetConfig
+    from gliznet.training.batches import LabelCollator, pretokenize
+    from gliznet.training.config import TrainConfig
 
     rows = Dataset.from_dict({"text": TEXTS, "labels": [["sports"], ["cooking"]], "not_labels": [["politics"], []]})
     plain = pretokenize(rows, model.tokenizer, 64)
@@ -292,9 +293,9 @@ def test_bench_render_columns_render_the_baseline_like_gliznet_and_reuse_identic
     already scored is copied rather than rerun."""
     import argparse
 
-    from gliznet.baselines import EmbeddingBaseline
-    from gliznet.interpolate import copy_state
-    from gliznet.label_text import DEFAULT_LABEL_TEMPLATE
+    from gliznet.evaluation.baselines import EmbeddingBaseline
+    from gliznet.modeling.label_text import DEFAULT_LABEL_TEMPLATE
+    from gliznet.training.interpolate import copy_state
 
     bench = _load_bench()
     model = GliZNet.from_backbone(None, GliZNetConfig()).eval()  # the default rendering

@@ -16,10 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import jsonschema
 import pytest
-
-from gliznet.llm import make_provider
-from gliznet.llm.local import LocalLLMServer, LocalProvider, llama_server_binary, smollm2_gguf_path
 from llm_fixtures import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
+
+from gliznet.llm.local import (
+    LocalLLMServer,
+    LocalProvider,
+    llama_server_binary,
+    smollm2_gguf_path,
+)
+from gliznet.llm.registry import make_provider
 
 
 def process_exists(pid: int) -> bool:

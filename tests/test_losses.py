@@ -5,8 +5,15 @@ import math
 import pytest
 import torch
 
-from gliznet.losses import (BinaryCrossEntropy, GliZNetLoss, HardNegativeMargin, LabelRepulsion, LossConfig, PriorAnchor,
-                            SoftmaxOverLabels)
+from gliznet.modeling.losses import (
+    BinaryCrossEntropy,
+    GliZNetLoss,
+    HardNegativeMargin,
+    LabelRepulsion,
+    LossConfig,
+    PriorAnchor,
+    SoftmaxOverLabels,
+)
 
 
 def test_softmax_over_labels_one_positive():

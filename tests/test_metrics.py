@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from gliznet.metrics import compute_metrics
+from gliznet.evaluation.metrics import compute_metrics
 
 # 3 texts x 4 labels (A, B, C, D), used for the hand-computed multi-label and ranking metrics.
 LABELS = ["A", "B", "C", "D"]

@@ -9,8 +9,9 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from gliznet.embeddings import Embedder  # noqa: E402
-from gliznet.model import CONFIG_NAME, HEAD_WEIGHTS, GliZNet, GliZNetConfig, ScoreHead  # noqa: E402
+from gliznet.modeling.backbone import Embedder  # noqa: E402
+from gliznet.modeling.config import CONFIG_NAME, HEAD_WEIGHTS, GliZNetConfig
+from gliznet.modeling.model import GliZNet, ScoreHead
 
 TEXTS = ["the striker scored twice in the second half and the crowd went wild",
          "simmer the tomato sauce for twenty minutes, then add basil",

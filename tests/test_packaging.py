@@ -86,7 +86,7 @@ from pathlib import Path
 from importlib import resources
 target = Path(sys.argv[1]).resolve()
 
-import gliznet, gliznet.generate as generate, gliznet.prompts as prompts
+import gliznet, gliznet.generation.loop as generate, gliznet.generation.prompts as prompts
 for module in (gliznet, generate, prompts):
     assert Path(module.__file__).resolve().is_relative_to(target), module.__file__
 assert Path(str(prompts.PROMPTS_DIR)).resolve().is_relative_to(target), prompts.PROMPTS_DIR

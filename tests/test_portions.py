@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gliznet.evaluate import (
+from gliznet.evaluation.data import (
     DEV_FRACTION,
     default_eval_paths,
-    evaluate_suite,
     load_eval_data,
     portion_of,
 )
+from gliznet.evaluation.runs import evaluate_suite
 
 SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 REAL_SETS = sorted(SHARED_EVAL.glob("*.jsonl"))

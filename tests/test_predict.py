@@ -8,7 +8,8 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
+from gliznet.modeling.config import GliZNetConfig
+from gliznet.modeling.model import GliZNet
 
 TEXTS = ["the striker scored twice in the second half", "simmer the tomato sauce, then add basil",
          "parliament passed the new budget", "heavy rain and strong winds expected tomorrow"]

@@ -20,13 +20,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import jsonschema
 import ollama
 import pytest
+from llm_fixtures import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
 
-from gliznet.llm import PROVIDERS, LLMCallError, LLMConfigError, make_provider
 from gliznet.llm.groq import GroqProvider
 from gliznet.llm.local import LocalProvider, free_port
-from gliznet.llm.provider import parse_retry_after
-from gliznet.llm.registry import ProviderSpec, provider_for
-from llm_fixtures import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
+from gliznet.llm.provider import LLMCallError, LLMConfigError, parse_retry_after
+from gliznet.llm.registry import PROVIDERS, ProviderSpec, make_provider, provider_for
 
 
 @pytest.fixture

@@ -8,10 +8,15 @@ import shutil
 
 import pytest
 
-from gliznet import publish
-from gliznet.publish import (dataset_fingerprint, latest_version, merge_card_metadata, publish_local,
-                             version_tag)
-from gliznet.release import release_gate
+from gliznet.curation import publish
+from gliznet.curation.publish import (
+    dataset_fingerprint,
+    latest_version,
+    merge_card_metadata,
+    publish_local,
+    version_tag,
+)
+from gliznet.pipeline.release import release_gate
 
 ROWS = [{"text": f"text number {i}", "labels": [f"l{i % 3}", "x"], "not_labels": [f"n{i % 5}"]} for i in range(30)]
 

@@ -10,8 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gliznet.records import (
-    BATCH_JSON_SCHEMA, Limits, Provenance, RawBatch, Record, RejectReason, label_key, normalize_label,
-    normalize_text, parse_batch, text_key, validate_item,
+    BATCH_JSON_SCHEMA,
+    Limits,
+    Provenance,
+    RawBatch,
+    Record,
+    RejectReason,
+    label_key,
+    normalize_label,
+    normalize_text,
+    parse_batch,
+    text_key,
+    validate_item,
 )
 
 PROV = Provenance(provider="local", model="smollm2", prompt_id="hard-v1", prompt_hash="abc123", topic="cooking",

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 
-from gliznet.publish import latest_version
-from gliznet.release import (GATE_TOLERANCE, current_release, decide_release, measured_alike, release_model,
-                             write_release_files)
+from gliznet.curation.publish import latest_version
+from gliznet.pipeline.release import (
+    GATE_TOLERANCE,
+    current_release,
+    decide_release,
+    measured_alike,
+    release_model,
+    write_release_files,
+)
 
 SETS = {"sst2.jsonl": "aaaa", "emotion.jsonl": "bbbb"}
 

@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fault_proxy import FaultConfig, plan_cli_args, plan_flow_params
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from gliznet.embeddings import default_backbone_path  # noqa: E402
-from gliznet.tokenizer import LAB_TOKEN, GliZNetTokenizer  # noqa: E402
+from gliznet.modeling.backbone import default_backbone_path  # noqa: E402
+from gliznet.modeling.tokenizer import LAB_TOKEN, GliZNetTokenizer  # noqa: E402
 
 TEXT = "the striker scored twice in the second half and the crowd went wild"
 LABELS = ["sports", "football match report", "cooking", "politics and government"]

@@ -3,17 +3,19 @@
 import json
 import os
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from gliznet.batches import LabelCollator, load_triplets, pretokenize  # noqa: E402
-from gliznet.losses import LossConfig  # noqa: E402
-from gliznet.model import GliZNet, GliZNetConfig  # noqa: E402
-from gliznet.train import TrainConfig, _adamw, freeze_bottom, train  # noqa: E402
+from gliznet.modeling.config import GliZNetConfig
+from gliznet.modeling.losses import LossConfig  # noqa: E402
+from gliznet.modeling.model import GliZNet
+from gliznet._io import load_triplets
+from gliznet.training.batches import LabelCollator, pretokenize
+from gliznet.training.config import TrainConfig
+from gliznet.training.trainer import _adamw, freeze_bottom, train
 
 ROWS = [
     ("the striker scored twice in the final", ["sports"], ["cooking", "politics"]),
@@ -144,7 +146,7 @@ def test_frozen_layers_keep_the_bottom_of_the_backbone_fixed(data_dir, tmp_path)
 
 def test_prior_anchor_holds_the_vectors_near_the_initial_backbone(data_dir, tmp_path):
     """Same steps, same (high) learning rate: with the anchor the text vectors stay closer to the baseline's."""
-    from gliznet.embeddings import Embedder
+    from gliznet.modeling.backbone import Embedder
 
     texts = [r[0] for r in ROWS]
     prior = torch.tensor(Embedder(None).encode(texts))
@@ -230,8 +232,14 @@ def test_cli_train_saves_the_default_label_text_and_predict_and_evaluate_use_it_
     `gliznet evaluate` on that model then score the rendered strings without any flag."""
     import shutil
 
-    from gliznet.label_text import DEFAULT_LABEL_TEMPLATE, DESCRIPTIONS_NAME, SHIPPED_DESCRIPTIONS, load_descriptions
     from test_cli_errors import run_cli
+
+    from gliznet.modeling.label_text import (
+        DEFAULT_LABEL_TEMPLATE,
+        DESCRIPTIONS_NAME,
+        SHIPPED_DESCRIPTIONS,
+        load_descriptions,
+    )
 
     def cli(*args: str) -> str:
         done = run_cli(*args, timeout=600)
@@ -272,7 +280,7 @@ def test_cli_train_saves_the_default_label_text_and_predict_and_evaluate_use_it_
         ("descale the kettle with vinegar", "kettles")]))
     report = tmp_path / "report"
     cli("evaluate", "--data", str(rows), "--model", str(model_dir), "--out", str(report))
-    from gliznet.evaluate import evaluate as run_eval
+    from gliznet.evaluation.runs import evaluate as run_eval
 
     from_cli = json.loads((report / "report.json").read_text())["metrics"]
     in_process = run_eval(model, str(rows))["metrics"]

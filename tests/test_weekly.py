@@ -1,4 +1,4 @@
-"""The weekly run's library functions (gliznet.weekly): seed, names, measurement, lineage, report. No Prefect."""
+"""The weekly run's library functions (gliznet.pipeline.weekly): seed, names, measurement, lineage, report. No Prefect."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gliznet import weekly
+from gliznet.pipeline import weekly
 
 
 def test_the_seed_is_the_iso_week_and_stays_the_same_within_it():
@@ -41,7 +41,7 @@ def test_the_release_version_is_the_dataset_version_and_the_model_key():
 
 
 def test_training_parameters_are_flat_trainconfig_keys_with_library_defaults_for_the_rest():
-    from gliznet.train import TrainConfig
+    from gliznet.training.config import TrainConfig
 
     config = weekly.train_config({"batch_size": 4, "max_steps": 2})
     assert config.batch_size == 4 and config.max_steps == 2
@@ -59,7 +59,7 @@ def test_eval_paths_are_made_absolute_and_default_to_every_real_set(tmp_path, mo
 
 
 def test_the_frozen_summary_says_which_sets_and_how_many_rows_it_measured(tmp_path):
-    from gliznet.release import eval_set_identity
+    from gliznet.pipeline.release import eval_set_identity
 
     path = tmp_path / "sst2.jsonl"
     path.write_text('{"text": "fine", "labels": ["positive"]}\n')
@@ -117,7 +117,7 @@ def test_the_report_of_a_first_release_has_no_previous_scores():
     assert "released: `/m/models-released/v1`" in report
 
 
-@pytest.mark.parametrize("module", ["gliznet.weekly", "gliznet.release"])
+@pytest.mark.parametrize("module", ["gliznet.pipeline.weekly", "gliznet.pipeline.release"])
 def test_the_weekly_library_does_not_import_prefect(module):
     import subprocess
     import sys

@@ -7,7 +7,13 @@ embedded llama-server with the packaged SmolLM2-135M so ``--provider local`` wor
 module on first use) and the secret-free ``ProviderSpec`` that tasks on other workers build from.
 """
 
-from gliznet.llm.provider import Completion, LLMCallError, LLMConfigError, LLMProvider, Usage
+from gliznet.llm.provider import (
+           Completion,
+           LLMCallError,
+           LLMConfigError,
+           LLMProvider,
+           Usage,
+)
 from gliznet.llm.registry import PROVIDERS, ProviderSpec, make_provider, provider_for
 
 __all__ = ["PROVIDERS", "Completion", "LLMCallError", "LLMConfigError", "LLMProvider", "ProviderSpec", "Usage",

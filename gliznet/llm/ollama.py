@@ -23,7 +23,13 @@ import threading
 import httpx
 import ollama
 
-from gliznet.llm.provider import BadRequestError, LLMConfigError, LLMProvider, TransientError, retry_after_from_headers
+from gliznet.llm.provider import (
+    BadRequestError,
+    LLMConfigError,
+    LLMProvider,
+    TransientError,
+    retry_after_from_headers,
+)
 
 DEFAULT_OLLAMA_MODEL = "llama3.2"
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"

@@ -36,7 +36,12 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
 
 RETRY_REASONS = ("timeout", "http_5xx", "rate_limited", "connection", "bad_response")
 CALL_ERROR_REASONS = (*RETRY_REASONS, "bad_request")

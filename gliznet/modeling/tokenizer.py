@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass
 
 LAB_TOKEN = "[LAB]"
-# The layout defaults, declared once: ``GliZNetConfig`` (gliznet.model) takes its own from these.
+# The layout defaults, declared once: ``GliZNetConfig`` (gliznet.modeling.model) takes its own from these.
 MAX_LENGTH = 512
 TEXT_BUDGET = 0.5
 MIN_TEXT_TOKENS = 32

@@ -2,7 +2,7 @@
 
 Reading order: ``GliZNetConfig`` -> ``ScoreHead`` -> ``GliZNet.forward`` -> ``GliZNet.predict``/``score``.
 
-0. ``predict``/``score`` first render each label and text with ``GliZNet.label_text`` (``gliznet.label_text``:
+0. ``predict``/``score`` first render each label and text with ``GliZNet.label_text`` (``gliznet.modeling.label_text``:
    the config's ``label_template``, ``text_template`` and ``label_descriptions``; by default a label is encoded
    as "This text is about {label}: {description}." with the shipped descriptions, a text as given; set the
    options to None for the bare strings).
@@ -27,7 +27,7 @@ Reading order: ``GliZNetConfig`` -> ``ScoreHead`` -> ``GliZNet.forward`` -> ``Gl
 5. The ``ScoreHead`` turns a similarity into logits with learned scales: ``logits = similarity *
    exp(logit_scale)`` (initial exp = 2.0 as in the seed) feed the softmax-over-labels loss, and
    ``score_logits = similarity * exp(t) + b`` the BCE loss; a label's reported score is
-   ``sigmoid(score_logits)``.  The losses (``gliznet.losses``, weighted by a ``LossConfig``) hold no parameters.
+   ``sigmoid(score_logits)``.  The losses (``gliznet.modeling.losses``, weighted by a ``LossConfig``) hold no parameters.
 
 Labels are padded per batch to the largest label count; ``label_valid`` says which exist.  Folders saved before
 the score head existed (loss weights in ``gliznet_config.json``, the BCE scale under ``loss_fn.bce.*``) still
@@ -39,86 +39,24 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gliznet.label_text import (DEFAULT_LABEL_DESCRIPTIONS, DEFAULT_LABEL_TEMPLATE, LabelText, check_template,
-                                save_descriptions)
-from gliznet.losses import GliZNetLoss, LossConfig
-from gliznet.tokenizer import MAX_LENGTH, MAX_TEXT_TOKENS, MIN_TEXT_TOKENS, TEXT_BUDGET, GliZNetTokenizer
+from gliznet.modeling.config import (
+    BACKBONE_DIR,
+    CONFIG_NAME,
+    HEAD_WEIGHTS,
+    GliZNetConfig,
+)
+from gliznet.modeling.label_text import LabelText, save_descriptions
+from gliznet.modeling.losses import GliZNetLoss, LossConfig
+from gliznet.modeling.tokenizer import GliZNetTokenizer
 
-CONFIG_NAME = "gliznet_config.json"
-HEAD_WEIGHTS = "gliznet_head.safetensors"
-BACKBONE_DIR = "backbone"
-
-
-@dataclass
-class GliZNetConfig:
-    """The architecture: what a saved model needs to compute the same scores (training settings live in
-    ``gliznet.losses.LossConfig`` and ``gliznet.train.TrainConfig``)."""
-
-    backbone: str | None = None  # the backbone it was initialised from (path or Hub id), for the card
-    label_attention: Literal["full", "isolated"] = "isolated"
-    text_pooling: Literal["cls", "mean"] = "mean"
-    label_pooling: Literal["mean", "lab"] = "mean"
-    projection_dim: int | None = None
-    similarity: Literal["cosine", "dot", "bilinear"] = "cosine"
-    init_scale: float = 2.0  # ScoreHead: exp(logit_scale) at initialisation (the seed's value)
-    init_temperature: float = 10.0  # ScoreHead: exp(log_temperature) at initialisation
-    init_bias: float = -2.5  # ScoreHead: bias at initialisation
-    max_scale: float = 100.0  # ScoreHead: clamp of both learned scales
-    max_length: int = MAX_LENGTH  # tokens per inference pass (predict/score lay out up to this many)
-    text_budget: float = TEXT_BUDGET
-    min_text_tokens: int = MIN_TEXT_TOKENS
-    max_text_tokens: int | None = MAX_TEXT_TOKENS  # the text's tokens per pass, whatever room the labels leave; None: no cap
-    wise_alpha: float = 1.0  # a record, not an option: the weights are (1-a)*initial + a*fine-tuned (gliznet.interpolate)
-    # what the encoder sees of a label / a text (gliznet.label_text); None = the bare string.  The defaults are
-    # the dev-portion winner of bench/accuracy.py (README "Label text"): a hypothesis around "label: description"
-    # with the shipped descriptions (labels without one stay bare inside the hypothesis), texts as given.
-    label_template: str | None = DEFAULT_LABEL_TEMPLATE  # "This text is about {label}."
-    text_template: str | None = None  # e.g. "Text: {text}"
-    label_descriptions: str | None = DEFAULT_LABEL_DESCRIPTIONS  # "shipped" (data/label_descriptions.jsonl) or a JSONL
-
-    def __post_init__(self):
-        check_template(self.label_template, "label_template")
-        check_template(self.text_template, "text_template")
-        choices = {"text_pooling": ("cls", "mean"), "label_pooling": ("mean", "lab"),
-                   "similarity": ("cosine", "dot", "bilinear"), "label_attention": ("full", "isolated")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not supported: use one of {allowed}")
-        cap = self.max_text_tokens
-        if cap is not None and not (isinstance(cap, int) and cap >= 1):
-            raise ValueError(f"max_text_tokens={cap!r} is not a positive number of tokens: use e.g. "
-                             "128, or None for no cap")
-
-    def layout(self, max_length: int | None = None) -> dict:
-        """The keywords of ``GliZNetTokenizer.assemble`` for this model, every call site's one source;
-        ``max_length`` replaces the inference length (training lays out ``TrainConfig.max_length``)."""
-        return {"max_length": self.max_length if max_length is None else max_length, "text_budget": self.text_budget,
-                "min_text_tokens": self.min_text_tokens, "max_text_tokens": self.max_text_tokens}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "GliZNetConfig":
-        """A config from its ``asdict`` form; also reads the flat configs saved before the loss settings moved to
-        ``LossConfig`` (their loss keys are dropped, ``bce_init_*`` become ``init_*``)."""
-        data = {LEGACY_CONFIG_KEYS.get(k, k): v for k, v in data.items() if k not in LEGACY_LOSS_KEYS}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"model config keys {unknown} are unknown: use fields of GliZNetConfig {sorted(known)}")
-        return cls(**data)
-
-
-# Saved before this layout: loss settings in the model config, the BCE scale in the loss module.
-LEGACY_CONFIG_KEYS = {"bce_init_temperature": "init_temperature", "bce_init_bias": "init_bias"}
-LEGACY_LOSS_KEYS = {f.name for f in fields(LossConfig)}
 LEGACY_WEIGHT_KEYS = {"logit_scale": "score_head.logit_scale", "loss_fn.bce.log_temperature": "score_head.log_temperature",
                       "loss_fn.bce.bias": "score_head.bias"}
 
@@ -174,7 +112,7 @@ class ScoreHead(nn.Module):
 
 
 def _resolve(path_or_id: str | None) -> str:
-    from gliznet.embeddings import resolve_backbone
+    from gliznet.modeling.backbone import resolve_backbone
 
     return resolve_backbone(path_or_id)
 
@@ -208,7 +146,7 @@ class GliZNet(nn.Module):
 
     @property
     def label_text(self) -> LabelText:
-        """How labels and texts are rendered for the encoder (``gliznet.label_text``), from the config's
+        """How labels and texts are rendered for the encoder (``gliznet.modeling.label_text``), from the config's
         ``label_template`` / ``text_template`` / ``label_descriptions``; rebuilt when those change."""
         c = self.config
         key = (c.label_template, c.text_template, c.label_descriptions)
@@ -375,13 +313,13 @@ class GliZNet(nn.Module):
                                        prior_labels)
         return GliZNetOutput(loss, logits, score_logits, sim, valid, text, label_vecs, parts)
 
-    # -- inference (the chunked batching lives in gliznet.predict) -------------------------------------
+    # -- inference (the chunked batching lives in gliznet.modeling.predict) -------------------------------------
     def score(self, texts: list[str], labels: list[str] | list[list[str]], batch_size: int = 32,
               max_labels_per_pass: int = 32) -> np.ndarray | list[np.ndarray]:
         """Label probabilities: (n_texts, n_labels) for one shared label list (the evaluator's Scorer
         protocol), or one array per text when each text has its own label list.  Labels and texts are
         rendered by ``self.label_text`` first (unchanged with its options off)."""
-        from gliznet.predict import score_labels
+        from gliznet.modeling.predict import score_labels
 
         texts, labels = self.label_text.apply(texts, labels)
         return score_labels(self, texts, labels, batch_size=batch_size, max_labels_per_pass=max_labels_per_pass)
@@ -389,7 +327,7 @@ class GliZNet(nn.Module):
     def predict(self, texts: list[str], labels: list[str] | list[list[str]], threshold: float | None = None,
                 batch_size: int = 32, max_labels_per_pass: int = 32) -> list[dict[str, float]]:
         """Per text, ``{label: probability}`` sorted by score; with ``threshold`` only labels scoring >= it."""
-        from gliznet.predict import predict
+        from gliznet.modeling.predict import predict
 
         shown_texts, shown_labels = self.label_text.apply(texts, labels)
         results = predict(self, shown_texts, shown_labels, threshold=threshold, batch_size=batch_size,
@@ -414,7 +352,7 @@ Scores every candidate label of a text in one encoder pass
 - label template: `{config.label_template}`; text template: `{config.text_template}`; label descriptions: `{config.label_descriptions}`
 
 ```python
-from gliznet.model import GliZNet
+from gliznet.modeling.model import GliZNet
 model = GliZNet.from_pretrained("path/to/this/dir")
 model.predict(["I loved this film"], ["positive", "negative"])
 ```

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from gliznet.records import Record, RejectReason, Rejection, label_key, text_key
+from gliznet.records import Record, Rejection, RejectReason, label_key, text_key
 
 CHUNK = 512            # query texts scored per cdist call (chunk x window floats in memory)
 MAX_WINDOW = 4096      # candidate columns per cdist call; wider windows are cut into pieces

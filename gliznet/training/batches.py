@@ -14,11 +14,11 @@ Read top to bottom:
    step, capped at ``max_labels_per_sample`` (always keeping a positive), laid out by
    ``GliZNetTokenizer.assemble`` and padded; targets are cut to the labels that fit.
 
-Every knob is a field of ``gliznet.train.TrainConfig`` (layout ones of its ``model``); ``gliznet.train`` wires
+Every knob is a field of ``gliznet.training.trainer.TrainConfig`` (layout ones of its ``model``); ``gliznet.training.trainer`` wires
 these steps into the ``Trainer``.  Steps 2 and 3 take a ``label_text``, ``config.label_text()``: the bare
 strings by default (``train_label_text="bare"``, measured better on the dev portion), or with
 ``train_label_text="model"`` the rendering of ``config.model`` (``label_template``, ``text_template``,
-``label_descriptions``; ``gliznet.label_text``), the strings ``GliZNet.score`` sees.  Label *names* stay the keys
+``label_descriptions``; ``gliznet.modeling.label_text``), the strings ``GliZNet.score`` sees.  Label *names* stay the keys
 (targets, in-batch negatives, prior vectors).  Rows pre-tokenized with a rendering carry its ``label_text``
 fingerprint, and step 4 refuses rows whose rendering is not ``config.label_text()``'s, so a run never mixes
 strings rendered two ways.
@@ -32,34 +32,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from gliznet.label_text import LabelText
-from gliznet.tokenizer import GliZNetTokenizer
+from gliznet.modeling.label_text import LabelText
+from gliznet.modeling.tokenizer import GliZNetTokenizer
 
 if TYPE_CHECKING:
-    from gliznet.train import TrainConfig
+    from gliznet.training.config import TrainConfig
 
 
-# -- 1. the dataset folder --------------------------------------------------------------------------
-def load_triplets(data_dir: str):
-    """The ``triplet`` DatasetDict of a dataset folder, or a ValueError saying how to get one."""
-    from datasets import load_from_disk
-
-    path = Path(data_dir) / "triplet"
-    if not path.is_dir():
-        raise ValueError(f"--data {data_dir} is not a gliznet dataset folder (no triplet/): "
-                         "run `gliznet generate` or `gliznet import` first")
-    try:
-        dataset = load_from_disk(str(path))
-    except (FileNotFoundError, ValueError) as err:
-        raise ValueError(f"--data {data_dir}: triplet/ is not a saved dataset ({err}): "
-                         "rebuild it with `gliznet generate` or `gliznet import`") from None
-    for split in ("train", "test"):
-        if split not in dataset:
-            raise ValueError(f"{path} has no {split!r} split: rebuild it with `gliznet generate` or `gliznet import`")
-        missing = {"text", "labels", "not_labels"} - set(dataset[split].column_names)
-        if missing:
-            raise ValueError(f"{path}[{split}] lacks columns {sorted(missing)}: rebuild it with `gliznet import`")
-    return dataset
 
 
 # -- 2. prior vectors (PriorAnchor) -----------------------------------------------------------------
@@ -67,7 +46,7 @@ def prior_vectors(split, backbone: str | None, max_length: int, label_text: Labe
     """``PriorAnchor`` targets, computed once with the initial backbone (the embedding baseline's encoding):
     a ``prior_text`` column on ``split`` and a ``{label: vector}`` dict for every label it holds (the vectors
     of the rendered strings when ``label_text`` is given, keyed by label name)."""
-    from gliznet.embeddings import Embedder
+    from gliznet.modeling.backbone import Embedder
 
     label_text = label_text or LabelText()
     embedder = Embedder(backbone, max_length=max_length)

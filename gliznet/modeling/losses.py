@@ -1,11 +1,11 @@
 """GliZNet training objectives, one small module each, combined by ``GliZNetLoss``.
 
-Every loss reads the same padded tensors the model returns (``gliznet.model.GliZNetOutput``):
+Every loss reads the same padded tensors the model returns (``gliznet.modeling.model.GliZNetOutput``):
 
 * ``similarity`` (B, L): text-label similarity (cosine by default) for up to L labels per sample;
 * ``logits`` (B, L): ``similarity * exp(logit_scale)``, the score head's softmax temperature (seed: exp = 2.0);
 * ``score_logits`` (B, L): ``similarity * exp(t) + b``, the score head's probability logits (its sigmoid is the
-  reported score, see ``gliznet.model.ScoreHead``);
+  reported score, see ``gliznet.modeling.model.ScoreHead``);
 * ``label_embeds`` (B, L, D): the pooled label vectors;
 * ``targets`` (B, L): 1 for a positive label, 0 for a negative;
 * ``valid`` (B, L): True where a label exists (padding is False).
@@ -13,7 +13,7 @@ Every loss reads the same padded tensors the model returns (``gliznet.model.GliZ
 The losses hold no parameters: every learned scale belongs to the model.  ``LossConfig`` holds the weights of
 the combination and the thresholds/margins of its terms; the defaults follow the seed recipe (softmax over
 labels 1.0, BCE 1.0, label repulsion 0.1) with the hard-negative margin available but off, plus the measured
-``PriorAnchor`` weight 5 (active only where a batch carries prior vectors, i.e. in ``gliznet.train``).
+``PriorAnchor`` weight 5 (active only where a batch carries prior vectors, i.e. in ``gliznet.training.trainer``).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class PriorAnchor(nn.Module):
     loss = mean_b [1 - cos(t_b, t*_b)] + mean_{b, k valid} [1 - cos(l_bk, l*_bk)]
 
     where ``t*``/``l*`` are the vectors the *initial* backbone gives the text and the label each encoded on its
-    own (the embedding baseline's vectors, precomputed once by ``gliznet.train``).  The task losses move the
+    own (the embedding baseline's vectors, precomputed once by ``gliznet.training.trainer``).  The task losses move the
     vectors where the training labels need them; this term holds everything else near what pretraining knew.
     """
 

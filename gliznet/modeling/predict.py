@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gliznet.tokenizer import validate_example
+from gliznet.modeling.tokenizer import validate_example
 
 
 def _per_text_labels(texts, labels) -> tuple[bool, list[list[str]]]:

@@ -1,4 +1,4 @@
-"""Generation: ask an LLM for batches of hard records, checkpointing every answer as it arrives.
+"""The generation loop: ask an LLM for batches of hard records, checkpointing every answer as it arrives.
 
 A run is a sequence of *calls*. Call ``i`` is fully determined by the run seed: its topic, genre,
 length, reading level and LLM seed come from ``random.Random(f"{seed}:{i}")``, so the plan never
@@ -7,9 +7,9 @@ line to ``<out>/checkpoint/calls.jsonl`` (flushed and fsynced). Records are *der
 by validation, in call order, so a run killed at any moment and started again with the same ``--out``
 skips the calls already answered: no accepted record is lost and none is produced twice.
 
-    plan_call(config, i) -> CallSpec          what to ask in call i
+    plan_call(config, i) -> CallSpec          what to ask in call i (gliznet.generation.plan)
     run_call(provider, prompt, spec) -> dict   one checkpoint line (raw answer or failure reason)
-    Checkpoint(path)                           append-only call log; tolerates a torn last line
+    Checkpoint(path)                           append-only call log; tolerates a torn last line (gliznet._io)
     validate_calls(lines, prompt, limits)      raw answers -> records + counted rejections
     generate_calls(config, checkpoint, ...)    the one loop: a rolling window of calls until enough
                                                records; calls run on a pluggable executor (``submit``)
@@ -18,23 +18,24 @@ skips the calls already answered: no accepted record is lost and none is produce
 
 from __future__ import annotations
 
-import json
-import os
-import random
-import threading
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from importlib import resources
-from importlib.resources.abc import Traversable
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from gliznet._io import Checkpoint
+from gliznet.generation.plan import (
+    CallSpec,
+    GenerateConfig,
+    plan_call,
+    prompt_text,
+    render_call,
+    request_schema,
+)
+from gliznet.generation.prompts import PromptTemplate, load_prompt
 from gliznet.llm.provider import LLMCallError, LLMConfigError, LLMProvider, Usage
-from gliznet.llm.registry import PROVIDERS
-from gliznet.prompts import PromptTemplate, load_prompt
 from gliznet.records import (
     Limits,
     Provenance,
@@ -44,134 +45,7 @@ from gliznet.records import (
     parse_batch,
 )
 
-DATA_DIR: Traversable = resources.files("gliznet.data")  # the repository's data/, installed as package data
-
-
-@dataclass
-class GenerateConfig:
-    """Parameters of one generation run (all recorded in the manifest)."""
-
-    records: int = 60
-    seed: int = 0
-    provider: str = "local"
-    model: str | None = None
-    records_per_call: int = 4
-    concurrency: int = 4
-    temperature: float = 0.8
-    max_tokens: int = 1500
-    max_calls: int | None = None  # default: enough calls for 6x the requested records (small models reject a lot)
-    prompt_id: str = "hardset_batch"
-    limits: Limits = field(default_factory=Limits)
-
-    def __post_init__(self) -> None:
-        if self.provider not in PROVIDERS:
-            raise ValueError(f"--provider '{self.provider}' is unknown: use one of {', '.join(PROVIDERS)}")
-        if self.records < 1:
-            raise ValueError(f"--records must be >= 1 (got {self.records}): ask for at least one record")
-        if not 1 <= self.records_per_call <= 20:
-            raise ValueError(f"--records-per-call must be in 1..20 (got {self.records_per_call})")
-        if self.concurrency < 1:
-            raise ValueError(f"--concurrency must be >= 1 (got {self.concurrency})")
-        if self.max_calls is not None and self.max_calls < 1:
-            raise ValueError(f"--max-calls must be >= 1 (got {self.max_calls})")
-
-    @property
-    def call_budget(self) -> int:
-        if self.max_calls is not None:
-            return self.max_calls
-        return max(4, -(-6 * self.records // self.records_per_call))
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["limits"] = self.limits.model_dump()
-        return d
-
-
-@dataclass(frozen=True)
-class BuildConfig:
-    """How a run's checkpointed answers become the dataset folder (``gliznet.hardset``).  Kept apart
-    from ``GenerateConfig``: no LLM call depends on it, so changing it re-asks nothing (the Prefect
-    cache of ``generate-batch`` keys on ``GenerateConfig``)."""
-
-    test_label_fraction: float = 0.2
-    near_dup_threshold: float = 90.0
-    with_hardness: bool = True
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.test_label_fraction < 1.0:
-            raise ValueError(f"--test-label-fraction must be between 0 and 1 (got {self.test_label_fraction})")
-        if not 0.0 < self.near_dup_threshold <= 100.0:
-            raise ValueError(f"--near-dup-threshold must be in (0, 100] (got {self.near_dup_threshold})")
-
-
-@dataclass(frozen=True)
-class CallSpec:
-    index: int
-    seed: int
-    domain: str
-    topic: str
-    genre: str
-    length: str
-    reading_level: str
-
-
-# --- what to ask -------------------------------------------------------------------------------
-
-def load_topics(path: Path | Traversable | None = None) -> list[tuple[str, str]]:
-    """``(domain, subject)`` pairs from ``data/topics.tsv`` (>= 1,000 subjects)."""
-    path = path or DATA_DIR / "topics.tsv"
-    lines = path.read_text(encoding="utf-8").splitlines()[1:]
-    return [tuple(line.split("\t", 1)) for line in lines if "\t" in line]  # type: ignore[misc]
-
-
-def load_styles(path: Path | Traversable | None = None) -> dict[str, list[str]]:
-    return json.loads((path or DATA_DIR / "styles.json").read_text(encoding="utf-8"))
-
-
-_TOPICS: list[tuple[str, str]] | None = None
-_STYLES: dict[str, list[str]] | None = None
-
-
-def plan_call(seed: int, index: int) -> CallSpec:
-    """Call ``index`` of a run with ``seed``: independent of every other call and of timing."""
-    global _TOPICS, _STYLES
-    if _TOPICS is None or _STYLES is None:
-        _TOPICS, _STYLES = load_topics(), load_styles()
-    rng = random.Random(f"{seed}:{index}")
-    domain, topic = rng.choice(_TOPICS)
-    return CallSpec(
-        index=index,
-        seed=rng.randrange(2**31),
-        domain=domain,
-        topic=topic,
-        genre=rng.choice(_STYLES["genres"]),
-        length=rng.choice(_STYLES["lengths"]),
-        reading_level=rng.choice(_STYLES["reading_levels"]),
-    )
-
-
-
 # --- one call ----------------------------------------------------------------------------------
-
-def request_schema(limits: Limits, n_records: int, max_text_chars: int = 600, max_label_chars: int = 40) -> dict:
-    """The batch schema with this run's bounds, so grammar-constrained decoding (llama.cpp, Ollama)
-    keeps answers inside them. Validation still checks everything: not every provider enforces it."""
-    label = {"type": "string", "minLength": 2, "maxLength": min(max_label_chars, limits.max_label_chars)}
-    item = {
-        "type": "object",
-        "properties": {
-            "text": {"type": "string", "minLength": limits.min_text_chars,
-                     "maxLength": min(max_text_chars, limits.max_text_chars)},
-            "labels": {"type": "array", "items": label, "minItems": limits.min_labels, "maxItems": limits.max_labels},
-            "not_labels": {"type": "array", "items": label, "minItems": limits.min_not_labels,
-                           "maxItems": limits.max_not_labels},
-        },
-        "required": ["text", "labels", "not_labels"],
-        "additionalProperties": False,
-    }
-    return {"type": "object",
-            "properties": {"records": {"type": "array", "items": item, "minItems": n_records, "maxItems": n_records}},
-            "required": ["records"], "additionalProperties": False}
 
 
 def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, config: GenerateConfig) -> dict:
@@ -204,53 +78,6 @@ def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, conf
                 latency_s=round(completion.latency_s, 3), attempts=completion.attempts,
                 llm_seconds=round(completion.seconds, 3))
     return line
-
-
-# --- the checkpoint ----------------------------------------------------------------------------
-
-class Checkpoint:
-    """Append-only JSONL log of finished calls.
-
-    Each line is written with one ``write`` + flush + fsync. A process killed mid-write can leave a
-    torn last line; ``load`` drops it (and truncates the file to the last complete line) so that
-    call is simply asked again.
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-
-    def entries(self) -> list[dict]:
-        """Every complete line, decoded, in file order (a torn last line is cut off the file first)."""
-        if not self.path.exists():
-            return []
-        data = self.path.read_bytes()
-        good_end = data.rfind(b"\n") + 1
-        if good_end < len(data):  # torn last line: forget it, the call will be asked again
-            with open(self.path, "r+b") as fh:
-                fh.truncate(good_end)
-        entries = []
-        for raw in data[:good_end].splitlines():
-            try:
-                entries.append(json.loads(raw))
-            except json.JSONDecodeError:
-                continue  # cannot happen with whole-line writes; never fatal
-        return entries
-
-    def load(self) -> dict[int, dict]:
-        """``{call index: line}``; the first line of a call wins."""
-        lines: dict[int, dict] = {}
-        for entry in self.entries():
-            lines.setdefault(int(entry["call"]), entry)
-        return lines
-
-    def append(self, entry: dict) -> None:
-        data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
-        with self._lock, open(self.path, "ab") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
 
 
 # --- from raw answers to records ---------------------------------------------------------------
@@ -298,21 +125,6 @@ def accepted_in(line: dict, config: GenerateConfig) -> int:
     blank = Provenance(provider="", model="", prompt_id="", prompt_hash="", topic="", genre="", length="",
                        reading_level="", seed=0, created_at="")
     return len(parse_batch(line["raw"], blank, prompt_text(prompt, line, config), config.limits)[0])
-
-
-def render_call(prompt: PromptTemplate, spec: CallSpec, config: GenerateConfig) -> tuple[str, str]:
-    """(system, user) messages of one call: the template filled with the call's plan and the bounds."""
-    limits = config.limits
-    return prompt.render(
-        n_records=config.records_per_call, topic=spec.topic, domain=spec.domain, genre=spec.genre,
-        length=spec.length, reading_level=spec.reading_level, min_labels=limits.min_labels,
-        max_labels=limits.max_labels, min_not_labels=limits.min_not_labels, max_not_labels=limits.max_not_labels,
-    )
-
-
-def prompt_text(prompt: PromptTemplate, line: dict, config: GenerateConfig) -> str:
-    """The user prompt a checkpoint line was answered from (for prompt-echo detection)."""
-    return render_call(prompt, CallSpec(**line["spec"]), config)[1]
 
 
 # --- the loop ----------------------------------------------------------------------------------

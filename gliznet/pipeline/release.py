@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gliznet.publish import latest_version, publish_local
+from gliznet.curation.publish import latest_version, publish_local
 
 GATE_TOLERANCE = 0.01  # macro-F1 a new model may lose against the current release and still be released
 
@@ -88,7 +88,7 @@ def decide_release(candidate: dict, store: str | Path, tolerance: float,
 
 def write_release_files(model_dir: str | Path, version: str, lineage: dict, frozen: dict) -> None:
     """lineage.json, frozen_eval.json and manifest.json (last: a folder with a manifest is complete)."""
-    from gliznet.hardset import atomic_write_text
+    from gliznet._io import atomic_write_text
 
     def write(name: str, data: dict) -> None:
         atomic_write_text(Path(model_dir) / name, json.dumps(data, indent=2, default=str) + "\n")

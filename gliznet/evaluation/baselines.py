@@ -1,4 +1,4 @@
-"""Zero-shot baselines GliZNet is measured against, as ``Scorer``s for ``gliznet.evaluate``.
+"""Zero-shot baselines GliZNet is measured against, as ``Scorer``s for ``gliznet.evaluation.runs``.
 
 * ``EmbeddingBaseline`` ("embedding") - the SBERT baseline of the XML0 paper: the cosine between the
   backbone's mean-pooled, L2-normalised text vector and label vector.  Texts and labels are encoded
@@ -9,7 +9,7 @@
   mean of the label-segment token states.  It needs ``n_texts × n_labels`` sequences per call.
 * ``make_baseline`` - the name -> scorer switch the CLI's ``--baseline`` uses.
 
-Both take a ``gliznet.label_text.LabelText`` (``make_baseline``: the options ``label_template``,
+Both take a ``gliznet.modeling.label_text.LabelText`` (``make_baseline``: the options ``label_template``,
 ``text_template``, ``label_descriptions``), the rendering GliZNet's config applies, so templates and label
 descriptions can be measured on the baseline and on GliZNet alike; off by default (the strings as given).
 """
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gliznet.embeddings import Embedder, load_backbone
-from gliznet.label_text import LabelText
+from gliznet.modeling.backbone import Embedder, load_backbone
+from gliznet.modeling.label_text import LabelText
 
 BASELINES = ("embedding", "cross-encoder")
 
@@ -109,7 +109,7 @@ class CrossEncoderBaseline:
 def make_baseline(name: str, backbone: str | None = None, *, label_template: str | None = None,
                   text_template: str | None = None, label_descriptions: str | None = None):
     """``"embedding"`` -> ``EmbeddingBaseline``, ``"cross-encoder"`` -> ``CrossEncoderBaseline``; the label
-    text options as in ``GliZNetConfig`` (``gliznet.label_text``)."""
+    text options as in ``GliZNetConfig`` (``gliznet.modeling.label_text``)."""
     if name not in BASELINES:
         raise ValueError("--baseline must be one of embedding, cross-encoder")
     label_text = LabelText.from_options(label_template, text_template, label_descriptions)

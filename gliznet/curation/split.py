@@ -1,29 +1,10 @@
-"""The ZSHOT-HARDSET dataset: a zero-shot train/test split and its Hugging Face form.
-
-Zero-shot means the test set is scored on labels the model never saw while training.  The split
-therefore works on *labels*, not records:
-
-1. ``zero_shot_split`` picks a seeded share of the positive label keys (``label_key``) as held-out
-   labels ``H``.  A record with a positive label in ``H`` goes to test and keeps only its ``H`` labels
-   (positives and negatives); every other record goes to train and loses any ``H`` label from its
-   ``not_labels``.  Records left with nothing to learn from are dropped and counted, never silently.
-   Invariant: ``{label_key(l) for l in test} & {label_key(l) for l in train} == set()``.
-2. ``build_datasets`` turns the split into two ``datasets.DatasetDict`` (train, test) with explicit
-   features: ``triplet`` (text, labels, not_labels) and ``couplet`` (text, labels); ``save_datasets``
-   writes them so that even an empty split loads back.
-3. ``write_records_jsonl`` / ``load_records_jsonl`` store records one JSON object a line, atomically.
-"""
+"""The zero-shot split: whole labels are held out, so every test label is unseen in train."""
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import datasets
 
 from gliznet.records import Record, label_key
 
@@ -119,80 +100,3 @@ def zero_shot_split(records: list[Record], test_label_fraction: float = 0.2, see
     return SplitResult(train=train, test=test, test_labels=test_labels, counts=dict(counts))
 
 
-# ------------------------------------------------------------------------------------ HF datasets
-
-
-def _string_list() -> datasets.features.features.FeatureType:
-    """``list<string>`` in the installed ``datasets`` (``List`` since 4.0, ``Sequence`` before)."""
-    if hasattr(datasets, "List"):
-        return datasets.List(datasets.Value("string"))
-    return datasets.Sequence(datasets.Value("string"))
-
-
-def triplet_features() -> datasets.Features:
-    return datasets.Features({"text": datasets.Value("string"), "labels": _string_list(),
-                              "not_labels": _string_list()})
-
-
-def couplet_features() -> datasets.Features:
-    return datasets.Features({"text": datasets.Value("string"), "labels": _string_list()})
-
-
-def _table(records: list[Record], features: datasets.Features) -> datasets.Dataset:
-    columns = {name: [getattr(r, name) for r in records] for name in features}
-    return datasets.Dataset.from_dict(columns, features=features)
-
-
-def build_datasets(split: SplitResult) -> dict[str, datasets.DatasetDict]:
-    """``{"triplet": DatasetDict(train, test), "couplet": DatasetDict(train, test)}`` with explicit features."""
-    out = {}
-    for name, features in (("triplet", triplet_features()), ("couplet", couplet_features())):
-        out[name] = datasets.DatasetDict({"train": _table(split.train, features),
-                                          "test": _table(split.test, features)})
-    return out
-
-
-def save_datasets(built: dict[str, datasets.DatasetDict], out_dir: str | os.PathLike) -> None:
-    """``DatasetDict.save_to_disk`` of each config into ``out_dir/<config>``.
-
-    An empty split is saved as one (empty) shard: plain ``save_to_disk`` writes zero shards for it,
-    which ``datasets.load_from_disk`` then cannot read back.
-    """
-    for name, dsd in built.items():
-        shards = {split: 1 for split, ds in dsd.items() if ds.num_rows == 0}
-        dsd.save_to_disk(str(Path(out_dir) / name), num_shards=shards or None)
-
-
-# ------------------------------------------------------------------------------------------ JSONL
-
-
-def write_records_jsonl(path: str | os.PathLike, records: list) -> None:
-    """Write pydantic models (Records or Rejections) one JSON object a line, atomically (temp + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for record in records:
-                f.write(record.model_dump_json() + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_records_jsonl(path: str | os.PathLike) -> list[Record]:
-    """Read records written by ``write_records_jsonl``; an invalid line raises naming its line number."""
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(Record.model_validate_json(line))
-            except ValueError as err:
-                raise ValueError(f"{path}:{number} is not a record ({err.__class__.__name__}): "
-                                 "fix or remove that line") from err
-    return records

@@ -18,7 +18,7 @@ range of S*, so both terms are on the same scale:
 
 Read top to bottom: ``fuse`` (the formula, pure numpy), the label spaces that give a base scorer's label
 vectors and seen-label scores (``EmbeddingSpace``, ``GliZNetSpace``, ``label_space``), ``FusionScorer`` (a
-``gliznet.evaluate.Scorer`` wrapping another one), and ``load_seen_labels`` / ``make_fusion_scorer`` (seen
+``gliznet.evaluation.runs.Scorer`` wrapping another one), and ``load_seen_labels`` / ``make_fusion_scorer`` (seen
 labels from training data; what ``gliznet evaluate --fusion-seen`` calls).  Fusion is off unless asked for;
 λ = 0 returns the base scores exactly.
 """
@@ -232,7 +232,7 @@ class FusionScorer:
 
     def __init__(self, base_scorer, seen_labels: list[str], lam: float = DEFAULT_LAMBDA, tau: float = DEFAULT_TAU,
                  top_k: int | None = DEFAULT_TOP_K, space: LabelSpace | None = None):
-        from gliznet.evaluate import scorer_name
+        from gliznet.evaluation.runs import scorer_name
 
         check_fusion_params(lam, tau, top_k)
         by_key = {label_key(label): label for label in seen_labels if isinstance(label, str) and label.strip()}
@@ -269,7 +269,7 @@ SEEN_HELP = ("pass a dataset folder the model was trained on (its train split's 
 
 
 def _labels_of_jsonl(p: Path) -> set[str]:
-    from gliznet.evaluate import read_labelled_jsonl
+    from gliznet.evaluation.data import read_labelled_jsonl
 
     return set(read_labelled_jsonl(p, "--fusion-seen", SEEN_HELP)[3])
 
@@ -277,7 +277,7 @@ def _labels_of_jsonl(p: Path) -> set[str]:
 def _labels_of_dataset(p: Path) -> set[str]:
     from datasets import load_from_disk
 
-    from gliznet.evaluate import dataset_config_dir
+    from gliznet.evaluation.data import dataset_config_dir
 
     config_dir, _ = dataset_config_dir(p, option="--fusion-seen")
     dataset = load_from_disk(str(config_dir))
@@ -290,7 +290,7 @@ def load_seen_labels(paths: str) -> list[str]:
     """The positive labels of the training data: a dataset folder's ``train`` split, or every label of a
     ``.jsonl``; ``paths`` may list several, comma-separated.  The real eval sets are refused (they are for
     measuring only, and their labels are the candidates being scored)."""
-    from gliznet.evaluate import default_eval_paths
+    from gliznet.evaluation.data import default_eval_paths
 
     try:
         eval_files = {str(Path(x).resolve()) for x in default_eval_paths()}

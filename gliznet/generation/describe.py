@@ -6,11 +6,11 @@ its other labels in the same set go into the prompt as context, so a code like `
 topics can be spelled out.  Every answer is checked and appended the moment it arrives:
 
 * accepted -> one line of the out file, ``{"label", "description", "source": "<provider>:<model>",
-  "prompt_id", "prompt_hash", "set", "created_at", ...usage}``, the format ``gliznet.label_text`` reads;
+  "prompt_id", "prompt_hash", "set", "created_at", ...usage}``, the format ``gliznet.modeling.label_text`` reads;
 * a failed call or a rejected answer -> one line of ``<out stem>.rejected.jsonl`` with its ``reason``
   (``REJECT_REASONS``), the detail and the raw answer, and a count in the report.
 
-Lines are written like ``gliznet.generate.Checkpoint`` writes calls (one write + flush + fsync; a torn last
+Lines are written like ``gliznet.generation.loop.Checkpoint`` writes calls (one write + flush + fsync; a torn last
 line is dropped on load), so a killed run started again with the same ``--out`` skips every label the file
 already describes and asks only the rest (failed and rejected labels are asked again).  A file may start
 as a copy of ``data/label_descriptions.jsonl``: its ``"source": "hand"`` lines count as described.
@@ -37,10 +37,10 @@ from pathlib import Path
 
 from rapidfuzz import fuzz
 
-from gliznet.generate import Checkpoint
+from gliznet._io import Checkpoint
+from gliznet.generation.prompts import PromptTemplate, load_prompt
 from gliznet.llm.provider import LLMCallError, LLMConfigError, LLMProvider
 from gliznet.llm.registry import PROVIDERS
-from gliznet.prompts import PromptTemplate, load_prompt
 
 REJECT_REASONS = ("llm_call_failed", "not_json", "empty", "too_short", "too_long", "repeats_label",
                   "copies_example")
@@ -96,7 +96,7 @@ def label_sets_from(source: str | Path) -> dict[str, list[str]]:
     if path.is_file():
         sets = {path.stem: _labels_of_jsonl(path)}
     elif (path / "triplet").is_dir():
-        from gliznet.batches import load_triplets
+        from gliznet._io import load_triplets
 
         dataset = load_triplets(str(path))
         names: dict[str, None] = {}

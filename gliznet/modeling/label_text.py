@@ -1,9 +1,9 @@
 """Label text: how a candidate label and a text become the strings the encoder sees.
 
 With every option off (the default) the encoder sees the label and the text exactly as given.  Three
-options, each a field of ``gliznet.model.GliZNetConfig`` (saved with a model, so ``gliznet predict`` /
+options, each a field of ``gliznet.modeling.model.GliZNetConfig`` (saved with a model, so ``gliznet predict`` /
 ``gliznet evaluate`` of a saved model render the same way with no extra flags), and each also accepted
-by the embedding baseline (``gliznet.baselines.make_baseline``) so both can be measured on and off:
+by the embedding baseline (``gliznet.evaluation.baselines.make_baseline``) so both can be measured on and off:
 
 * ``label_descriptions`` - a JSONL of ``{"label": ..., "description": ...}`` lines (``gliznet
   describe-labels`` writes one; ``data/label_descriptions.jsonl``, ``SHIPPED_DESCRIPTIONS``, holds

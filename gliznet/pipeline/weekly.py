@@ -1,7 +1,7 @@
 """The weekly run of ``regenerate-and-retrain`` as plain functions; ``flows/`` only wires them.
 
 One run regenerates a dataset, trains GliZNet on it, evaluates the model and releases it if the gate
-(``gliznet.release``) lets it through. These functions make such a run reproducible and traceable:
+(``gliznet.pipeline.release``) lets it through. These functions make such a run reproducible and traceable:
 
 1. **Seed** — one per ISO week (``week_seed``): a new dataset every week, the same one when the run
    is repeated within the week.
@@ -24,7 +24,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from gliznet.release import eval_set_identity
+from gliznet.pipeline.release import eval_set_identity
 
 
 # -- 1. seed ----------------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ def release_version(dataset_version: str, fingerprint: str, backbone: str | None
 
 def train_config(train_params: dict):
     """The ``TrainConfig`` of the run's flat training parameters (library defaults for the rest)."""
-    from gliznet.train import TrainConfig
+    from gliznet.training.config import TrainConfig
 
     from_dict = getattr(TrainConfig, "from_dict", None)
     return from_dict(train_params) if from_dict is not None else TrainConfig(**train_params)
@@ -68,8 +68,8 @@ def train_config(train_params: dict):
 
 # -- 3. measurement ---------------------------------------------------------------------------------
 def resolve_eval_paths(eval_paths: list[str] | None) -> list[str]:
-    """Absolute paths of the frozen test sets; ``None``: every real set of ``gliznet.evaluate``."""
-    from gliznet.evaluate import default_eval_paths
+    """Absolute paths of the frozen test sets; ``None``: every real set of ``gliznet.evaluation.runs``."""
+    from gliznet.evaluation.data import default_eval_paths
 
     return [str(Path(p).resolve()) for p in (eval_paths or default_eval_paths())]
 
@@ -83,7 +83,7 @@ def frozen_summary(summary: dict, eval_paths: list[str], eval_limit: int | None)
 def lineage(dataset: dict, manifest: dict, *, provider: str, backbone: str | None, train_params: dict,
             seed: int) -> dict:
     """What the model was made from. ``dataset``: the generate flow's result; ``manifest``: its manifest."""
-    from gliznet.hardset import git_commit, package_versions
+    from gliznet.curation.hardset import git_commit, package_versions
 
     return {
         "dataset_fingerprint": dataset["fingerprint"], "dataset_version": dataset["version"],

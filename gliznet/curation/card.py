@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 import yaml
 
-from gliznet.dataset import SplitResult
+from gliznet.curation.split import SplitResult
 from gliznet.records import Record, Rejection, label_key
 
 TOP_LABELS = 25
@@ -134,7 +134,7 @@ def compute_stats(records: list[Record], rejections: list[Rejection], counts: di
 def hardness(records: list[Record], embedder, seed: int = 0, max_records: int = 500) -> dict:
     """Share of hard negatives vs random labels scoring above the weakest positive (see module docstring).
 
-    ``embedder.encode(list[str]) -> (n, d)`` L2-normalised vectors (``gliznet.embeddings.Embedder``).
+    ``embedder.encode(list[str]) -> (n, d)`` L2-normalised vectors (``gliznet.modeling.backbone.Embedder``).
     Up to ``max_records`` records (seeded sample) are scored; every distinct string is embedded once.
     Records without positives or negatives are skipped; the random share skips records whose
     pool of other labels is empty.

@@ -1,0 +1,83 @@
+"""TrainConfig: every setting of a training run, once (the model to build, the objective, the knobs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from gliznet.modeling.config import GliZNetConfig
+from gliznet.modeling.label_text import LabelText
+from gliznet.modeling.losses import LossConfig
+from gliznet.training.interpolate import check_alpha
+
+# -- 1. the configuration ---------------------------------------------------------------------------
+TRAIN_LABEL_TEXT = ("bare", "model")
+
+
+@dataclass
+class TrainConfig:
+    """One run.  The defaults are the measured recipe of the README (``bench/accuracy.py``: batch 16, seed 42,
+    lr 1e-4 with ``loss.anchor_weight`` 5, mean text pooling, isolated label attention)."""
+
+    model: GliZNetConfig = field(default_factory=GliZNetConfig)  # the architecture to build on the backbone
+    loss: LossConfig = field(default_factory=LossConfig)  # the objective's weights, thresholds and margins
+    epochs: float = 1.0
+    lr: float = 1e-4  # measured with loss.anchor_weight=5 (bench/accuracy.py); without the anchor use ~2e-5
+    head_lr: float = 1e-3  # score head scales, projections, bilinear
+    weight_decay: float = 0.01
+    batch_size: int = 16
+    grad_accum: int = 1
+    max_labels_per_sample: int = 20
+    extra_negatives: int = 8  # labels of other samples in the batch added as negatives
+    label_shuffle: bool = True
+    underscore_to_space_prob: float = 0.5
+    max_length: int = 256  # tokens per training sequence (cost grows with it); the saved model keeps model.max_length
+    seed: int = 42
+    eval_steps: int = 500
+    save_steps: int = 500
+    logging_steps: int = 50
+    max_steps: int = -1
+    warmup_ratio: float = 0.1
+    bf16: bool | None = None  # None: on when a CUDA GPU supports it
+    num_workers: int | None = None  # None: 2 on GPU, 0 on CPU
+    group_by_length: bool = True
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = 1000
+    cpu_threads: int | None = None  # torch.set_num_threads on CPU; None keeps torch's default (one per core)
+    frozen_layers: int = 0  # freeze the embeddings and this many bottom encoder layers; -1 freezes the whole backbone
+    wise_alpha: float = 1.0  # saved weights = (1-a)*initial + a*fine-tuned (gliznet.training.interpolate); 1 = fine-tuned
+    # what the training batches encode: "bare" label and text strings (measured better on the dev portion, in half
+    # the time: README "Label text"), or "model", config.model's rendering.  The saved model renders either way.
+    train_label_text: str = "bare"
+
+    def __post_init__(self):
+        if isinstance(self.model, dict):
+            self.model = GliZNetConfig.from_dict(self.model)
+        if isinstance(self.loss, dict):
+            self.loss = LossConfig.from_dict(self.loss)
+        check_alpha(self.wise_alpha)
+        if self.train_label_text not in TRAIN_LABEL_TEXT:
+            raise ValueError(f"train_label_text={self.train_label_text!r} is not supported (--train-label-text): use "
+                             f"{' or '.join(TRAIN_LABEL_TEXT)}")
+        if self.loss.anchor_weight > 0 and self.model.projection_dim:
+            raise ValueError("anchor_weight > 0 needs projection_dim=None (the anchor compares GliZNet's vectors with "
+                             "the backbone's own): set loss.anchor_weight=0 (--anchor-weight 0) to train projections")
+
+    def label_text(self) -> LabelText:
+        """The rendering the training rows are pre-tokenized with and the collator checks (``train_label_text``)."""
+        return LabelText.from_config(self.model) if self.train_label_text == "model" else LabelText()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """Flat training keys (``{"epochs": 1.0, "batch_size": 16, "max_length": 96, ...}``) plus optional
+        ``"model"`` / ``"loss"`` dicts of ``GliZNetConfig`` / ``LossConfig`` fields."""
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key in known:
+                continue
+            for part, part_cls in (("model", GliZNetConfig), ("loss", LossConfig)):
+                if key in {f.name for f in fields(part_cls)}:
+                    raise ValueError(f"train config key {key!r} is a {part_cls.__name__} field: pass it as "
+                                     f"{{{part!r}: {{{key!r}: ...}}}}")
+            raise ValueError(f"train config key {key!r} is unknown: use fields of TrainConfig, or nested "
+                             '"model" (GliZNetConfig) / "loss" (LossConfig) dicts')
+        return cls(**data)
