@@ -11,6 +11,7 @@ from gliznet.modeling.losses import (
     HardNegativeMargin,
     LabelRepulsion,
     LossConfig,
+    OneVsNegatives,
     PriorAnchor,
     SoftmaxOverLabels,
 )
@@ -90,3 +91,28 @@ def test_prior_anchor_hand_computed():
     valid = torch.tensor([[True, True], [True, False]])
     expected = (1 - 1 / math.sqrt(2) + 0) / 2 + (2 + 0 + 1) / 3
     assert PriorAnchor()(text, labels, prior_text, prior_labels, valid).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_focal_binary_cross_entropy_hand_computed():
+    score_logits = torch.tensor([[2.5, 2.5]])
+    targets = torch.tensor([[1.0, 0.0]])
+    valid = torch.tensor([[True, True]])
+    p = 1 / (1 + math.exp(-2.5))
+    gamma = 2.0  # the easy positive (p_t = p) is down-weighted far more than the hard negative (p_t = 1 - p)
+    expected = ((1 - p) ** gamma * math.log(1 + math.exp(-2.5)) + p ** gamma * math.log(1 + math.exp(2.5))) / 2
+    assert BinaryCrossEntropy(gamma)(score_logits, targets, valid).item() == pytest.approx(expected, rel=1e-5)
+    assert BinaryCrossEntropy(0.0)(score_logits, targets, valid).item() == pytest.approx(
+        BinaryCrossEntropy()(score_logits, targets, valid).item())
+
+
+def test_one_vs_negatives_hand_computed():
+    logits = torch.tensor([[2.0, 1.0, 0.5, 0.0], [3.0, 0.0, 0.0, 0.0]])
+    targets = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    valid = torch.tensor([[True, True, True, True], [True, False, False, False]])  # sample 2 has no negative
+    m, scale = 0.1, 2.0
+
+    def one(zp, negs):  # -log e^(zp - m*scale) / (e^(zp - m*scale) + sum e^neg); the other positive is left out
+        zp -= m * scale
+        return -(zp - math.log(math.exp(zp) + sum(math.exp(n) for n in negs)))
+    expected = (one(2.0, [0.5, 0.0]) + one(1.0, [0.5, 0.0])) / 2
+    assert OneVsNegatives(m)(logits, targets, valid, scale).item() == pytest.approx(expected, rel=1e-5)

@@ -155,3 +155,49 @@ def test_unknown_backbone_path_is_a_clear_error(tmp_path):
 def test_unsupported_config_option_is_a_clear_error():
     with pytest.raises(ValueError, match="label_attention='sideways' is not supported"):
         GliZNetConfig(label_attention="sideways")
+
+
+def _pooled_pair(**options):
+    """The same weights built as text_pooling="mean" and as ``options`` (the new parameters left at their init)."""
+    torch.manual_seed(0)
+    bare = dict(label_template=None, label_descriptions=None)
+    mean = GliZNet.from_backbone(None, GliZNetConfig(**bare)).eval()
+    torch.manual_seed(0)
+    other = GliZNet.from_backbone(None, GliZNetConfig(**bare, **options)).eval()
+    other.load_state_dict(mean.state_dict(), strict=False)
+    return mean, other
+
+
+def test_untrained_label_conditioned_pooling_scores_exactly_as_the_mean():
+    mean, label = _pooled_pair(text_pooling="label")
+    assert torch.count_nonzero(label.pool_query.weight) == 0  # q starts at zero
+    a, b = _encode(mean, TEXTS, LABELS), _encode(label, TEXTS, LABELS)
+    assert b.text_embeds.shape == (len(TEXTS), len(LABELS), a.text_embeds.shape[-1])  # one text vector per label
+    torch.testing.assert_close(b.similarity, a.similarity, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(label.score(TEXTS, LABELS), mean.score(TEXTS, LABELS), atol=1e-6)
+
+
+def test_trained_query_gives_each_label_its_own_text_vector():
+    _, label = _pooled_pair(text_pooling="label")
+    with torch.no_grad():
+        torch.nn.init.normal_(label.pool_query.weight, std=0.5)
+    vecs = _encode(label, TEXTS[:1], LABELS).text_embeds[0]  # (L, D)
+    assert torch.linalg.vector_norm(vecs[0] - vecs[1]) > 1e-3
+
+
+def test_labels_that_read_the_text_leave_the_text_vector_unchanged():
+    isolated, reading = _pooled_pair(label_attention="labels_read_text")
+    a, b = _encode(isolated, TEXTS, LABELS), _encode(reading, TEXTS, LABELS)
+    torch.testing.assert_close(b.text_embeds, a.text_embeds, atol=1e-5, rtol=1e-5)  # the text sees only itself
+    assert (b.label_embeds - a.label_embeds).abs().max() > 1e-3  # labels now read the text
+    c = _encode(reading, TEXTS[1:2], LABELS).label_embeds[0]
+    assert (b.label_embeds[0] - c).abs().max() > 1e-3  # ... so a label's vector depends on the text
+
+
+def test_label_pooling_model_saves_and_loads_with_its_pool(tmp_path):
+    _, label = _pooled_pair(text_pooling="label", pool_dim=16)
+    with torch.no_grad():
+        torch.nn.init.normal_(label.pool_query.weight, std=0.5)
+    label.save_pretrained(tmp_path / "m")
+    loaded = GliZNet.from_pretrained(str(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.score(TEXTS, LABELS), label.score(TEXTS, LABELS), atol=1e-6)

@@ -29,8 +29,9 @@ class GliZNetConfig:
     ``gliznet.modeling.losses.LossConfig`` and ``gliznet.training.trainer.TrainConfig``)."""
 
     backbone: str | None = None  # the backbone it was initialised from (path or Hub id), for the card
-    label_attention: Literal["full", "isolated"] = "isolated"
-    text_pooling: Literal["cls", "mean"] = "mean"
+    label_attention: Literal["full", "isolated", "labels_read_text"] = "isolated"
+    text_pooling: Literal["cls", "mean", "label"] = "mean"
+    pool_dim: int = 64  # text_pooling="label": width of the query/key maps of the label-conditioned attention pool
     label_pooling: Literal["mean", "lab"] = "mean"
     projection_dim: int | None = None
     similarity: Literal["cosine", "dot", "bilinear"] = "cosine"
@@ -53,11 +54,14 @@ class GliZNetConfig:
     def __post_init__(self):
         check_template(self.label_template, "label_template")
         check_template(self.text_template, "text_template")
-        choices = {"text_pooling": ("cls", "mean"), "label_pooling": ("mean", "lab"),
-                   "similarity": ("cosine", "dot", "bilinear"), "label_attention": ("full", "isolated")}
+        choices = {"text_pooling": ("cls", "mean", "label"), "label_pooling": ("mean", "lab"),
+                   "similarity": ("cosine", "dot", "bilinear"),
+                   "label_attention": ("full", "isolated", "labels_read_text")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not supported: use one of {allowed}")
+        if not (isinstance(self.pool_dim, int) and self.pool_dim >= 1):
+            raise ValueError(f"pool_dim={self.pool_dim!r} must be a positive width, e.g. 64")
         cap = self.max_text_tokens
         if cap is not None and not (isinstance(cap, int) and cap >= 1):
             raise ValueError(f"max_text_tokens={cap!r} is not a positive number of tokens: use e.g. "

@@ -31,14 +31,19 @@ class LossConfig:
     bce_weight: float = 1.0
     repulsion_weight: float = 0.1
     margin_weight: float = 0.0
+    ovn_weight: float = 0.0  # OneVsNegatives: each positive against the sample's negatives only, with ovn_margin
     anchor_weight: float = 5.0  # PriorAnchor; measured with lr 1e-4 (bench/accuracy.py); 0 = off (then use lr ~2e-5)
     repulsion_threshold: float = 0.3
     margin: float = 0.1
+    ovn_margin: float = 0.1  # in similarity units (scaled by the score head's softmax scale)
+    focal_gamma: float = 0.0  # BCE as focal loss: (1 - p_t)^gamma * BCE; 0 = plain BCE
 
     def __post_init__(self):
         for f in fields(self):
             if f.name.endswith("_weight") and getattr(self, f.name) < 0:
                 raise ValueError(f"{f.name}={getattr(self, f.name)} must be >= 0: 0 turns that loss term off")
+        if self.focal_gamma < 0:
+            raise ValueError(f"focal_gamma={self.focal_gamma} must be >= 0: 0 is plain binary cross-entropy")
 
     @classmethod
     def from_dict(cls, data: dict) -> "LossConfig":
@@ -67,6 +72,29 @@ class SoftmaxOverLabels(nn.Module):
         return per_sample[has].mean()
 
 
+class OneVsNegatives(nn.Module):
+    """Each positive against the sample's negatives only (other positives are left out), its logit lowered by a
+    margin:  loss_bp = -log( e^(z_p - m) / (e^(z_p - m) + sum_{n in N_b} e^(z_n)) );  mean over every positive of
+    samples with a negative.  ``m`` = ``margin`` x the softmax scale, so the margin is in similarity units."""
+
+    def __init__(self, margin: float = 0.1):
+        super().__init__()
+        self.margin = margin
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+        z = logits.float()
+        pos = (targets > 0.5) & valid
+        neg = (targets <= 0.5) & valid
+        use = pos & neg.any(-1, keepdim=True)
+        if not use.any():
+            return logits.sum() * 0.0
+        neg_lse = torch.logsumexp(z.masked_fill(~neg, float("-inf")), dim=-1, keepdim=True)  # (B, 1)
+        zp = z - self.margin * scale
+        loss = torch.logaddexp(zp, neg_lse) - zp  # -log softmax of the positive among {it} + negatives
+        return loss[use].mean()
+
+
 class LabelRepulsion(nn.Module):
     """mean over label pairs (i != j) of one sample: relu(cos(l_i, l_j) - threshold); mean over all pairs of the batch."""
 
@@ -85,12 +113,22 @@ class LabelRepulsion(nn.Module):
 
 
 class BinaryCrossEntropy(nn.Module):
-    """Mean binary cross-entropy over valid labels of p = sigmoid(score_logits), the score head's probabilities."""
+    """Mean binary cross-entropy over valid labels of p = sigmoid(score_logits), the score head's probabilities;
+    with ``gamma`` > 0 the focal form (1 - p_t)^gamma * BCE, p_t = p for a positive and 1 - p for a negative."""
+
+    def __init__(self, gamma: float = 0.0):
+        super().__init__()
+        self.gamma = gamma
 
     def forward(self, score_logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         if not valid.any():
             return score_logits.sum() * 0.0
-        return F.binary_cross_entropy_with_logits(score_logits.float()[valid], targets.float()[valid])
+        x, y = score_logits.float()[valid], targets.float()[valid]
+        bce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+        if self.gamma:
+            p = torch.sigmoid(x)
+            bce = (1 - (p * y + (1 - p) * (1 - y))).pow(self.gamma) * bce
+        return bce.mean()
 
 
 class HardNegativeMargin(nn.Module):
@@ -124,7 +162,11 @@ class PriorAnchor(nn.Module):
 
     def forward(self, text: torch.Tensor, labels: torch.Tensor, prior_text: torch.Tensor,
                 prior_labels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        text_term = (1 - F.cosine_similarity(text.float(), prior_text.float(), dim=-1)).mean()
+        if text.dim() == 3:  # one text vector per label (text_pooling="label"): each stays near the text's prior
+            per_label = 1 - F.cosine_similarity(text.float(), prior_text.float().unsqueeze(1), dim=-1)
+            text_term = per_label[valid].mean() if valid.any() else per_label.sum() * 0.0
+        else:
+            text_term = (1 - F.cosine_similarity(text.float(), prior_text.float(), dim=-1)).mean()
         if not valid.any():
             return text_term
         label_term = 1 - F.cosine_similarity(labels.float(), prior_labels.float(), dim=-1)
@@ -132,15 +174,16 @@ class PriorAnchor(nn.Module):
 
 
 class GliZNetLoss(nn.Module):
-    """softmax_weight * SoftmaxOverLabels + bce_weight * BinaryCrossEntropy
-    + repulsion_weight * LabelRepulsion + margin_weight * HardNegativeMargin
+    """softmax_weight * SoftmaxOverLabels + bce_weight * BinaryCrossEntropy (focal with focal_gamma > 0)
+    + repulsion_weight * LabelRepulsion + margin_weight * HardNegativeMargin + ovn_weight * OneVsNegatives
     (+ anchor_weight * PriorAnchor, when the batch carries prior vectors)."""
 
     def __init__(self, config: LossConfig | None = None):
         super().__init__()
         self.config = config or LossConfig()
         self.softmax = SoftmaxOverLabels()
-        self.bce = BinaryCrossEntropy()
+        self.bce = BinaryCrossEntropy(self.config.focal_gamma)
+        self.ovn = OneVsNegatives(self.config.ovn_margin)
         self.repulsion = LabelRepulsion(self.config.repulsion_threshold)
         self.margin = HardNegativeMargin(self.config.margin)
         self.anchor = PriorAnchor()
@@ -148,7 +191,8 @@ class GliZNetLoss(nn.Module):
     def forward(self, similarity: torch.Tensor, logits: torch.Tensor, score_logits: torch.Tensor,
                 label_embeds: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
                 text_embeds: torch.Tensor | None = None, prior_text: torch.Tensor | None = None,
-                prior_labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                prior_labels: torch.Tensor | None = None, scale: torch.Tensor | float = 1.0
+                ) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
         parts: dict[str, torch.Tensor] = {}
         if c.softmax_weight:
@@ -159,6 +203,8 @@ class GliZNetLoss(nn.Module):
             parts["repulsion"] = self.repulsion(label_embeds, valid)
         if c.margin_weight:
             parts["margin"] = self.margin(similarity, targets, valid)
+        if c.ovn_weight:
+            parts["ovn"] = self.ovn(logits, targets, valid, scale)
         if c.anchor_weight and prior_text is not None and text_embeds is not None:
             L = label_embeds.shape[1]
             parts["anchor"] = self.anchor(text_embeds, label_embeds, prior_text, prior_labels[:, :L], valid)

@@ -20,8 +20,14 @@ Reading order: ``GliZNetConfig`` -> ``ScoreHead`` -> ``GliZNet.forward`` -> ``Gl
      1..m and ``[LAB]`` at position 0 with ``[CLS]``'s embedding (attention ignores token order, so
      ``[LAB]`` plays ``[CLS]``); only the ``[SEP]`` is missing, which leaves the label vectors at cosine ~0.9
      of the separately encoded ones.
+   * ``label_attention="labels_read_text"`` - as isolated, but each label's tokens also attend to the text
+     tokens (the text still sees only itself, so the text vector keeps its pretrained prior); labels still
+     never see each other.
 3. Pooling: text = ``[CLS]`` state or the mean over ``[CLS] text [SEP]`` (``text_pooling``); label k = mean of
-   its tokens and its ``[LAB]``, or its ``[LAB]`` state alone (``label_pooling``).  Optional Linear+LayerNorm projections, one per side.
+   its tokens and its ``[LAB]``, or its ``[LAB]`` state alone (``label_pooling``).  ``text_pooling="label"``
+   reads the text *for each label*: ``t_k = sum_i softmax_i(q(l_k) . k(h_i) / sqrt(d)) h_i`` over the text
+   tokens, with ``q`` initialised to zero, so an untrained model pools the plain mean and scores exactly as
+   ``"mean"``.  Optional Linear+LayerNorm projections, one per side.
 4. Similarity: cosine, dot or bilinear (``t^T W l`` on normalised vectors, ``W`` initialised to identity, so
    it starts as cosine).
 5. The ``ScoreHead`` turns a similarity into logits with learned scales: ``logits = similarity *
@@ -68,7 +74,7 @@ class GliZNetOutput:
     score_logits: torch.Tensor  # (B, L) similarity * exp(t) + b: sigmoid gives the reported score
     similarity: torch.Tensor  # (B, L)
     label_valid: torch.Tensor  # (B, L) bool
-    text_embeds: torch.Tensor  # (B, D)
+    text_embeds: torch.Tensor  # (B, D), or (B, L, D) with text_pooling="label" (the text as read for each label)
     label_embeds: torch.Tensor  # (B, L, D)
     loss_parts: dict | None = None
 
@@ -138,6 +144,11 @@ class GliZNet(nn.Module):
             self.label_proj = nn.Identity()
         if config.similarity == "bilinear":
             self.bilinear = nn.Parameter(torch.eye(dim))
+        if config.text_pooling == "label":  # label-conditioned attention pool; q = 0 pools the plain mean
+            self.pool_query = nn.Linear(hidden, config.pool_dim)
+            self.pool_key = nn.Linear(hidden, config.pool_dim)
+            nn.init.zeros_(self.pool_query.weight)
+            nn.init.zeros_(self.pool_query.bias)
         self.score_head = ScoreHead(config)
         self.loss_fn = GliZNetLoss(loss)  # no parameters: only the weights of the training objective
         self._label_text: LabelText | None = None
@@ -248,7 +259,10 @@ class GliZNet(nn.Module):
         run_start = torch.where(new_run, idx, torch.zeros_like(idx)).cummax(dim=1).values
         position_ids = idx - run_start + (group > 0).long()
         position_ids = position_ids.masked_fill(is_lab, 0)
-        allowed = (group.unsqueeze(2) == group.unsqueeze(1)).unsqueeze(1)  # (B, 1, T, T)
+        allowed = group.unsqueeze(2) == group.unsqueeze(1)  # (B, T, T): query i may see key j
+        if self.config.label_attention == "labels_read_text":  # a label's tokens also read the text
+            allowed = allowed | ((group > 0).unsqueeze(2) & (group == 0).unsqueeze(1))
+        allowed = allowed.unsqueeze(1)  # (B, 1, T, T)
         if getattr(self.backbone.config, "_attn_implementation", "sdpa") == "eager":
             mask = torch.zeros(allowed.shape, dtype=torch.float32, device=group.device)
             mask = mask.masked_fill(~allowed, torch.finfo(torch.float32).min)
@@ -262,37 +276,53 @@ class GliZNet(nn.Module):
         is_lab = input_ids == self.tokenizer.lab_token_id
         prev = torch.cat([label_mask[:, :1], label_mask[:, :-1]], dim=1)
         lab_of = torch.where(is_lab, prev, torch.zeros_like(prev))  # k at the [LAB] closing label k
-        if self.config.label_attention == "isolated":
+        if self.config.label_attention != "full":
             group = self._groups(input_ids, attention_mask, label_mask)
             mask, kwargs["position_ids"] = self._isolated_inputs(group, is_lab)
         else:
             mask = attention_mask
         hidden = self.backbone(input_ids=input_ids, attention_mask=mask, **kwargs).last_hidden_state
         n_labels = max(int(label_mask.max()), 1)
-        if self.config.text_pooling == "cls":
-            text = hidden[:, 0]
-        else:
-            T = input_ids.shape[1]
-            idx = torch.arange(T, device=input_ids.device).expand_as(input_ids)
-            first = torch.where(label_mask > 0, idx, T).min(dim=1, keepdim=True).values
-            in_text = ((idx < first) & attention_mask.bool()).unsqueeze(-1).to(hidden.dtype)
-            text = (hidden * in_text).sum(1) / in_text.sum(1).clamp(min=1.0)
         if self.config.label_pooling == "mean":  # the label's tokens and its [LAB]
             member = F.one_hot(label_mask + lab_of, n_labels + 1)[..., 1:].to(hidden.dtype)  # (B, T, L)
         else:
             member = F.one_hot(lab_of, n_labels + 1)[..., 1:].to(hidden.dtype)
         counts = member.sum(1)  # (B, L)
         labels = torch.einsum("btl,btd->bld", member, hidden) / counts.clamp(min=1.0).unsqueeze(-1)
+        if self.config.text_pooling == "cls":
+            text = hidden[:, 0]
+        else:
+            T = input_ids.shape[1]
+            idx = torch.arange(T, device=input_ids.device).expand_as(input_ids)
+            first = torch.where(label_mask > 0, idx, T).min(dim=1, keepdim=True).values
+            in_text = (idx < first) & attention_mask.bool()  # (B, T): [CLS] text [SEP]
+            if self.config.text_pooling == "label":
+                text = self._label_pool(hidden, in_text, labels)
+            else:
+                weight = in_text.unsqueeze(-1).to(hidden.dtype)
+                text = (hidden * weight).sum(1) / weight.sum(1).clamp(min=1.0)
         return self.text_proj(text), self.label_proj(labels), counts > 0
 
+    def _label_pool(self, hidden: torch.Tensor, in_text: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, L, D): label k's own text vector, ``sum_i softmax_i(q(l_k) . k(h_i) / sqrt(d)) h_i`` over the text
+        tokens.  ``q`` starts at zero: every weight is then 1/n and each label gets the plain mean."""
+        query = self.pool_query(labels)  # (B, L, A)
+        key = self.pool_key(hidden)  # (B, T, A)
+        logits = torch.einsum("bla,bta->blt", query, key).float() / math.sqrt(query.shape[-1])
+        logits = logits.masked_fill(~in_text.unsqueeze(1), float("-inf"))
+        weights = torch.softmax(logits, dim=-1).to(hidden.dtype)
+        return torch.einsum("blt,btd->bld", weights, hidden)
+
     def similarity(self, text: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, L) from a text vector (B, D) - or one per label (B, L, D), ``text_pooling="label"`` - and (B, L, D)."""
+        pattern = "bd,bld->bl" if text.dim() == 2 else "bld,bld->bl"
         if self.config.similarity == "dot":
-            return torch.einsum("bd,bld->bl", text, labels)
+            return torch.einsum(pattern, text, labels)
         t = F.normalize(text.float(), dim=-1)
         lab = F.normalize(labels.float(), dim=-1)
         if self.config.similarity == "bilinear":
             t = t @ self.bilinear
-        return torch.einsum("bd,bld->bl", t, lab)
+        return torch.einsum(pattern, t, lab)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, label_mask: torch.Tensor,
                 labels: torch.Tensor | None = None, prior_text: torch.Tensor | None = None,
@@ -309,8 +339,9 @@ class GliZNet(nn.Module):
             if targets.shape[1] < L:
                 raise ValueError(f"labels has {targets.shape[1]} columns but the inputs hold {L} labels: pass one target per label")
             valid = valid & (labels[:, :L] >= 0)
+            scale = self.score_head.logit_scale.clamp(max=self.score_head.max_log_scale).exp()
             loss, parts = self.loss_fn(sim, logits, score_logits, label_vecs, targets, valid, text, prior_text,
-                                       prior_labels)
+                                       prior_labels, scale=scale)
         return GliZNetOutput(loss, logits, score_logits, sim, valid, text, label_vecs, parts)
 
     # -- inference (the chunked batching lives in gliznet.modeling.predict) -------------------------------------
