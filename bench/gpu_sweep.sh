@@ -28,10 +28,8 @@ label-pool+ovn=model.text_pooling:label;loss.ovn_weight:1;loss.softmax_weight:0
 label-pool+focal=model.text_pooling:label;loss.focal_gamma:1.85
 label-pool+read-text=model.text_pooling:label;model.label_attention:labels_read_text
 label-pool+all-train=model.text_pooling:label;data:RUNS/ds5
-label-pool+32-labels=model.text_pooling:label;max_labels_per_sample:32
 label-pool+no-anchor=model.text_pooling:label;loss.anchor_weight:0;lr:3e-5;head_lr:3e-4
 author=model.text_pooling:label;model.label_pooling:lab;model.similarity:bilinear;loss.ovn_weight:1;loss.softmax_weight:0;loss.focal_gamma:1.85;loss.repulsion_weight:0
-mean+all-train=data:RUNS/ds5
 EOF
 }
 
@@ -92,10 +90,11 @@ EOF
   while read -r v; do vs+=(--variant "${v//RUNS//tmp/runs}"); done < <(variants)
   names=(baseline today)
   while read -r v; do names+=("${v%%=*}"); done < <(variants)
-  printf '%s\n' "${names[@]}" | xargs -P "$JOBS" -I{} sh -c \
+  printf '%s\n' "${names[@]}" | timeout "${JOB_SECONDS:-480}" xargs -P "$JOBS" -I{} sh -c \
     '"'"$PY"'" bench/sweep.py "$@" --only {} > "'"$out"'/{}.log" 2>&1 && echo "done {}" || echo "FAILED {}"' _ \
-    "${common[@]}" "${vs[@]}"
-  "$PY" bench/sweep.py "${common[@]}" "${vs[@]}" --aggregate | tee "$out/sweep.txt"
+    "${common[@]}" "${vs[@]}" || echo "jobs stopped (timeout or failure): the tables use what finished"
+  "$PY" bench/sweep.py "${common[@]}" "${vs[@]}" --aggregate | tee "$out/sweep.txt" || true
+  tar -C "$out" -czf "$out/results.tgz" --exclude '*/model' --exclude '*/checkpoint-*' --exclude results.tgz .
 }
 
 case "${1:-}" in

@@ -196,8 +196,11 @@ def aggregate(args) -> str:
     jobs = {name: json.loads((out / f"{name}.json").read_text()) for name in ["baseline", *args.variants]
             if (out / f"{name}.json").exists()}
     missing = [n for n in ["baseline", *args.variants] if n not in jobs]
-    if missing:
+    if "baseline" in missing or "today" in missing:
         raise SystemExit(f"jobs {missing} have no {out}/<name>.json yet: run them with --only NAME")
+    if missing:
+        print(f"left out (no {out}/<name>.json: not run or not finished): {', '.join(missing)}")
+        args.variants = {n: v for n, v in args.variants.items() if n in jobs}
     choose, report = args.choose_sets, args.report_sets
     wording_of = {n: max(CANDIDATE_WORDINGS, key=lambda w: average(jobs[n]["scores"][w], choose))
                   for n in args.variants}

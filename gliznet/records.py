@@ -16,7 +16,8 @@ Read top to bottom:
 4. ``RawItem`` / ``RawBatch`` / ``BATCH_JSON_SCHEMA`` - what the LLM is asked to return.
 5. Normalisation: ``normalize_label`` (display form) and ``label_key`` (comparison key);
    ``normalize_text`` and ``text_key``.
-6. ``validate_item`` - one raw item -> Record | Rejection, plus counts of the fixes applied.
+6. ``validate_item`` - one raw item -> Record | Rejection, plus counts of the fixes applied;
+   ``validate_items`` - the same for a list.
 7. ``parse_batch`` - the LLM's raw output string -> records, rejections, fix counts.  Never raises.
 
 Fixes vs rejections: a *fix* repairs an item and keeps it (a duplicate label removed, a label that is in
@@ -347,6 +348,22 @@ def validate_item(item: Any, provenance: Provenance | None, prompt_text: str,
     return record, None, fixes
 
 
+def validate_items(items: list, provenance: Provenance | None, prompt_text: str,
+                   limits: Limits = Limits()) -> tuple[list[Record], list[Rejection], Counter]:
+    """``validate_item`` on each item: ``(records, rejections, fixes summed)``, in item order."""
+    records: list[Record] = []
+    rejections: list[Rejection] = []
+    fixes: Counter = Counter()
+    for item in items:
+        record, rejection, item_fixes = validate_item(item, provenance, prompt_text, limits)
+        fixes.update(item_fixes)
+        if record is not None:
+            records.append(record)
+        else:
+            rejections.append(rejection)
+    return records, rejections, fixes
+
+
 def _unknown_provenance() -> Provenance:
     return Provenance(provider="unknown", model="unknown", prompt_id="", prompt_hash="", topic="",
                       genre="", length="", reading_level="", seed=0)
@@ -407,13 +424,8 @@ def parse_batch(raw: str, provenance: Provenance | None, prompt_text: str,
         if not items:
             return [], [Rejection(reason=RejectReason.empty_batch, detail="the answer holds no records",
                                   raw=raw, provenance=provenance)], fixes
-        for item in items:
-            record, rejection, item_fixes = validate_item(item, provenance, prompt_text, limits)
-            fixes.update(item_fixes)
-            if record is not None:
-                records.append(record)
-            else:
-                rejections.append(rejection)
+        records, rejections, item_fixes = validate_items(items, provenance, prompt_text, limits)
+        fixes.update(item_fixes)
     except Exception as err:  # noqa: BLE001 - the contract is "never raises": account for it instead
         rejections.append(Rejection(reason=RejectReason.wrong_shape, detail=f"unexpected: {err!r}"[:300],
                                     raw=raw if isinstance(raw, str) else repr(raw), provenance=provenance))

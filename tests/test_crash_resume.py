@@ -196,7 +196,7 @@ def test_sigkill_during_large_writes_never_leaves_a_manifest_over_broken_data(tm
     assert outcomes["unfinished"] >= 1, "no kill landed inside a write: lengthen the writes"
 
 
-@pytest.mark.parametrize("step", ["write_records_jsonl", "save_datasets", "render_card", "_replace"])
+@pytest.mark.parametrize("step", ["write_records_jsonl", "save_datasets", "render_card", "replace_path"])
 def test_an_exception_inside_write_hardset_leaves_the_folder_unfinished(tmp_path, monkeypatch, step):
     import gliznet.curation.hardset as hardset
 
@@ -207,7 +207,7 @@ def test_an_exception_inside_write_hardset_leaves_the_folder_unfinished(tmp_path
 
     def crash(*args, **kwargs):
         calls["n"] += 1
-        if step == "_replace" and calls["n"] < 3:  # let two artefacts be renamed, then crash mid-swap
+        if step == "replace_path" and calls["n"] < 3:  # let two artefacts be renamed, then crash mid-swap
             return real(*args, **kwargs)
         raise OSError(28, f"No space left on device (injected into {step})")
 

@@ -11,17 +11,18 @@ therefore works on *labels*, not records:
 2. ``build_datasets`` turns the split into two ``datasets.DatasetDict`` (train, test) with explicit
    features: ``triplet`` (text, labels, not_labels) and ``couplet`` (text, labels); ``save_datasets``
    writes them so that even an empty split loads back.
-3. ``write_records_jsonl`` / ``load_records_jsonl`` store records one JSON object a line, atomically.
+3. ``write_records_jsonl`` / ``load_records_jsonl`` store records one JSON object a line, atomically
+   (``gliznet._io``'s writer and reader).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import datasets
 
+from gliznet._io import atomic_write_lines, read_jsonl
 from gliznet.curation.split import SplitResult
 from gliznet.records import Record
 
@@ -73,32 +74,17 @@ def save_datasets(built: dict[str, datasets.DatasetDict], out_dir: str | os.Path
 
 
 def write_records_jsonl(path: str | os.PathLike, records: list) -> None:
-    """Write pydantic models (Records or Rejections) one JSON object a line, atomically (temp + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for record in records:
-                f.write(record.model_dump_json() + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write pydantic models (Records or Rejections) one JSON object a line, atomically (``atomic_write_lines``)."""
+    atomic_write_lines(path, (record.model_dump_json() for record in records))
 
 
 def load_records_jsonl(path: str | os.PathLike) -> list[Record]:
     """Read records written by ``write_records_jsonl``; an invalid line raises naming its line number."""
     records = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(Record.model_validate_json(line))
-            except ValueError as err:
-                raise ValueError(f"{path}:{number} is not a record ({err.__class__.__name__}): "
-                                 "fix or remove that line") from err
+    for number, row in read_jsonl(path):
+        try:
+            records.append(Record.model_validate(row))
+        except ValueError as err:
+            raise ValueError(f"{path}:{number} is not a record ({err.__class__.__name__}): "
+                             "fix or remove that line") from err
     return records

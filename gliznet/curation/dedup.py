@@ -44,6 +44,8 @@ from rapidfuzz import fuzz, process
 
 from gliznet.records import Record, Rejection, RejectReason, label_key, text_key
 
+NEAR_DUP_THRESHOLD = 90.0  # the default score from which a text is a near-duplicate (generate, import)
+
 CHUNK = 512            # query texts scored per cdist call (chunk x window floats in memory)
 MAX_WINDOW = 4096      # candidate columns per cdist call; wider windows are cut into pieces
 PREFIX_MIN = 4         # blocking: each text is indexed under at least its 4 rarest tokens ...
@@ -193,7 +195,7 @@ def _block_pairs(members: list[int], keys: list[str], cutoff: float, workers: in
         yield members[a], members[b], score
 
 
-def near_duplicates(texts: list[str], threshold: float = 90.0,
+def near_duplicates(texts: list[str], threshold: float = NEAR_DUP_THRESHOLD,
                     workers: int = -1) -> list[tuple[int, int, float]]:
     """Pairs ``(kept_index, dup_index, score)`` over ``texts`` (indices into ``texts``).
 
@@ -223,7 +225,7 @@ def near_duplicates(texts: list[str], threshold: float = 90.0,
     return pairs
 
 
-def deduplicate(records: list[Record], threshold: float = 90.0) -> DedupResult:
+def deduplicate(records: list[Record], threshold: float = NEAR_DUP_THRESHOLD) -> DedupResult:
     """``merge_exact`` then drop near-duplicates (each one a ``near_duplicate`` rejection)."""
     merged, exact_merged = merge_exact(records)
     pairs = near_duplicates([r.text for r in merged], threshold)

@@ -36,13 +36,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Iterable
 
-from gliznet._io import Checkpoint, _replace, atomic_write_text
+from gliznet._io import Checkpoint, atomic_write_text, replace_path
 from gliznet.curation.card import compute_stats, render_card
 from gliznet.curation.card import hardness as hardness_check
 from gliznet.curation.dataset import build_datasets, save_datasets, write_records_jsonl
-from gliznet.curation.dedup import deduplicate
+from gliznet.curation.dedup import NEAR_DUP_THRESHOLD, deduplicate
 from gliznet.curation.publish import dataset_fingerprint, version_tag
-from gliznet.curation.split import SplitResult, zero_shot_split
+from gliznet.curation.split import TEST_LABEL_FRACTION, SplitResult, zero_shot_split
 from gliznet.generation.loop import (
     ProgressFn,
     Validated,
@@ -63,8 +63,8 @@ class BuildConfig:
     from ``GenerateConfig``: no LLM call depends on it, so changing it re-asks nothing (the Prefect
     cache of ``generate-batch`` keys on ``GenerateConfig``)."""
 
-    test_label_fraction: float = 0.2
-    near_dup_threshold: float = 90.0
+    test_label_fraction: float = TEST_LABEL_FRACTION
+    near_dup_threshold: float = NEAR_DUP_THRESHOLD
     with_hardness: bool = True
 
     def __post_init__(self) -> None:
@@ -110,9 +110,7 @@ def write_hardset(out_dir: str | os.PathLike, *, records: list[Record], rejectio
     stage.mkdir()
     try:
         write_records_jsonl(stage / "records.jsonl", records)
-        with open(stage / "rejected.jsonl", "w", encoding="utf-8") as fh:
-            for rej in rejections:
-                fh.write(rej.model_dump_json() + "\n")
+        write_records_jsonl(stage / "rejected.jsonl", rejections)
         save_datasets(build_datasets(split), stage)
         fingerprint = dataset_fingerprint({"train": split.train, "test": split.test})
         created = datetime.now(timezone.utc)
@@ -145,7 +143,7 @@ def write_hardset(out_dir: str | os.PathLike, *, records: list[Record], rejectio
         if hardness is not None:
             manifest["hardness"] = hardness
         for item in sorted(stage.iterdir()):
-            _replace(item, out / item.name)
+            replace_path(item, out / item.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -189,11 +187,14 @@ def split_curated(curated: Curated, test_label_fraction: float, seed: int) -> Sp
     return zero_shot_split(curated.records, test_label_fraction=test_label_fraction, seed=seed)
 
 
-def score_hardness(curated: Curated, seed: int) -> dict:
-    """The card's hardness check: MiniLM scores of the hard negatives against the positives."""
-    from gliznet.modeling.backbone import Embedder
+def score_hardness(curated: Curated, seed: int, embedder=None) -> dict:
+    """The card's hardness check: MiniLM scores of the hard negatives against the positives (``embedder``:
+    a ``gliznet.modeling.backbone.Embedder``, a fresh one when None)."""
+    if embedder is None:
+        from gliznet.modeling.backbone import Embedder
 
-    return hardness_check(curated.records, Embedder(), seed=seed)
+        embedder = Embedder()
+    return hardness_check(curated.records, embedder, seed=seed)
 
 
 def write_curated(out_dir: str | os.PathLike, curated: Curated, split: SplitResult, config: GenerateConfig,

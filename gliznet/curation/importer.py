@@ -7,9 +7,9 @@ data, so an imported folder is interchangeable with a generated one:
 1. read rows; a line that is not JSON is an ``invalid_json`` rejection, never a crash;
 2. optionally *mine hard negatives*: add up to ``mine_hard_negatives`` labels from the file's own label
    set, the ones most similar to the text (embedding cosine) that are not already a label or negative;
-3. ``validate_item`` with the given ``Limits`` (relax them for short-text sets), ``deduplicate``,
-   ``zero_shot_split``;
-4. write the output folder with ``gliznet.curation.hardset.write_hardset`` (records.jsonl, rejected.jsonl,
+3. ``validate_items`` with the given ``Limits`` (relax them for short-text sets);
+4. the same steps as a generated run (``gliznet.curation.hardset``): ``curate`` (dedup), ``split_curated``,
+   ``score_hardness`` (when an embedder is at hand), ``write_hardset`` (records.jsonl, rejected.jsonl,
    triplet/, couplet/, README.md, manifest.json).
 
 Provenance of an imported record: provider ``"import"``, model = the file name, prompt_id / prompt_hash
@@ -18,28 +18,28 @@ Provenance of an imported record: provider ``"import"``, model = the file name, 
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from gliznet.curation.dedup import deduplicate
-from gliznet.curation.split import zero_shot_split
+from gliznet._io import read_jsonl
+from gliznet.curation.dedup import NEAR_DUP_THRESHOLD
+from gliznet.curation.hardset import curate, score_hardness, split_curated, write_hardset
+from gliznet.curation.split import TEST_LABEL_FRACTION
+from gliznet.generation.loop import Validated
 from gliznet.records import (
     Limits,
     Provenance,
-    Record,
     Rejection,
     RejectReason,
     label_key,
     utc_now_iso,
-    validate_item,
+    validate_items,
 )
 
 IMPORT = "import"
-NEAR_DUP_THRESHOLD = 90.0
 
 
 def import_provenance(path: str | os.PathLike, seed: int) -> Provenance:
@@ -49,20 +49,15 @@ def import_provenance(path: str | os.PathLike, seed: int) -> Provenance:
 
 def read_rows(path: str | os.PathLike, provenance: Provenance) -> tuple[list[dict], list[Rejection]]:
     """JSON objects of the file (missing ``not_labels`` -> ``[]``) and one rejection per unreadable line."""
-    rows, rejections = [], []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except (ValueError, RecursionError) as err:
-                rejections.append(Rejection(reason=RejectReason.invalid_json, detail=f"line {number}: {err}"[:300],
-                                            raw=line.rstrip("\n"), provenance=provenance))
-                continue
-            if isinstance(row, dict) and "not_labels" not in row:
-                row = {**row, "not_labels": []}
-            rows.append(row)
+    rows: list = []
+    rejections: list[Rejection] = []
+
+    def unreadable(number: int, line: str, why: str) -> None:
+        rejections.append(Rejection(reason=RejectReason.invalid_json, detail=f"line {number}: {why}"[:300],
+                                    raw=line, provenance=provenance))
+
+    for _, row in read_jsonl(path, on_bad_line=unreadable, errors="replace"):
+        rows.append({**row, "not_labels": []} if isinstance(row, dict) and "not_labels" not in row else row)
     return rows, rejections
 
 
@@ -102,7 +97,7 @@ def mine_negatives(rows: list[dict], k: int, embedder) -> int:
     return added
 
 
-def import_labelled(path: str, out_dir: str, *, test_label_fraction: float = 0.2, seed: int = 0,
+def import_labelled(path: str, out_dir: str, *, test_label_fraction: float = TEST_LABEL_FRACTION, seed: int = 0,
                     mine_hard_negatives: int = 0, embedder=None, limits: Limits = Limits()) -> dict:
     """Curate a labelled JSONL file into ``out_dir`` (the hardset folder contract). Returns the manifest.
 
@@ -114,39 +109,27 @@ def import_labelled(path: str, out_dir: str, *, test_label_fraction: float = 0.2
     if mine_hard_negatives < 0:
         raise ValueError(f"mine_hard_negatives={mine_hard_negatives} is negative: pass 0 (off) or more")
     provenance = import_provenance(path, seed)
-    rows, rejections = read_rows(path, provenance)
-    counts: Counter = Counter(rows_read=len(rows) + len(rejections))
+    rows, unreadable = read_rows(path, provenance)
+    counts: Counter = Counter(rows_read=len(rows) + len(unreadable))
     if mine_hard_negatives:
         if embedder is None:
             from gliznet.modeling.backbone import Embedder
             embedder = Embedder()
         counts["hard_negatives_mined"] = mine_negatives(rows, mine_hard_negatives, embedder)
 
-    records: list[Record] = []
-    for row in rows:
-        record, rejection, fixes = validate_item(row, provenance, "", limits)
-        counts.update(fixes)
-        if record is not None:
-            records.append(record)
-        else:
-            rejections.append(rejection)
-    if not records:
-        reasons = dict(Counter(r.reason.value for r in rejections))
+    records, rejections, fixes = validate_items(rows, provenance, "", limits)
+    counts.update(fixes)
+    validated = Validated(records, unreadable + rejections, counts)
+    if not validated.records:
+        reasons = dict(Counter(r.reason.value for r in validated.rejections))
         raise ValueError(f"no row of {path} passed validation (rejections by reason: {reasons}): "
                          "check the file format or pass relaxed limits")
-    deduped = deduplicate(records, threshold=NEAR_DUP_THRESHOLD)
-    counts.update(deduped.counts)
-    rejections += deduped.rejections
-    split = zero_shot_split(deduped.records, test_label_fraction=test_label_fraction, seed=seed)
-
-    hardness = None
-    if embedder is not None:
-        from gliznet.curation.card import hardness as hardness_check
-        hardness = hardness_check(deduped.records, embedder, seed=seed)
+    curated = curate(validated, NEAR_DUP_THRESHOLD)
+    split = split_curated(curated, test_label_fraction, seed)
+    hardness = score_hardness(curated, seed, embedder) if embedder is not None else None
     params = {"provider": IMPORT, "source": str(path), "model": Path(path).name,
               "test_label_fraction": test_label_fraction, "seed": seed,
               "mine_hard_negatives": mine_hard_negatives, "near_dup_threshold": NEAR_DUP_THRESHOLD,
               "limits": limits.model_dump()}
-    from gliznet.curation.hardset import write_hardset
-    return write_hardset(out_dir, records=deduped.records, rejections=rejections, counts=counts, split=split,
-                         params=params, hardness=hardness, extra={"source": str(path)})
+    return write_hardset(out_dir, records=curated.records, rejections=curated.rejections, counts=curated.counts,
+                         split=split, params=params, hardness=hardness, extra={"source": str(path)})

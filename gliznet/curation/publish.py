@@ -17,6 +17,8 @@ from datetime import date
 from pathlib import Path
 from typing import Iterable
 
+from gliznet._io import atomic_write_text, replace_path
+
 LATEST = "latest"
 
 
@@ -59,9 +61,7 @@ def latest_version(store: str | os.PathLike) -> str | None:
 
 
 def _set_latest(store: Path, version: str) -> None:
-    tmp = store / f".{LATEST}.{uuid.uuid4().hex[:8]}"
-    tmp.write_text(version + "\n", encoding="utf-8")
-    os.replace(tmp, store / LATEST)
+    atomic_write_text(store / LATEST, version + "\n")
 
 
 def publish_local(src: str | os.PathLike, store: str | os.PathLike, version: str | None = None,
@@ -79,7 +79,7 @@ def publish_local(src: str | os.PathLike, store: str | os.PathLike, version: str
         tmp = store / f".incoming-{version}-{uuid.uuid4().hex[:8]}"
         try:
             shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("checkpoint", ".staging-*", ".old-*"))
-            os.replace(tmp, target)
+            replace_path(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     if set_latest:

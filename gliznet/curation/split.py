@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from gliznet.records import Record, label_key
 
+TEST_LABEL_FRACTION = 0.2  # the default share of records in the zero-shot test split (generate, import)
+
 
 @dataclass
 class SplitResult:
@@ -53,7 +55,7 @@ def held_out_label_keys(records: list[Record], test_label_fraction: float, seed:
     return held or {random.Random(seed).choice(keys)}
 
 
-def zero_shot_split(records: list[Record], test_label_fraction: float = 0.2, seed: int = 0,
+def zero_shot_split(records: list[Record], test_label_fraction: float = TEST_LABEL_FRACTION, seed: int = 0,
                     min_test_records: int = 1) -> SplitResult:
     """Split so that no label (by ``label_key``) occurs in both train and test.  See the module docstring.
 

@@ -20,15 +20,9 @@ import numpy as np
 
 from gliznet.modeling.backbone import Embedder, load_backbone
 from gliznet.modeling.label_text import LabelText
+from gliznet.modeling.tokenizer import BACKBONE_MAX_LENGTH, check_labels
 
 BASELINES = ("embedding", "cross-encoder")
-
-
-def _check_inputs(texts: list[str], labels: list[str]) -> None:
-    if not labels:
-        raise ValueError("labels is empty: pass at least one candidate label")
-    if len(set(labels)) != len(labels):
-        raise ValueError("labels has duplicates: pass each candidate label once")
 
 
 class EmbeddingBaseline:
@@ -49,7 +43,7 @@ class EmbeddingBaseline:
         return np.stack([self._label_vectors[label] for label in labels])
 
     def score(self, texts: list[str], labels: list[str]) -> np.ndarray:
-        _check_inputs(texts, labels)
+        check_labels(labels)
         label_vecs = self.label_vectors(labels)
         if not texts:
             return np.zeros((0, len(labels)), dtype=np.float32)
@@ -66,7 +60,7 @@ class CrossEncoderBaseline:
     name = "cross-encoder"
 
     def __init__(self, backbone: str | None = None, device: str | None = None, batch_size: int = 64,
-                 max_length: int = 256, label_text: LabelText | None = None):
+                 max_length: int = BACKBONE_MAX_LENGTH, label_text: LabelText | None = None):
         self.tokenizer, self.model, self.device = load_backbone(backbone, device)
         self.label_text = label_text or LabelText()
         self.batch_size = batch_size
@@ -90,7 +84,7 @@ class CrossEncoderBaseline:
     def score(self, texts: list[str], labels: list[str]) -> np.ndarray:
         import torch
 
-        _check_inputs(texts, labels)
+        check_labels(labels)
         pairs = [(t, label) for t in self.label_text.texts(texts) for label in self.label_text.labels(labels)]
         out = np.zeros(len(pairs), dtype=np.float32)
         with torch.inference_mode():

@@ -31,6 +31,8 @@ from typing import Protocol
 
 import numpy as np
 
+from gliznet.records import label_key
+
 DEFAULT_LAMBDA = 0.3
 DEFAULT_TAU = 0.05
 DEFAULT_TOP_K = 10
@@ -187,7 +189,7 @@ class GliZNetSpace:
     def seen_scores(self, texts: list[str], seen: list[str]) -> np.ndarray:
         import torch
 
-        if self.model.config.label_attention != "isolated":
+        if self.model.config.label_attention != "isolated" or self.model.config.text_pooling == "label":
             return np.asarray(self.model.score(texts, seen), dtype=np.float64)
         seen_vecs = torch.as_tensor(self._raw_vectors(seen), device=self.model.device)
         text_ids = self.model.tokenizer.encode_pieces(self._render(texts, "texts"))
@@ -218,15 +220,11 @@ def label_space(scorer) -> LabelSpace:
 # The scorer
 # --------------------------------------------------------------------------------------------------
 
-def label_key(label: str) -> str:
-    """How a candidate is matched to a seen label: case-folded, whitespace collapsed."""
-    return " ".join(label.casefold().split())
-
-
 class FusionScorer:
     """``score(texts, labels)`` of ``base_scorer`` with every unseen candidate fused (see the module docstring).
 
-    ``seen_labels``: the labels of the training data (matched to candidates by ``label_key``).  ``space``
+    ``seen_labels``: the labels of the training data (matched to candidates by ``gliznet.records.label_key``:
+    case, ``_``/``-`` and whitespace do not matter).  ``space``
     defaults to ``label_space(base_scorer)``.
     """
 
@@ -235,7 +233,7 @@ class FusionScorer:
         from gliznet.evaluation.runs import scorer_name
 
         check_fusion_params(lam, tau, top_k)
-        by_key = {label_key(label): label for label in seen_labels if isinstance(label, str) and label.strip()}
+        by_key = {label_key(label): label for label in seen_labels if isinstance(label, str) and label_key(label)}
         if not by_key:
             raise ValueError("seen_labels is empty: pass the training data's labels (--fusion-seen DATASET_DIR)")
         self.base = base_scorer
@@ -290,7 +288,7 @@ def load_seen_labels(paths: str) -> list[str]:
     """The positive labels of the training data: a dataset folder's ``train`` split, or every label of a
     ``.jsonl``; ``paths`` may list several, comma-separated.  The real eval sets are refused (they are for
     measuring only, and their labels are the candidates being scored)."""
-    from gliznet.evaluation.data import default_eval_paths
+    from gliznet.evaluation.data import default_eval_paths, labelled_path
 
     try:
         eval_files = {str(Path(x).resolve()) for x in default_eval_paths()}
@@ -298,17 +296,10 @@ def load_seen_labels(paths: str) -> list[str]:
         eval_files = set()
     labels: set[str] = set()
     for part in [x.strip() for x in paths.split(",") if x.strip()]:
-        p = Path(part)
-        if not p.exists():
-            raise ValueError(f"--fusion-seen {part!r} does not exist: {SEEN_HELP}")
+        p = labelled_path(part, "--fusion-seen", SEEN_HELP)
         if str(p.resolve()) in eval_files:
             raise ValueError(f"--fusion-seen {part!r} is an eval set: {SEEN_HELP}")
-        if p.is_file():
-            if p.suffix != ".jsonl":
-                raise ValueError(f"--fusion-seen {part!r} is not a .jsonl file: {SEEN_HELP}")
-            labels |= _labels_of_jsonl(p)
-        else:
-            labels |= _labels_of_dataset(p)
+        labels |= _labels_of_jsonl(p) if p.is_file() else _labels_of_dataset(p)
     if not labels:
         raise ValueError(f"--fusion-seen {paths!r} names no labels: {SEEN_HELP}")
     return sorted(labels)

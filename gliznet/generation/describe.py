@@ -10,9 +10,9 @@ topics can be spelled out.  Every answer is checked and appended the moment it a
 * a failed call or a rejected answer -> one line of ``<out stem>.rejected.jsonl`` with its ``reason``
   (``REJECT_REASONS``), the detail and the raw answer, and a count in the report.
 
-Lines are written like ``gliznet.generation.loop.Checkpoint`` writes calls (one write + flush + fsync; a torn last
-line is dropped on load), so a killed run started again with the same ``--out`` skips every label the file
-already describes and asks only the rest (failed and rejected labels are asked again).  A file may start
+Lines are written by ``gliznet._io.Checkpoint``, as the generation loop writes calls (one write + flush +
+fsync; a torn last line is dropped on load), so a killed run started again with the same ``--out`` skips
+every label the file already describes and asks only the rest (failed and rejected labels are asked again).  A file may start
 as a copy of ``data/label_descriptions.jsonl``: its ``"source": "hand"`` lines count as described.
 
     label_sets_from(source) -> {set: labels}       a .jsonl of {text, labels}, a folder of them, or a dataset folder
@@ -30,17 +30,18 @@ import hashlib
 import json
 import re
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from rapidfuzz import fuzz
 
-from gliznet._io import Checkpoint
+from gliznet._io import Checkpoint, read_jsonl
+from gliznet.generation.plan import check_llm_options
 from gliznet.generation.prompts import PromptTemplate, load_prompt
+from gliznet.generation.window import rolling_window
 from gliznet.llm.provider import LLMCallError, LLMConfigError, LLMProvider
-from gliznet.llm.registry import PROVIDERS
 
 REJECT_REASONS = ("llm_call_failed", "not_json", "empty", "too_short", "too_long", "repeats_label",
                   "copies_example")
@@ -62,10 +63,7 @@ class DescribeConfig:
     prompt_id: str = "describe_label"
 
     def __post_init__(self):
-        if self.provider not in PROVIDERS:
-            raise ValueError(f"--provider '{self.provider}' is unknown: use one of {', '.join(PROVIDERS)}")
-        if self.concurrency < 1:
-            raise ValueError(f"--concurrency must be >= 1 (got {self.concurrency})")
+        check_llm_options(self.provider, self.concurrency)
         if not 0 < self.min_chars < self.max_chars:
             raise ValueError(f"min_chars={self.min_chars} / max_chars={self.max_chars}: need 0 < min_chars < max_chars")
 
@@ -73,14 +71,7 @@ class DescribeConfig:
 # -- 1. which labels ------------------------------------------------------------------------------------
 def _labels_of_jsonl(path: Path) -> list[str]:
     labels: dict[str, None] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"--labels-from {path}:{number} is not JSON ({err.msg}): pass a .jsonl of "
-                             "{text, labels} rows") from None
+    for _, row in read_jsonl(path, "--labels-from"):
         for col in ("labels", "not_labels"):
             values = row.get(col) if isinstance(row, dict) else None
             for label in values if isinstance(values, list) else []:
@@ -206,15 +197,8 @@ class DescriptionCache:
 
     def tries(self) -> Counter:
         """Rejected lines per label (earlier failed or refused attempts)."""
-        if not self.rejected_path.exists():
-            return Counter()
-        tries: Counter = Counter()
-        for raw in self.rejected_path.read_bytes().splitlines():
-            try:
-                tries[json.loads(raw)["label"]] += 1
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue
-        return tries
+        return Counter(entry["label"] for entry in self._rejected.entries()
+                       if isinstance(entry, dict) and isinstance(entry.get("label"), str))
 
     def append(self, line: dict) -> None:
         (self._rejected if "reason" in line else self._accepted).append(line)
@@ -264,40 +248,25 @@ def describe_labels(label_sets: dict[str, list[str]] | list[str], provider: LLMP
     report.cached = report.labels - len(pending)
     rejected: Counter = Counter()
     tries = cache.tries()
-    queue = iter(pending)
-    running: set = set()
+
+    def arrived(line: dict) -> None:
+        cache.append(line)  # before anything else: a killed run keeps every answer it saw
+        report.asked += 1
+        if "reason" not in line:
+            report.accepted += 1
+        elif line["reason"] == "llm_call_failed":
+            report.failed += 1
+            report.missing.append(line["label"])
+        else:
+            rejected[line["reason"]] += 1
+            report.missing.append(line["label"])
+
     with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="gliznet-describe") as pool:
-        try:
-            while True:  # a rolling window: a new call starts when one finishes
-                for label in queue:
-                    running.add(pool.submit(ask, provider, prompt, label, todo[label][1], todo[label][0], config,
-                                            tries[label]))
-                    if len(running) >= config.concurrency:
-                        break
-                if not running:
-                    break
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                errors = [future.exception() for future in done if future.exception() is not None]
-                for future in done:
-                    if future.exception() is not None:
-                        continue
-                    line = future.result()
-                    cache.append(line)  # before anything else: a killed run keeps every answer it saw
-                    report.asked += 1
-                    if "reason" not in line:
-                        report.accepted += 1
-                    elif line["reason"] == "llm_call_failed":
-                        report.failed += 1
-                        report.missing.append(line["label"])
-                    else:
-                        rejected[line["reason"]] += 1
-                        report.missing.append(line["label"])
-                if errors:  # an LLMConfigError: every further call would fail the same way
-                    raise errors[0]
-        except BaseException:
-            for future in running:
-                future.cancel()
-            raise
+        def start(label: str):
+            set_name, context = todo[label]
+            return pool.submit(ask, provider, prompt, label, context, set_name, config, tries[label])
+
+        rolling_window(pending, start, arrived, concurrency=config.concurrency)  # re-raises an LLMConfigError
     report.rejected = dict(sorted(rejected.items()))
     report.missing.sort()
     return report

@@ -12,14 +12,15 @@ skips the calls already answered: no accepted record is lost and none is produce
     Checkpoint(path)                           append-only call log; tolerates a torn last line (gliznet._io)
     validate_calls(lines, prompt, limits)      raw answers -> records + counted rejections
     generate_calls(config, checkpoint, ...)    the one loop: a rolling window of calls until enough
-                                               records; calls run on a pluggable executor (``submit``)
+                                               records (gliznet.generation.window); calls run on a
+                                               pluggable executor (``submit``)
     usage_of(lines)                            LLM usage summed from checkpoint lines
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -35,6 +36,7 @@ from gliznet.generation.plan import (
     request_schema,
 )
 from gliznet.generation.prompts import PromptTemplate, load_prompt
+from gliznet.generation.window import rolling_window
 from gliznet.llm.provider import LLMCallError, LLMConfigError, LLMProvider, Usage
 from gliznet.records import (
     Limits,
@@ -171,30 +173,20 @@ def generate_calls(config: GenerateConfig, checkpoint: Checkpoint, *, provider: 
     lines = checkpoint.load()
     made: list[dict] = []
     accepted = sum(accepted_in(line, config) for line in lines.values())
-    todo = (i for i in range(config.call_budget) if i not in lines)
-    running: set[Future] = set()
     report(accepted, len(lines), config.call_budget)
-    while True:
-        while accepted < config.records and len(running) < config.concurrency:
-            i = next(todo, None)
-            if i is None:
-                break
-            running.add(submit(plan_call(config.seed, i)))
-        if not running:
-            return Generated(lines, made)
-        done, running = wait(running, return_when=FIRST_COMPLETED)
-        failures = [future for future in done if future.exception() is not None]
-        for future in done:
-            if future in failures:
-                continue
-            line = future.result()
-            checkpoint.append(line)  # before anything else: a killed run keeps every answer it saw
-            lines[line["call"]] = line
-            made.append(line)
-            accepted += accepted_in(line, config)
-            report(accepted, len(lines), config.call_budget)
-        if failures:
-            raise failures[0].exception()
+
+    def arrived(line: dict) -> None:
+        nonlocal accepted
+        checkpoint.append(line)  # before anything else: a killed run keeps every answer it saw
+        lines[line["call"]] = line
+        made.append(line)
+        accepted += accepted_in(line, config)
+        report(accepted, len(lines), config.call_budget)
+
+    todo = (plan_call(config.seed, i) for i in range(config.call_budget) if i not in lines)
+    rolling_window(todo, submit, arrived, concurrency=config.concurrency,
+                   keep_going=lambda: accepted < config.records)
+    return Generated(lines, made)
 
 
 def usage_of(lines: Iterable[dict]) -> dict:

@@ -17,6 +17,14 @@ from gliznet.records import Limits
 DATA_DIR: Traversable = resources.files("gliznet.data")  # the repository's data/, installed as package data
 
 
+def check_llm_options(provider: str, concurrency: int) -> None:
+    """The options every LLM run takes (``GenerateConfig``, ``DescribeConfig``): a known provider, >= 1 call at a time."""
+    if provider not in PROVIDERS:
+        raise ValueError(f"--provider '{provider}' is unknown: use one of {', '.join(PROVIDERS)}")
+    if concurrency < 1:
+        raise ValueError(f"--concurrency must be >= 1 (got {concurrency})")
+
+
 @dataclass
 class GenerateConfig:
     """Parameters of one generation run (all recorded in the manifest)."""
@@ -34,14 +42,11 @@ class GenerateConfig:
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
-        if self.provider not in PROVIDERS:
-            raise ValueError(f"--provider '{self.provider}' is unknown: use one of {', '.join(PROVIDERS)}")
+        check_llm_options(self.provider, self.concurrency)
         if self.records < 1:
             raise ValueError(f"--records must be >= 1 (got {self.records}): ask for at least one record")
         if not 1 <= self.records_per_call <= 20:
             raise ValueError(f"--records-per-call must be in 1..20 (got {self.records_per_call})")
-        if self.concurrency < 1:
-            raise ValueError(f"--concurrency must be >= 1 (got {self.concurrency})")
         if self.max_calls is not None and self.max_calls < 1:
             raise ValueError(f"--max-calls must be >= 1 (got {self.max_calls})")
 

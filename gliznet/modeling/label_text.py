@@ -33,13 +33,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import string
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Mapping
+
+from gliznet._io import atomic_write_bytes, read_jsonl
+from gliznet.records import label_key as loose_key  # the one label normaliser: the descriptions' fallback key
 
 SHIPPED_DESCRIPTIONS: Traversable = resources.files("gliznet.data") / "label_descriptions.jsonl"
 SHIPPED = "shipped"  # the option value that names SHIPPED_DESCRIPTIONS
@@ -74,30 +76,20 @@ def check_template(template: str | None, field_name: str) -> None:
 
 
 # -- 2. descriptions ----------------------------------------------------------------------------------
-def loose_key(label: str) -> str:
-    """The fallback lookup key: case-folded, ``_`` and ``-`` as spaces, whitespace collapsed."""
-    return " ".join(re.sub(r"[_\-]", " ", label).casefold().split())
-
-
 def read_description_lines(path: str | Path | Traversable) -> list[dict]:
-    """The JSON lines of a descriptions file (blank lines and a torn last line skipped)."""
+    """The JSON lines of a descriptions file (blank lines and the torn last line of an interrupted
+    ``describe-labels`` run skipped; any other bad line is an error naming it)."""
     source = SHIPPED_DESCRIPTIONS if str(path) == SHIPPED else path
     source = source if hasattr(source, "read_text") else Path(source)
     if not source.is_file():
         raise ValueError(f"label_descriptions {path} is not a file (--label-descriptions): pass a JSONL written "
                          f"by `gliznet describe-labels`, or {SHIPPED!r} for the shipped descriptions")
     lines = []
-    for number, raw in enumerate(source.read_text(encoding="utf-8").split("\n"), 1):
-        if not raw.strip():
-            continue
-        try:
-            entry = json.loads(raw)
-        except json.JSONDecodeError:
-            continue  # a torn last line of an interrupted describe-labels run
+    for number, entry in read_jsonl(source, "--label-descriptions", torn_tail=True):
         if not isinstance(entry, dict) or not isinstance(entry.get("label"), str) \
                 or not isinstance(entry.get("description"), str):
-            raise ValueError(f"{path}:{number} is not a description line: each line needs string "
-                             '"label" and "description" fields')
+            raise ValueError(f"--label-descriptions {path}:{number} is not a description line: each line needs "
+                             'string "label" and "description" fields')
         lines.append(entry)
     return lines
 
@@ -244,6 +236,5 @@ def save_descriptions(label_text: LabelText, directory: str | Path) -> str | Non
     """Copy the descriptions file into a model folder; returns the name to save in its config."""
     if label_text.descriptions_source is None:
         return None
-    data = label_text.descriptions_source.read_bytes()
-    (Path(directory) / DESCRIPTIONS_NAME).write_bytes(data)
+    atomic_write_bytes(Path(directory) / DESCRIPTIONS_NAME, label_text.descriptions_source.read_bytes())
     return DESCRIPTIONS_NAME

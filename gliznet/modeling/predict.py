@@ -17,17 +17,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gliznet.modeling.tokenizer import validate_example
+from gliznet.modeling.tokenizer import check_labels, validate_example
 
 
 def _per_text_labels(texts, labels) -> tuple[bool, list[list[str]]]:
+    """``(shared, one label list per text)``: ``labels`` is one list for every text or one list per text."""
     if isinstance(texts, str):
         raise ValueError("texts is a string: pass a list of texts")
-    if isinstance(labels, str):
-        raise ValueError("labels is a string: pass a list of labels, e.g. ['sports', 'politics']")
-    if labels is None or len(labels) == 0:
-        raise ValueError("labels is empty: pass at least one candidate label")
-    shared = all(isinstance(x, str) for x in labels)
+    shared = isinstance(labels, str) or labels is None or len(labels) == 0 or all(isinstance(x, str) for x in labels)
+    if shared:
+        check_labels(labels)
     per_text = [list(labels)] * len(texts) if shared else [list(x) for x in labels]
     if len(per_text) != len(texts):
         raise ValueError(f"{len(texts)} texts but {len(per_text)} label lists: pass one shared list or one list per text")

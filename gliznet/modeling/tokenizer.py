@@ -27,9 +27,12 @@ LAB_TOKEN = "[LAB]"
 MAX_LENGTH = 512
 TEXT_BUDGET = 0.5
 MIN_TEXT_TOKENS = 32
-# GliZNetConfig's text cap: the backbone's own sentence length (MiniLM's 256, the baseline's truncation and
-# TrainConfig.max_length); longer texts scored worse on the dev portion (README "Label text").
-MAX_TEXT_TOKENS = 256
+# The backbone's own sentence length (MiniLM's 256): the Embedder's and the cross-encoder baseline's truncation
+# and TrainConfig.max_length.
+BACKBONE_MAX_LENGTH = 256
+# GliZNetConfig's text cap: the backbone's sentence length; longer texts scored worse on the dev portion
+# (README "Label text").
+MAX_TEXT_TOKENS = BACKBONE_MAX_LENGTH
 
 
 @dataclass
@@ -156,17 +159,24 @@ class GliZNetTokenizer:
         return self.pad(rows, return_tensors)
 
 
-def validate_example(text: str, labels: list[str], where: str = "input") -> None:
-    """Clear errors for the inputs a classifier cannot score."""
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{where}: the text is empty: pass a non-empty string")
+def check_labels(labels, where: str | None = None) -> None:
+    """The one check of a candidate label list, for every scorer: a list (not a string), not empty, of
+    non-empty strings, each once.  ``where`` (e.g. ``"texts[3]"``) starts the error when given."""
+    at = f"{where}: " if where else ""
     if isinstance(labels, str):
-        raise ValueError(f"{where}: labels is a string: pass a list of label strings")
-    if not labels:
-        raise ValueError(f"{where}: labels is empty: pass at least one candidate label")
+        raise ValueError(f"{at}labels is a string: pass a list of labels, e.g. ['sports', 'politics']")
+    if labels is None or len(labels) == 0:
+        raise ValueError(f"{at}labels is empty: pass at least one candidate label")
     for lab in labels:
         if not isinstance(lab, str) or not lab.strip():
-            raise ValueError(f"{where}: a label is empty: pass non-empty label strings")
+            raise ValueError(f"{at}a label is empty: pass non-empty label strings")
     if len(set(labels)) != len(labels):
         dup = sorted({lab for lab in labels if labels.count(lab) > 1})
-        raise ValueError(f"{where}: duplicate labels {dup}: pass each candidate label once")
+        raise ValueError(f"{at}duplicate labels {dup}: pass each candidate label once (labels has duplicates)")
+
+
+def validate_example(text: str, labels: list[str], where: str = "input") -> None:
+    """Clear errors for the inputs a classifier cannot score: an empty text, or a bad label list (``check_labels``)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{where}: the text is empty: pass a non-empty string")
+    check_labels(labels, where)
