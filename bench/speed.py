@@ -3,7 +3,8 @@
 For each label count n (2, 10, 20, 50, 100), end to end including tokenization:
 * GliZNet: one sequence per text, ``[CLS] text [SEP] l_1 [LAB] ... l_n [LAB] [SEP]`` (``model.score``);
 * cross-encoder: n sequences per text, ``[CLS] text [SEP] label [SEP]``, backbone + a linear head on [CLS].
-Also the backbone-only ideal ratio: the same padded shapes, pre-tokenized, plain forward passes.
+Also the backbone-only ideal ratio: the same padded shapes, pre-tokenized, plain forward passes, and the cost of
+label-conditioned text pooling (``text_pooling="label"``, same weights): its texts/s and mean/label time ratio.
 Texts are ~64 tokens, labels 3 word pieces (4 tokens with [LAB] / [SEP]).  Prints medians of --repeats runs.
 
     python bench/speed.py --device cpu        # ~2-3 min on 2 idle cores
@@ -81,6 +82,9 @@ def main() -> None:
     model = GliZNet.from_backbone(args.backbone, GliZNetConfig(label_attention="isolated")).to(args.device).eval()
     tok = model.tokenizer
     backbone = model.backbone
+    pooled = GliZNet.from_backbone(args.backbone, GliZNetConfig(label_attention="isolated", text_pooling="label"))
+    pooled.load_state_dict(model.state_dict(), strict=False)  # the same encoder; only the pool is new
+    pooled = pooled.to(args.device).eval()
     head = torch.nn.Linear(backbone.config.hidden_size, 1).to(args.device)
     texts = make_texts(tok, n_texts)
     counts = [int(x) for x in args.labels.split(",")]
@@ -104,13 +108,14 @@ def main() -> None:
     print(f"device={args.device} backbone={model.config.backbone} texts={n_texts} repeats={args.repeats} "
           f"threads={torch.get_num_threads()}")
     header = (f"{'labels':>6} | {'GliZNet texts/s':>15} | {'cross-enc texts/s':>17} | {'speed-up':>8} | "
-              f"{'ideal':>6} | {'% of ideal':>10}")
+              f"{'ideal':>6} | {'% of ideal':>10} | {'label-pool texts/s':>18} | {'label-pool cost':>15}")
     print(header)
     print("-" * len(header))
     for n in counts:
         labels = make_labels(n)
         t_gz = timed(lambda: model.score(texts, labels, batch_size=text_batch, max_labels_per_pass=n), args.repeats)
         t_ce = timed(lambda: cross_encoder(labels), args.repeats)
+        t_lp = timed(lambda: pooled.score(texts, labels, batch_size=text_batch, max_labels_per_pass=n), args.repeats)
         # ideal: identical padded shapes, no tokenization, plain attention
         one_len = len(tok([texts[0]], [labels])["input_ids"][0])
         pair_len = len(tok.hf(texts[0], labels[0])["input_ids"])
@@ -123,7 +128,7 @@ def main() -> None:
         i_ce = timed(lambda: backbone_only(ce_shapes), args.repeats)
         speedup, ideal = t_ce / t_gz, i_ce / i_gz
         print(f"{n:>6} | {n_texts / t_gz:>15.1f} | {n_texts / t_ce:>17.1f} | {speedup:>7.2f}x | {ideal:>5.2f}x | "
-              f"{100 * speedup / ideal:>9.0f}%", flush=True)
+              f"{100 * speedup / ideal:>9.0f}% | {n_texts / t_lp:>18.1f} | {t_lp / t_gz:>14.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from gliznet._extras import require
+
 DEFAULT_FILE = Path(__file__).resolve().parent / "prefect.yaml"
 
 
@@ -81,7 +83,8 @@ def cron_schedules(deployment: dict) -> list:
 
 
 def build_deployments(config_path: str | Path | None = None) -> list:
-    """The deployments ``gliznet serve`` serves, built from the deployment file."""
+    """The deployments ``gliznet serve`` serves, built from the deployment file (needs the ``[pipeline]`` extra)."""
+    require("pipeline", "prefect")
     path = Path(config_path or DEFAULT_FILE)
     deployments = []
     for declared in read_deployment_file(path):
@@ -95,9 +98,8 @@ def build_deployments(config_path: str | Path | None = None) -> list:
 
 
 def serve_all(config_path: str | Path | None = None) -> None:
-    from prefect import serve
-
-    serve(*build_deployments(config_path))
+    prefect = require("pipeline", "prefect")
+    prefect.serve(*build_deployments(config_path))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,6 +24,8 @@ import os
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from gliznet._extras import require
+
 TASK_RUNNERS = ("threads", "dask")
 RUNNER_ENV = "GLIZNET_TASK_RUNNER"
 ADDRESS_ENV = "GLIZNET_DASK_ADDRESS"
@@ -43,10 +45,7 @@ def make_task_runner(kind: str | None = None, *, max_workers: int = 8, address: 
             raise ValueError(f"max_workers={max_workers} is invalid: pass 1 or more threads")
         return ThreadPoolTaskRunner(max_workers=max_workers)
     if kind == "dask":
-        try:
-            from prefect_dask import DaskTaskRunner
-        except ImportError:  # pragma: no cover - prefect-dask is a declared dependency
-            raise ValueError("task_runner='dask' needs prefect-dask: run `pip install prefect-dask`") from None
+        DaskTaskRunner = require("pipeline", "prefect_dask", "the Dask task runner is not installed").DaskTaskRunner
         address = address or os.environ.get(ADDRESS_ENV) or None
         if address:
             return DaskTaskRunner(address=address)

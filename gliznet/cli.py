@@ -1,6 +1,9 @@
 """The ``gliznet`` command line: thin wrappers over the library, one command per job.
 
-Bad input ends with one line naming the parameter and the fix, and exit code 2.
+One meaning per option name: ``--model`` is a GliZNet folder (the ``--out`` folder of ``gliznet train`` or its
+``model/`` subfolder), ``--llm`` the name of an LLM.  One spelling of "off": ``none`` (any case) for every
+optional value (``none_or``).  Bad input ends with one line naming the parameter and the fix, and exit code 2
+(``clear_errors``); anything else keeps its traceback.
 """
 
 from __future__ import annotations
@@ -9,12 +12,14 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gliznet.curation.hardset import BuildConfig
+from gliznet.errors import UserError
 from gliznet.evaluation.fusion import (  # the evaluate command's fusion defaults
     DEFAULT_LAMBDA,
     DEFAULT_TAU,
@@ -26,25 +31,104 @@ from gliznet.generation.describe import (
 from gliznet.generation.plan import GenerateConfig
 from gliznet.llm.registry import PROVIDERS
 
+EPILOG = ("--model is a GliZNet folder: the --out folder of `gliznet train` or its model/ subfolder; --llm names "
+          "the LLM of generate and describe-labels.  Off is spelled none (any case) for every optional value: "
+          "--max-steps none (train --epochs passes), --max-text-tokens none (no cap), --fusion-top-k none (every "
+          "seen label), --max-calls none (the automatic budget), --label-template none (the bare label), "
+          "--frozen-layers none|all|N.  A count or a weight of 0 is zero (--anchor-weight 0: no anchor).")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  help="Generate hard zero-shot datasets with LLMs and train GliZNet on them.")
+                  help="Generate hard zero-shot datasets with LLMs and train GliZNet on them.", epilog=EPILOG)
 console = Console(stderr=True)
 
 
+# -- 1. errors: a user's mistake is one line, our own bug keeps its traceback ---------------------------
+def is_user_error(err: BaseException) -> bool:
+    """``UserError`` and ``LLMConfigError``, a missing file, or a ``ValueError`` raised by gliznet's own code
+    (the library's input checks, which predate ``UserError``).  A ``ValueError`` from inside a dependency
+    (torch, numpy), a ``RuntimeError`` (CUDA out of memory) or any other exception is not."""
+    from gliznet.llm.provider import LLMConfigError
+
+    if isinstance(err, (UserError, LLMConfigError, FileNotFoundError)):
+        return True
+    if not isinstance(err, ValueError) or err.__traceback__ is None:
+        return False
+    tb = err.__traceback__
+    while tb.tb_next is not None:  # the frame that raised it
+        tb = tb.tb_next
+    return tb.tb_frame.f_globals.get("__name__", "").split(".")[0] in ("gliznet", "flows")
+
+
 def clear_errors(fn):
-    """Turn expected user errors into one red line + exit 2 (no traceback)."""
+    """A user error becomes one red line + exit 2 (no traceback); every other exception propagates."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from gliznet.llm.provider import LLMConfigError
-
         try:
             return fn(*args, **kwargs)
-        except (ValueError, LLMConfigError, FileNotFoundError, RuntimeError) as err:
-            console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        except Exception as err:
+            if not is_user_error(err):
+                raise
+            console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+# -- 2. option values: "none" is off ----------------------------------------------------------------
+def is_none(value: Any) -> bool:
+    """The word ``none``, in any case: the one spelling of "off" / "not set" on the command line."""
+    return isinstance(value, str) and value.strip().lower() == "none"
+
+
+def none_or(kind: type, none: Any = None, **words: Any):
+    """A typer ``parser``: ``none`` (any case) -> ``none``, another of ``words`` -> its value, anything else ->
+    ``kind(value)``.  Defaults (already typed) pass through."""
+
+    def parse(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if is_none(value):
+            return none
+        if value.strip().lower() in words:
+            return words[value.strip().lower()]
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = " or ".join(["none", *words])
+            raise typer.BadParameter(f"{value!r} is not {'a number' if kind in (int, float) else 'valid'}, "
+                                     f"nor {allowed}") from None
+
+    return parse
+
+
+METAVARS = {int: "N", float: "X", str: "TEXT", Path: "PATH"}
+
+
+def optional(default: Any, *names: str, kind: type = str, **kwargs: Any):
+    """An option whose value is a ``kind`` or ``none`` (-> None)."""
+    return typer.Option(default, *names, parser=none_or(kind), metavar=f"{METAVARS[kind]}|none", **kwargs)
+
+
+def at_least_one(option: str, value: int | None, none_means: str) -> None:
+    if value is not None and value < 1:
+        raise UserError(f"{option} {value} must be >= 1, or none for {none_means}")
+
+
+# The label text options, declared once for train, evaluate and predict.  Not given: on train GliZNetConfig's
+# default (the hypothesis template + the shipped descriptions), on evaluate/predict the model's saved rendering.
+LabelTemplate = Annotated[Optional[str], typer.Option(
+    "--label-template", metavar="TEXT|none",
+    help='Encode each label as this hypothesis, e.g. "This text is about {label}." ("none" = the bare label; '
+         "default: train GliZNetConfig's, evaluate/predict the model's).")]
+TextTemplate = Annotated[Optional[str], typer.Option(
+    "--text-template", metavar="TEXT|none",
+    help='Encode each text inside this template, e.g. "Text: {text}" ("none" = the bare text; default: train '
+         "none, evaluate/predict the model's).")]
+LabelDescriptions = Annotated[Optional[str], typer.Option(
+    "--label-descriptions", metavar="TEXT|none",
+    help='Encode "label: description" from this JSONL (gliznet describe-labels), or "shipped" '
+         '(data/label_descriptions.jsonl); train copies it into the model ("none" = off; default: train shipped, '
+         "evaluate/predict the model's).")]
 
 
 _GEN, _BUILD = GenerateConfig(), BuildConfig()  # option defaults are the library's
@@ -57,11 +141,11 @@ def generate(
     records: int = typer.Option(_GEN.records, "--records", "-n", help="Accepted records to generate (before dedup)."),
     provider: str = typer.Option(_GEN.provider, "--provider",
                                  help=f"One of {', '.join(PROVIDERS)} (local: the embedded SmolLM2)."),
-    model: Optional[str] = typer.Option(_GEN.model, "--model", help="Model name for the provider."),
+    llm: Optional[str] = optional(_GEN.model, "--llm", help="The provider's model name (none: its default)."),
     seed: int = typer.Option(_GEN.seed, "--seed"),
     records_per_call: int = typer.Option(_GEN.records_per_call, "--records-per-call"),
     concurrency: int = typer.Option(_GEN.concurrency, "--concurrency"),
-    max_calls: Optional[int] = typer.Option(_GEN.max_calls, "--max-calls", help="Call budget (default 6x records / batch)."),
+    max_calls: Optional[int] = optional(_GEN.max_calls, "--max-calls", kind=int, help="Call budget (none: enough for 6x the records)."),
     test_label_fraction: float = typer.Option(_BUILD.test_label_fraction, "--test-label-fraction", help="About this share of records goes to the zero-shot test split (labels are held out until it is reached)."),
     near_dup_threshold: float = typer.Option(_BUILD.near_dup_threshold, "--near-dup-threshold"),
     hardness: bool = typer.Option(_BUILD.with_hardness, "--hardness/--no-hardness", help="Score negatives with MiniLM for the card."),
@@ -78,16 +162,16 @@ def generate(
     from gliznet.curation.hardset import check_writable, generate_hardset
     from gliznet.llm.registry import make_provider
 
-    config = GenerateConfig(records=records, seed=seed, provider=provider, model=model,
+    config = GenerateConfig(records=records, seed=seed, provider=provider, model=llm,
                             records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls)
     build = BuildConfig(test_label_fraction=test_label_fraction, near_dup_threshold=near_dup_threshold,
                         with_hardness=hardness)
     check_writable(out)
-    llm = make_provider(provider, model, concurrency=concurrency)
+    client = make_provider(provider, llm, concurrency=concurrency)
     try:
-        llm.check()
+        client.check()
     except BaseException:
-        llm.close()
+        client.close()
         raise
     with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
                   TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), console=console) as bar:
@@ -96,7 +180,7 @@ def generate(
         def progress(accepted: int, calls: int, budget: int) -> None:
             bar.update(task, completed=min(accepted, records), calls=f"calls {calls}/{budget}")
 
-        manifest = generate_hardset(config, out, build, progress=progress, provider_factory=lambda: llm)
+        manifest = generate_hardset(config, out, build, progress=progress, provider_factory=lambda: client)
     _print_summary(manifest, out)
 
 
@@ -105,7 +189,7 @@ def _print_summary(manifest: dict, out: Path) -> None:
     console.print(f"accepted {counts['accepted']} (train {counts['train']}, test {counts['test']}), "
                   f"rejected {counts['rejected']}; version {manifest['version']}")
     if counts["accepted"] < manifest["parameters"].get("records", 0):
-        console.print(f"[yellow]note:[/] fewer records than requested after the call budget: raise --max-calls")
+        console.print("[yellow]note:[/] fewer records than requested after the call budget: raise --max-calls")
     typer.echo(f"dataset: {Path(out).resolve()}")
 
 
@@ -114,7 +198,7 @@ def _print_summary(manifest: dict, out: Path) -> None:
 def import_(
     source: Path = typer.Option(..., "--from", help="JSONL of {text, labels[, not_labels]}."),
     out: Path = typer.Option(..., "--out"),
-    test_label_fraction: float = typer.Option(0.2, "--test-label-fraction", help="About this share of records goes to the zero-shot test split (labels are held out until it is reached)."),
+    test_label_fraction: float = typer.Option(_BUILD.test_label_fraction, "--test-label-fraction", help="About this share of records goes to the zero-shot test split (labels are held out until it is reached)."),
     mine_hard_negatives: int = typer.Option(0, "--mine-hard-negatives", help="Add up to K embedding-mined negatives."),
     seed: int = typer.Option(0, "--seed"),
     min_text_chars: int = typer.Option(3, "--min-text-chars", help="Human-labelled texts can be short."),
@@ -127,7 +211,7 @@ def import_(
     limits = Limits(min_text_chars=min_text_chars, min_not_labels=min_not_labels, max_labels=20, max_not_labels=50)
 
     if not source.is_file():
-        raise ValueError(f"--from {source} is not a file: pass a .jsonl of {{text, labels}} rows")
+        raise UserError(f"--from {source} is not a file: pass a .jsonl of {{text, labels}} rows")
     manifest = import_labelled(str(source), str(out), test_label_fraction=test_label_fraction, seed=seed,
                                mine_hard_negatives=mine_hard_negatives, limits=limits)
     _print_summary(manifest, out)
@@ -149,9 +233,9 @@ class TrainDefault:
             value = getattr(value, name)
         return value
 
-    def __str__(self) -> str:  # what --help shows (nothing for None)
+    def __str__(self) -> str:  # what --help shows
         value = self()
-        return "" if value is None else str(value)
+        return "none" if value is None else str(value)
 
 
 def _label_text_options(label_template: str | None, text_template: str | None,
@@ -163,7 +247,7 @@ def _label_text_options(label_template: str | None, text_template: str | None,
     given: dict = {}
     for name, value in (("label_template", label_template), ("text_template", text_template)):
         if value is not None:
-            given[name] = None if value.strip().lower() == "none" else value
+            given[name] = None if is_none(value) else value
             check_template(given[name], name)
     if label_descriptions is not None:
         given["label_descriptions"] = descriptions_option(label_descriptions)
@@ -180,36 +264,53 @@ def _with_label_text(model, options: dict):
     return model
 
 
+def _load_model(model: Path):
+    """The GliZNet at ``--model``: a saved folder, or the ``--out`` folder of ``gliznet train`` (``model_folder``)."""
+    from gliznet.modeling.model import GliZNet
+
+    try:
+        return GliZNet.from_pretrained(model)
+    except UserError as err:
+        raise UserError(f"--model {err}") from None
+
+
 @app.command()
 @clear_errors
 def train(
+    ctx: typer.Context,
     data: Path = typer.Option(..., "--data", help="A dataset folder (from generate or import)."),
-    out: Path = typer.Option(..., "--out"),
-    backbone: Optional[str] = typer.Option(None, "--backbone", help="HF path or id (default: packaged MiniLM)."),
-    epochs: float = typer.Option(..., "--epochs", default_factory=TrainDefault("epochs")),
+    out: Path = typer.Option(..., "--out", help="Output folder: the model goes to OUT/model, checkpoints to OUT/checkpoints."),
+    backbone: Optional[str] = optional(None, "--backbone", help="HF path or id (none: the packaged MiniLM)."),
+    epochs: float = typer.Option(..., "--epochs", default_factory=TrainDefault("epochs"), help="Passes over the data when --max-steps is none (given alone, it sets --max-steps none)."),
     lr: float = typer.Option(..., "--lr", default_factory=TrainDefault("lr"), help="Backbone learning rate (measured with the anchor on; ~2e-5 without)."),
     batch_size: int = typer.Option(..., "--batch-size", default_factory=TrainDefault("batch_size")),
-    max_steps: int = typer.Option(..., "--max-steps", default_factory=TrainDefault("max_steps")),
+    max_steps: Optional[int] = optional(..., "--max-steps", kind=int, default_factory=TrainDefault("max_steps"), help="Optimizer steps (the measured recipe); none: train --epochs passes."),
+    max_length: int = typer.Option(..., "--max-length", default_factory=TrainDefault("max_length"), help="Tokens per training sequence (text + labels; cost grows with it)."),
     seed: int = typer.Option(..., "--seed", default_factory=TrainDefault("seed")),
     resume: bool = typer.Option(False, "--resume"),
-    cpu_threads: Optional[int] = typer.Option(..., "--cpu-threads", default_factory=TrainDefault("cpu_threads"), help="torch threads on CPU (1 is often fastest on a busy machine)."),
+    cpu_threads: Optional[int] = optional(..., "--cpu-threads", kind=int, default_factory=TrainDefault("cpu_threads"), help="torch threads on CPU (1 is often fastest on a busy machine; none: one per core)."),
     wise_alpha: float = typer.Option(..., "--wise-alpha", default_factory=TrainDefault("wise_alpha"), help="Save (1-A)*initial + A*fine-tuned weights (WiSE-FT); 1 = fine-tuned."),
-    anchor_weight: float = typer.Option(..., "--anchor-weight", default_factory=TrainDefault("loss.anchor_weight"), help="Weight of the PriorAnchor loss (hold vectors near the initial backbone's); 0 = off."),
-    frozen_layers: int = typer.Option(..., "--frozen-layers", default_factory=TrainDefault("frozen_layers"), help="Freeze the embeddings + N bottom layers (-1: the whole backbone)."),
+    anchor_weight: float = typer.Option(..., "--anchor-weight", default_factory=TrainDefault("loss.anchor_weight"), help="Weight of the PriorAnchor loss (hold vectors near the initial backbone's); 0 = no anchor."),
+    frozen_layers: Any = typer.Option(..., "--frozen-layers", parser=none_or(int, none=0, all="all"), metavar="N|all|none", default_factory=TrainDefault("frozen_layers"), help="Freeze the embeddings + N bottom layers (all: the whole backbone; none: no layer)."),
     train_label_text: str = typer.Option(..., "--train-label-text", default_factory=TrainDefault("train_label_text"), help="What training batches encode: bare (label names and texts as given) or model (the label text options below); the saved model renders with them either way."),
     text_pooling: str = typer.Option(..., "--text-pooling", default_factory=TrainDefault("model.text_pooling"), help="Text vector: mean of the text tokens, or cls."),
-    max_text_tokens: int = typer.Option(..., "--max-text-tokens", default_factory=TrainDefault("model.max_text_tokens"), help="Cap on a text's tokens per inference pass, saved with the model (0 = no cap; the default is the backbone's sentence length)."),
-    # the label text options: not given = GliZNetConfig's default (template + shipped descriptions); saved with the model
-    label_template: Optional[str] = typer.Option(None, "--label-template", help='Encode each label as this hypothesis (default: "This text is about {label}."; "none" = the bare label).'),
-    text_template: Optional[str] = typer.Option(None, "--text-template", help='Encode each text inside this template, e.g. "Text: {text}" ("none" = the bare text).'),
-    label_descriptions: Optional[str] = typer.Option(None, "--label-descriptions", help='Encode "label: description" from this JSONL (gliznet describe-labels), or "shipped" (data/label_descriptions.jsonl, the default); copied into the model ("none" = off).'),
+    max_text_tokens: Optional[int] = optional(..., "--max-text-tokens", kind=int, default_factory=TrainDefault("model.max_text_tokens"), help="Cap on a text's tokens per inference pass, saved with the model (none: no cap; the default is the backbone's sentence length)."),
+    label_template: LabelTemplate = None,
+    text_template: TextTemplate = None,
+    label_descriptions: LabelDescriptions = None,
 ):
-    """Train GliZNet on a dataset folder."""
-    if max_text_tokens < 0:
-        raise ValueError(f"--max-text-tokens={max_text_tokens} must be >= 0: a token count, or 0 for no cap")
+    """Train GliZNet on a dataset folder (no flags: the README's measured recipe)."""
+    at_least_one("--max-text-tokens", max_text_tokens, "no cap")
+    if max_length < 1:
+        raise UserError(f"--max-length {max_length} must be >= 1: tokens per training sequence (the recipe: 128)")
+    if ctx.get_parameter_source("epochs").name == "COMMANDLINE" and ctx.get_parameter_source("max_steps").name != "COMMANDLINE":
+        max_steps = None  # --epochs alone: train that many passes, as bench/accuracy.py does
+    at_least_one("--max-steps", max_steps, "--epochs passes over the data")
+    if frozen_layers != "all" and frozen_layers < 0:
+        raise UserError(f"--frozen-layers {frozen_layers} must be a count >= 0, all (the whole backbone) or none")
     if (data / "triplet").is_dir() and not (data / "manifest.json").exists():
-        raise ValueError(f"--data {data} has no manifest.json: it is an unfinished dataset (interrupted write?); "
-                         "run `gliznet generate` or `gliznet import` again on it")
+        raise UserError(f"--data {data} has no manifest.json: it is an unfinished dataset (interrupted write?); "
+                        "run `gliznet generate` or `gliznet import` again on it")
     from gliznet.modeling.config import GliZNetConfig
     from gliznet.modeling.losses import LossConfig
     from gliznet.training.config import TrainConfig
@@ -218,14 +319,13 @@ def train(
 
     check_alpha(wise_alpha, "--wise-alpha")
     if anchor_weight < 0:
-        raise ValueError(f"--anchor-weight={anchor_weight} must be >= 0: 0 turns the anchor off")
+        raise UserError(f"--anchor-weight={anchor_weight} must be >= 0: 0 turns the anchor off")
     text_options = _label_text_options(label_template, text_template, label_descriptions)
-    config = TrainConfig(model=GliZNetConfig(text_pooling=text_pooling, max_text_tokens=max_text_tokens or None,
-                                             **text_options),
+    config = TrainConfig(model=GliZNetConfig(text_pooling=text_pooling, max_text_tokens=max_text_tokens, **text_options),
                          loss=LossConfig(anchor_weight=anchor_weight),
-                         epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps, seed=seed,
-                         cpu_threads=cpu_threads, wise_alpha=wise_alpha, frozen_layers=frozen_layers,
-                         train_label_text=train_label_text)
+                         epochs=epochs, lr=lr, batch_size=batch_size, max_steps=-1 if max_steps is None else max_steps,
+                         max_length=max_length, seed=seed, cpu_threads=cpu_threads, wise_alpha=wise_alpha,
+                         frozen_layers=-1 if frozen_layers == "all" else frozen_layers, train_label_text=train_label_text)
     result = run_train(str(data), backbone, str(out), config, resume=resume)
     summary = {k: v for k, v in result.items() if k not in ("batch_shapes", "step_times", "config")}
     console.print_json(json.dumps(summary, default=str))
@@ -235,19 +335,16 @@ def train(
 @app.command()
 @clear_errors
 def interpolate(
-    model: Path = typer.Option(..., "--model", help="A trained GliZNet folder."),
+    model: Path = typer.Option(..., "--model", help="A trained GliZNet: the --out folder of `gliznet train` or its model/ subfolder."),
     alpha: float = typer.Option(..., "--alpha", help="Weight of the fine-tuned weights: (1-A)*initial + A*fine-tuned."),
     out: Path = typer.Option(..., "--out", help="Folder for the interpolated model."),
 ):
     """Write a WiSE-FT interpolation of a trained model and its initial backbone (pick A on held-out data)."""
-    from gliznet.modeling.model import GliZNet
     from gliznet.training.interpolate import check_alpha
     from gliznet.training.interpolate import interpolate as mix
 
     check_alpha(alpha, "--alpha")
-    if not model.is_dir():
-        raise ValueError(f"--model {model} is not a folder: pass a directory written by `gliznet train`")
-    tuned = GliZNet.from_pretrained(str(model))
+    tuned = _load_model(model)
     mix(tuned, alpha)
     tuned.config.wise_alpha = tuned.config.wise_alpha * alpha
     tuned.save_pretrained(out)
@@ -258,19 +355,19 @@ def interpolate(
 @clear_errors
 def evaluate(
     data: str = typer.Option(..., "--data", help="A .jsonl of {text, labels} or a dataset folder ('all' = every shared eval set)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="A trained GliZNet folder."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="embedding or cross-encoder instead of --model."),
-    backbone: Optional[str] = typer.Option(None, "--backbone", help="Backbone for --baseline (default packaged MiniLM)."),
-    label_template: Optional[str] = typer.Option(None, "--label-template", help='What the encoder sees of a label, e.g. "This text is about {label}." (default: the model\'s; "none" = the bare label).'),
-    text_template: Optional[str] = typer.Option(None, "--text-template", help='What the encoder sees of a text, e.g. "Text: {text}" (default: the model\'s; "none" = the bare text).'),
-    label_descriptions: Optional[str] = typer.Option(None, "--label-descriptions", help='Descriptions JSONL (gliznet describe-labels), or "shipped" (data/label_descriptions.jsonl); default: the model\'s; "none" = off.'),
+    model: Optional[Path] = optional(None, "--model", kind=Path, help="A trained GliZNet: the --out folder of `gliznet train` or its model/ subfolder."),
+    baseline: Optional[str] = optional(None, "--baseline", help="embedding or cross-encoder instead of --model."),
+    backbone: Optional[str] = optional(None, "--backbone", help="Backbone for --baseline (none: the packaged MiniLM)."),
+    label_template: LabelTemplate = None,
+    text_template: TextTemplate = None,
+    label_descriptions: LabelDescriptions = None,
     out: Path = typer.Option(Path("runs/eval"), "--out"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate on a seeded subsample of N texts."),
-    portion: Optional[str] = typer.Option(None, "--portion", help="dev (30 % of each set's rows, to choose a recipe) or test (the other 70 %, to report); default every row."),
-    fusion_seen: Optional[str] = typer.Option(None, "--fusion-seen", help="XML0 label fusion (off by default): the training data whose labels are seen (dataset folder or .jsonl, comma-separated)."),
+    limit: Optional[int] = optional(None, "--limit", kind=int, help="Evaluate on a seeded subsample of N texts (none: every text)."),
+    portion: Optional[str] = optional(None, "--portion", help="dev (30 % of each set's rows, to choose a recipe) or test (the other 70 %, to report); none: every row."),
+    fusion_seen: Optional[str] = optional(None, "--fusion-seen", help="XML0 label fusion (none: off): the training data whose labels are seen (dataset folder or .jsonl, comma-separated)."),
     fusion_lambda: float = typer.Option(DEFAULT_LAMBDA, "--fusion-lambda", help="Fusion weight of the seen labels' evidence (0 = the model's scores)."),
     fusion_tau: float = typer.Option(DEFAULT_TAU, "--fusion-tau", help="Softmax temperature over the seen labels' scores."),
-    fusion_top_k: int = typer.Option(DEFAULT_TOP_K, "--fusion-top-k", help="Seen labels per text in the fusion softmax (0 = all)."),
+    fusion_top_k: Optional[int] = optional(DEFAULT_TOP_K, "--fusion-top-k", kind=int, help="Seen labels per text in the fusion softmax (none: every seen label)."),
 ):
     """Evaluate a model or a baseline; writes report.json, report.md and plots."""
     from gliznet.evaluation.data import check_portion, default_eval_paths
@@ -279,22 +376,20 @@ def evaluate(
     from gliznet.evaluation.runs import evaluate_suite
 
     if (model is None) == (baseline is None):
-        raise ValueError("pass exactly one of --model DIR or --baseline {embedding,cross-encoder}")
+        raise UserError("pass exactly one of --model DIR or --baseline {embedding,cross-encoder}")
     text_options = _label_text_options(label_template, text_template, label_descriptions)
     check_portion(portion)
-    check_fusion_params(fusion_lambda, fusion_tau, fusion_top_k or None)
+    at_least_one("--fusion-top-k", fusion_top_k, "every seen label")
+    at_least_one("--limit", limit, "every text")
+    check_fusion_params(fusion_lambda, fusion_tau, fusion_top_k)
     if baseline is not None:
         from gliznet.evaluation.baselines import make_baseline
 
         scorer = make_baseline(baseline, backbone, **text_options)
     else:
-        from gliznet.modeling.model import GliZNet
-
-        if not (model / "gliznet_config.json").exists():
-            raise ValueError(f"--model {model} is not a GliZNet folder (no gliznet_config.json): run `gliznet train` first")
-        scorer = _with_label_text(GliZNet.from_pretrained(str(model)), text_options)
+        scorer = _with_label_text(_load_model(model), text_options)
     if fusion_seen:
-        scorer = make_fusion_scorer(scorer, fusion_seen, fusion_lambda, fusion_tau, fusion_top_k or None)
+        scorer = make_fusion_scorer(scorer, fusion_seen, fusion_lambda, fusion_tau, fusion_top_k)
     if data == "all":
         report = evaluate_suite(scorer, default_eval_paths(), out_dir=str(out), limit=limit, portion=portion)
     else:
@@ -324,21 +419,19 @@ def _headline(report: dict) -> dict:
 @clear_errors
 def predict(
     text: list[str] = typer.Argument(..., help="Text(s) to classify."),
-    model: Path = typer.Option(..., "--model"),
+    model: Path = typer.Option(..., "--model", help="A trained GliZNet: the --out folder of `gliznet train` or its model/ subfolder."),
     labels: str = typer.Option(..., "--labels", help='Comma-separated candidate labels: "a,b,c".'),
-    threshold: Optional[float] = typer.Option(None, "--threshold"),
-    label_template: Optional[str] = typer.Option(None, "--label-template", help='What the encoder sees of a label, e.g. "This text is about {label}." (default: the model\'s; "none" = the bare label).'),
-    text_template: Optional[str] = typer.Option(None, "--text-template", help='What the encoder sees of a text, e.g. "Text: {text}" (default: the model\'s; "none" = the bare text).'),
-    label_descriptions: Optional[str] = typer.Option(None, "--label-descriptions", help='Descriptions JSONL (gliznet describe-labels), or "shipped" (data/label_descriptions.jsonl); default: the model\'s; "none" = off.'),
+    threshold: Optional[float] = optional(None, "--threshold", kind=float, help="Keep only labels scoring at least this (none: every label, sorted)."),
+    label_template: LabelTemplate = None,
+    text_template: TextTemplate = None,
+    label_descriptions: LabelDescriptions = None,
 ):
     """Score candidate labels for texts with a trained GliZNet."""
-    from gliznet.modeling.model import GliZNet
-
     names = [x.strip() for x in labels.split(",") if x.strip()]
     if not names:
-        raise ValueError('--labels is empty: pass candidate labels like --labels "sports,politics"')
+        raise UserError('--labels is empty: pass candidate labels like --labels "sports,politics"')
     text_options = _label_text_options(label_template, text_template, label_descriptions)
-    tuned = _with_label_text(GliZNet.from_pretrained(str(model)), text_options)
+    tuned = _with_label_text(_load_model(model), text_options)
     result = tuned.predict(list(text), names, threshold=threshold)
     typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
 
@@ -350,10 +443,10 @@ _DESC = DescribeConfig()
 @clear_errors
 def describe_labels(
     out: Path = typer.Option(..., "--out", help="Descriptions JSONL (re-run with the same file to resume; failed and rejected answers go to <out>.rejected.jsonl)."),
-    labels_from: Optional[Path] = typer.Option(None, "--labels-from", help="A .jsonl of {text, labels}, a folder of them (one label set per file), or a dataset folder."),
-    labels: Optional[str] = typer.Option(None, "--labels", help='Comma-separated labels instead: "a,b,c".'),
+    labels_from: Optional[Path] = optional(None, "--labels-from", kind=Path, help="A .jsonl of {text, labels}, a folder of them (one label set per file), or a dataset folder."),
+    labels: Optional[str] = optional(None, "--labels", help='Comma-separated labels instead: "a,b,c".'),
     provider: str = typer.Option(_DESC.provider, "--provider", help=f"One of {', '.join(PROVIDERS)} (local: the embedded SmolLM2)."),
-    model: Optional[str] = typer.Option(_DESC.model, "--model", help="Model name for the provider."),
+    llm: Optional[str] = optional(_DESC.model, "--llm", help="The provider's model name (none: its default)."),
     concurrency: int = typer.Option(_DESC.concurrency, "--concurrency"),
 ):
     """Ask an LLM for a one-sentence description of each label (for --label-descriptions)."""
@@ -362,21 +455,21 @@ def describe_labels(
     from gliznet.llm.registry import make_provider
 
     if (labels_from is None) == (labels is None):
-        raise ValueError('pass exactly one of --labels-from FILE_OR_DIR or --labels "a,b,c"')
+        raise UserError('pass exactly one of --labels-from FILE_OR_DIR or --labels "a,b,c"')
     if labels is not None:
         names = [x.strip() for x in labels.split(",") if x.strip()]
         if not names:
-            raise ValueError('--labels is empty: pass labels like --labels "sports,politics"')
+            raise UserError('--labels is empty: pass labels like --labels "sports,politics"')
         label_sets = {"labels": names}
     else:
         label_sets = label_sets_from(labels_from)
-    config = DescribeConfig(provider=provider, model=model, concurrency=concurrency)
-    llm = make_provider(provider, model, concurrency=concurrency)
+    config = DescribeConfig(provider=provider, model=llm, concurrency=concurrency)
+    client = make_provider(provider, llm, concurrency=concurrency)
     try:
-        llm.check()
-        report = run_describe(label_sets, llm, out, config)
+        client.check()
+        report = run_describe(label_sets, client, out, config)
     finally:
-        llm.close()
+        client.close()
     console.print_json(json.dumps({k: v for k, v in report.as_dict().items() if k != "missing"}))
     if report.missing:
         console.print(f"[yellow]note:[/] {len(report.missing)} label(s) still lack a description "
@@ -390,7 +483,7 @@ def describe_labels(
 def publish(
     data: Path = typer.Option(..., "--data", help="A finished dataset folder."),
     store: Path = typer.Option(Path("runs/snapshots"), "--store", help="Local snapshot store."),
-    hub_repo: Optional[str] = typer.Option(None, "--hub-repo", help="HF dataset repo id (needs HF_TOKEN)."),
+    hub_repo: Optional[str] = optional(None, "--hub-repo", help="HF dataset repo id (needs HF_TOKEN; none: the local store only)."),
 ):
     """Publish a versioned snapshot locally (and to the Hub when --hub-repo is given)."""
     from gliznet.curation.publish import publish_hub, publish_local
@@ -401,7 +494,7 @@ def publish(
         try:
             info = publish_hub(data, hub_repo)
         except (OSError, ConnectionError) as err:  # HfHubHTTPError is an OSError too
-            raise RuntimeError(f"--hub-repo {hub_repo}: the Hub push failed ({type(err).__name__}): check HF_TOKEN "
+            raise UserError(f"--hub-repo {hub_repo}: the Hub push failed ({type(err).__name__}): check HF_TOKEN "
                                f"and the network; the local snapshot {target} is kept") from None
         typer.echo(f"hub: {info['repo_id']}@{info['version']}")
 
@@ -409,8 +502,8 @@ def publish(
 @app.command()
 @clear_errors
 def serve(
-    config: Optional[Path] = typer.Option(None, "--config", help="Deployment file (prefect.yaml format) with the "
-                                          "schedules and parameters; default: the packaged flows/prefect.yaml."),
+    config: Optional[Path] = optional(None, "--config", kind=Path, help="Deployment file (prefect.yaml format) with "
+                                      "the schedules and parameters; none: the packaged flows/prefect.yaml."),
 ):
     """Serve the Prefect deployments (generate-hardset/default, regenerate-and-retrain/weekly)."""
     from flows.deployments import (

@@ -565,7 +565,7 @@ def plan_config(**overrides):
 def plan_cli_args(**overrides) -> list[str]:
     """``gliznet generate`` options that reproduce ``RECORDED_PLAN`` (the same request bodies)."""
     p = {**RECORDED_PLAN, **overrides}
-    return ["--provider", "groq", "--model", RECORDED_ALIAS, "--seed", str(p["seed"]), "--records", str(p["records"]),
+    return ["--provider", "groq", "--llm", RECORDED_ALIAS, "--seed", str(p["seed"]), "--records", str(p["records"]),
             "--records-per-call", str(p["records_per_call"]), "--max-calls", str(p["max_calls"])]
 
 

@@ -6,40 +6,19 @@ For each case a real ``python -m gliznet.cli`` process runs; the test asserts
 * exactly one ``error:`` line, the last line of stderr, naming the parameter and saying what to do;
 * no ``manifest.json`` anywhere under the output path (a folder without a manifest reads as incomplete).
 
-The same parameters given to the Prefect flow ``generate-hardset`` raise one-line errors naming them.
+The same parameters given to the Prefect flow ``generate-hardset`` raise one-line errors naming them; and only
+a user's mistake loses its traceback (``clear_errors``): a bug or a failing machine keeps it.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_one_clear_error, run_cli
 from fault_proxy import RECORDED_ALIAS, plan_flow_params
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_cli(*args: str, env_drop: tuple[str, ...] = (), timeout: float = 180) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in env_drop}
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", COLUMNS="200", PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "gliznet.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def assert_one_clear_error(done: subprocess.CompletedProcess, *must_name: str) -> str:
-    assert done.returncode != 0, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr, done.stderr
-    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], done.stderr
-    for word in must_name:
-        assert word in errors[0], errors[0]
-    says_fix = ":" in errors[0].removeprefix("error:") or " must be " in errors[0]
-    assert says_fix, f"the line names the problem but not the fix: {errors[0]}"
-    return errors[0]
+pytestmark = pytest.mark.slow  # every case runs the CLI in a subprocess or the flow on a Prefect server
 
 
 def no_manifest_under(path: Path) -> bool:
@@ -100,11 +79,63 @@ def test_train_refuses_a_folder_that_is_not_a_dataset(tmp_path):
     assert no_manifest_under(model) and not (model / "model").exists()
 
 
-def test_train_names_a_negative_max_text_tokens(tmp_path):
+@pytest.mark.parametrize("flag,value,fix", [("--max-text-tokens", "-1", "none for no cap"),
+                                            ("--max-text-tokens", "0", "none for no cap"),
+                                            ("--max-steps", "-1", "none for --epochs passes"),
+                                            ("--frozen-layers", "-1", "all (the whole backbone)")])
+def test_off_is_spelled_none_and_the_old_numbers_are_named(tmp_path, flag, value, fix):
+    """0 / -1 no longer mean "off": the line names the option and the word to use instead."""
     model = tmp_path / "model"
-    assert_one_clear_error(run_cli("train", "--data", str(tmp_path), "--out", str(model), "--max-text-tokens", "-1"),
-                           "--max-text-tokens", "0 for no cap")
+    assert_one_clear_error(run_cli("train", "--data", str(tmp_path), "--out", str(model), flag, value), flag, fix)
     assert not model.exists()
+
+
+def test_evaluate_names_a_zero_fusion_top_k(tmp_path):
+    assert_one_clear_error(run_cli("evaluate", "--baseline", "embedding", "--data", str(tmp_path), "--fusion-seen",
+                                   str(tmp_path), "--fusion-top-k", "0"), "--fusion-top-k", "none for every seen label")
+
+
+@pytest.mark.parametrize("command", [["predict", "some text", "--labels", "a,b"], ["evaluate", "--data", "x.jsonl"],
+                                     ["interpolate", "--alpha", "0.5", "--out", "OUT/half"]])
+def test_model_that_is_no_gliznet_folder_names_model_and_both_layouts(tmp_path, command):
+    folder = tmp_path / "holiday-photos"
+    folder.mkdir()
+    (folder / "img.txt").write_text("not a model")
+    args = [a.replace("OUT", str(tmp_path)) for a in command]
+    assert_one_clear_error(run_cli(*args, "--model", str(folder)), "--model", str(folder), "gliznet train", "model/")
+    assert not (tmp_path / "half").exists()
+
+
+def test_only_user_errors_lose_their_traceback():
+    """UserError, LLMConfigError, a missing file and gliznet's own input checks (ValueErrors it raises) are one
+    line and exit 2; a RuntimeError (CUDA out of memory) or a ValueError from inside a dependency is a bug or a
+    failure of the machine and propagates with its traceback."""
+    import numpy as np
+    import typer
+
+    from gliznet.cli import clear_errors
+    from gliznet.errors import UserError
+    from gliznet.generation.plan import GenerateConfig
+    from gliznet.llm.provider import LLMConfigError
+
+    def raising(exc: BaseException):
+        def fail():
+            raise exc
+        return clear_errors(fail)
+
+    for user_error in (UserError("--x 0 must be >= 1, or none"), LLMConfigError("GROQ_API_KEY is not set: export it"),
+                       FileNotFoundError("no such file: x.jsonl")):
+        with pytest.raises(typer.Exit) as done:
+            raising(user_error)()
+        assert done.value.exit_code == 2
+    with pytest.raises(typer.Exit):
+        clear_errors(lambda: GenerateConfig(records=0))()  # a library input check, raised in gliznet code
+    with pytest.raises(RuntimeError, match="out of memory"):
+        raising(RuntimeError("CUDA out of memory"))()
+    with pytest.raises(ValueError, match="reshape"):
+        clear_errors(lambda: np.zeros(3).reshape(2))()  # raised inside numpy: a bug of ours, not the user's
+    with pytest.raises(ValueError, match="a bug"):
+        raising(ValueError("a bug"))()  # raised outside gliznet's modules
 
 
 def test_train_refuses_a_dataset_folder_whose_triplet_is_not_a_dataset(tmp_path):
@@ -142,7 +173,6 @@ def test_train_refuses_a_dataset_folder_without_manifest(tmp_path):
 
 # -- the Prefect flow --------------------------------------------------------------------------------
 
-@pytest.mark.slow
 @pytest.mark.parametrize("params,names", [
     ({"records": -1}, "--records"),
     ({"provider": "nope"}, "provider"),

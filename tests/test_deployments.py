@@ -85,6 +85,7 @@ def _serve_error(config: Path) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content, says", [
     (None, "does not exist"),
     ("deployments: [name: weekly\n", "not valid YAML (line"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from gliznet.evaluation.data import EvalData, default_eval_paths, load_eval_data
 from gliznet.evaluation.runs import evaluate, evaluate_suite
 
-SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+SHARED_EVAL = Path(os.environ["GLIZNET_EVAL_DIR"])  # the real eval sets (set by conftest when unset)
 
 
 class KeywordScorer:
@@ -135,10 +136,15 @@ def test_bad_data_path_names_the_data_option(tmp_path, make_bad):
         load_eval_data(str(make_bad(tmp_path)))
 
 
-def test_default_eval_paths_finds_the_shared_sets(monkeypatch):
-    monkeypatch.delenv("GLIZNET_EVAL_DIR", raising=False)
+def test_default_eval_paths_finds_the_shared_sets():
     names = [Path(p).name for p in default_eval_paths()]
     assert len(names) == 7 and "sst2.jsonl" in names and "reuters21578_modapte.jsonl" in names
+
+
+def test_default_eval_paths_without_gliznet_eval_dir_says_how_to_set_it(monkeypatch):
+    monkeypatch.delenv("GLIZNET_EVAL_DIR", raising=False)
+    with pytest.raises(ValueError, match="GLIZNET_EVAL_DIR is not set: .*export GLIZNET_EVAL_DIR=../shared/eval"):
+        default_eval_paths()
 
 
 def test_default_eval_paths_honours_env_and_errors_when_empty(monkeypatch, tmp_path):

@@ -51,6 +51,7 @@ from gliznet.llm.provider import LLMCallError
 from gliznet.records import parse_batch
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # every case talks to the fault proxy, a real HTTP server
 ISSUE_KINDS = TRANSIENT_KINDS + CONTENT_KINDS  # 429, 500, 503, hang, cut, malformed/truncated/wrong-typed JSON
 ALL_CALLS = 100  # more records than the plan's calls give: a run makes every call, so it ends the same way each time
 
@@ -112,7 +113,6 @@ def account(out: Path, config: GenerateConfig, proxy_stats: dict, usage: dict, m
     return figures
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("max_retries", [3, 0])
 def test_generate_hardset_survives_30_percent_faults_and_accounts_for_every_call(replay, tmp_path, max_retries):
     """max_retries=3: transient faults are retried away; max_retries=0: they end as counted failed calls."""
@@ -137,7 +137,6 @@ def test_generate_hardset_survives_30_percent_faults_and_accounts_for_every_call
         assert figures["failed_calls"] == stats["transient_faults"] > 0, "no retry: each transient fault fails its call"
 
 
-@pytest.mark.slow
 def test_cli_generate_survives_30_percent_faults(replay, tmp_path):
     """The real CLI (default timeout 120 s, so no hang faults here; backoff 1 s, 4 retries)."""
     kinds = tuple(k for k in ISSUE_KINDS if k != "hang")

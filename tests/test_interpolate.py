@@ -61,8 +61,9 @@ def test_bad_alpha_and_mismatched_weights_are_clear_errors():
         interpolate(projected, 0.5)
 
 
+@pytest.mark.slow
 def test_cli_writes_an_interpolated_model_and_refuses_a_bad_alpha(tmp_path):
-    from test_cli_errors import assert_one_clear_error, run_cli
+    from conftest import assert_one_clear_error, run_cli
 
     tuned = _tuned()
     tuned.save_pretrained(tmp_path / "tuned")

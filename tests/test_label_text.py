@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import load_bench
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -250,21 +251,9 @@ def test_the_cli_names_a_bad_template_before_loading_anything(tmp_path):
     assert "--label-template" in result.output and "{label}" in result.output
 
 
-def _load_bench():
-    """``bench/accuracy.py`` as a module (bench/ is scripts, not a package)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "accuracy.py"
-    spec = importlib.util.spec_from_file_location("bench_accuracy", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
-
-
 def test_bench_render_specs_parse_and_bad_ones_name_the_fix():
     """``bench/accuracy.py --render``: the same options as the model config, checked before anything runs."""
-    bench = _load_bench()
+    bench = load_bench("accuracy")
     assert bench.parse_render("tpl=label_template:It was {label}.;label_descriptions:none") == (
         "tpl", {"label_template": "It was {label}.", "label_descriptions": None})
     assert bench.parse_render("desc=label_descriptions:shipped") == ("desc", {"label_descriptions": "shipped"})
@@ -278,7 +267,7 @@ def test_bench_render_specs_parse_and_bad_ones_name_the_fix():
 
 def test_bench_epochs_must_be_positive_and_name_the_flag(monkeypatch, capsys):
     """``bench/accuracy.py --epochs 0`` is one clear error before anything trains; a positive value parses."""
-    bench = _load_bench()
+    bench = load_bench("accuracy")
     monkeypatch.setattr("sys.argv", ["accuracy.py", "--data", "d", "--out", "o", "--epochs", "0"])
     with pytest.raises(SystemExit):
         bench.parse_args()
@@ -297,7 +286,7 @@ def test_bench_render_columns_render_the_baseline_like_gliznet_and_reuse_identic
     from gliznet.modeling.label_text import DEFAULT_LABEL_TEMPLATE
     from gliznet.training.interpolate import copy_state
 
-    bench = _load_bench()
+    bench = load_bench("accuracy")
     model = GliZNet.from_backbone(None, GliZNetConfig()).eval()  # the default rendering
     state = copy_state(model)
     renders = [bench.parse_render(s) for s in ("no desc=label_descriptions:none",

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import jsonschema
 import pytest
-from llm_fixtures import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
+from conftest import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
 
 from gliznet.llm.local import (
     LocalLLMServer,
@@ -40,6 +40,7 @@ def test_packaged_model_and_binary_are_found():
     assert os.access(llama_server_binary(), os.X_OK)
 
 
+@pytest.mark.slow
 def test_make_provider_local_serves_concurrent_calls_and_stops_the_server_on_close():
     llm = make_provider("local", concurrency=4)
     server = llm.server
@@ -64,6 +65,7 @@ def test_make_provider_local_serves_concurrent_calls_and_stops_the_server_on_clo
         urllib.request.urlopen(health, timeout=2)
 
 
+@pytest.mark.slow
 def test_startup_failure_reports_the_server_output():
     server = LocalLLMServer(model_path="/nonexistent/model.gguf")
     with pytest.raises(RuntimeError, match=r"llama-server exited with code \d+ before it was ready; last output:\n"):
@@ -71,6 +73,7 @@ def test_startup_failure_reports_the_server_output():
     assert not server.is_running()
 
 
+@pytest.mark.slow
 def test_context_manager_stops_the_server_it_started():
     with LocalLLMServer(parallel=1, ctx=1024) as server:
         pid = server.pid
@@ -79,6 +82,7 @@ def test_context_manager_stops_the_server_it_started():
     assert not process_exists(pid) and "stopped" in repr(server)
 
 
+@pytest.mark.slow
 def test_server_left_running_is_stopped_when_python_exits():
     code = ("from gliznet.llm.local import LocalLLMServer; "
             "s = LocalLLMServer(parallel=1, ctx=1024).start(); print(s.pid, flush=True)")

@@ -94,6 +94,59 @@ def test_save_then_load_gives_identical_scores(isolated, tmp_path):
     assert loaded.tokenizer.lab_token_id == isolated.tokenizer.lab_token_id
 
 
+def test_save_renames_a_whole_folder_with_a_manifest_into_place(isolated, tmp_path):
+    """save_pretrained writes a staging folder next to the target and renames it onto it: the target holds one
+    whole model (a stray file of the earlier one is gone), with a manifest of the version and every file; a
+    save that fails leaves the earlier model as it was, and no staging folder."""
+    from gliznet import __version__
+    from gliznet.errors import UserError
+    from gliznet.modeling.model import MANIFEST_NAME
+
+    folder = tmp_path / "m"
+    isolated.save_pretrained(folder)
+    (folder / "stray.txt").write_text("from the earlier model")
+    isolated.save_pretrained(folder)
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    assert manifest["gliznet_version"] == __version__
+    assert CONFIG_NAME in manifest["files"] and HEAD_WEIGHTS in manifest["files"] and "stray.txt" not in manifest["files"]
+    assert all((folder / name).stat().st_size == size for name, size in manifest["files"].items())
+    assert not (folder / "stray.txt").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+    before = (folder / HEAD_WEIGHTS).read_bytes()
+    with pytest.raises(OSError), pytest.MonkeyPatch.context() as patch:
+        patch.setattr("safetensors.torch.save_file", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+        isolated.save_pretrained(folder)
+    assert (folder / HEAD_WEIGHTS).read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "img.txt").write_text("not a model")
+    with pytest.raises(UserError, match="holds no GliZNet model"):
+        isolated.save_pretrained(tmp_path / "photos")  # saving replaces the folder whole: never someone's folder
+    assert (tmp_path / "photos" / "img.txt").read_text() == "not a model"
+
+
+def test_a_folder_saved_before_manifests_loads_and_scores_the_same(isolated, tmp_path):
+    from gliznet.modeling.model import MANIFEST_NAME
+
+    before = isolated.score(TEXTS, LABELS)
+    isolated.save_pretrained(tmp_path / "old")
+    (tmp_path / "old" / MANIFEST_NAME).unlink()  # the layout before manifests
+    np.testing.assert_allclose(GliZNet.from_pretrained(tmp_path / "old").score(TEXTS, LABELS), before, atol=1e-6)
+
+
+def test_from_pretrained_takes_the_train_out_folder_or_its_model_subfolder(isolated, tmp_path):
+    """`gliznet train --out RUN` saves RUN/model: RUN and RUN/model both load it; anything else is named."""
+    from gliznet.errors import UserError
+    from gliznet.modeling.model import model_folder
+
+    isolated.save_pretrained(tmp_path / "run" / "model")
+    assert model_folder(tmp_path / "run") == model_folder(tmp_path / "run" / "model") == tmp_path / "run" / "model"
+    before = isolated.score(TEXTS, LABELS)
+    np.testing.assert_allclose(GliZNet.from_pretrained(str(tmp_path / "run")).score(TEXTS, LABELS), before, atol=1e-6)
+    with pytest.raises(UserError, match="has no gliznet_config.json .*--out folder of `gliznet train`"):
+        model_folder(tmp_path)
+
+
 def test_score_head_turns_similarity_into_ranking_and_probability_logits():
     head = ScoreHead(GliZNetConfig(init_scale=2.0, init_temperature=10.0, init_bias=-2.5))
     sim = torch.tensor([[0.5, 0.25, -1.0]])

@@ -1,4 +1,7 @@
-"""The honest protocol's dev/test portions: a hash split of every eval set, disjoint, complete and stable."""
+"""The honest protocol's dev/test portions: a hash split of every eval set, disjoint, complete and stable.
+
+The real sets come from ``$GLIZNET_EVAL_DIR`` (the ``eval_dir`` fixture); the tests are parametrized by the pinned
+set names, so a missing folder or set fails them instead of collecting nothing."""
 
 from __future__ import annotations
 
@@ -17,9 +20,6 @@ from gliznet.evaluation.data import (
 )
 from gliznet.evaluation.runs import evaluate_suite
 
-SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
-REAL_SETS = sorted(SHARED_EVAL.glob("*.jsonl"))
-
 # Rows of each real set in dev: pinned, so a change of the hash (or of what it reads) fails here - the split must
 # be the same on every machine and in every later session that compares figures.
 DEV_ROWS = {"ag_news": 608, "emotion": 586, "imdb": 289, "reuters21578_modapte": 567, "rotten_tomatoes": 335,
@@ -30,7 +30,15 @@ def rows(data) -> Counter:
     return Counter((text, tuple(gold)) for text, gold in zip(data.texts, data.gold))
 
 
-@pytest.mark.parametrize("path", REAL_SETS, ids=lambda p: p.stem)
+@pytest.fixture(params=sorted(DEV_ROWS))
+def path(request, eval_dir) -> Path:
+    """One real eval set, by its pinned name."""
+    found = eval_dir / f"{request.param}.jsonl"
+    if not found.is_file():
+        pytest.fail(f"the real eval set {found} is missing: GLIZNET_EVAL_DIR must hold every set of DEV_ROWS")
+    return found
+
+
 def test_dev_and_test_are_disjoint_and_together_hold_every_row(path):
     full = load_eval_data(str(path))
     dev = load_eval_data(str(path), portion="dev")
@@ -41,19 +49,18 @@ def test_dev_and_test_are_disjoint_and_together_hold_every_row(path):
     assert (dev.portion, test.portion, full.portion) == ("dev", "test", None)
 
 
-@pytest.mark.parametrize("path", REAL_SETS, ids=lambda p: p.stem)
 def test_dev_is_about_thirty_percent_of_each_real_set_and_pinned(path):
     full, dev = load_eval_data(str(path)), load_eval_data(str(path), portion="dev")
     assert len(dev.texts) / len(full.texts) == pytest.approx(DEV_FRACTION, abs=0.05)
     assert len(dev.texts) == DEV_ROWS[path.stem]
 
 
-def test_every_shared_set_has_its_pinned_dev_size():
+def test_every_shared_set_has_its_pinned_dev_size(eval_dir):
     assert sorted(Path(p).stem for p in default_eval_paths()) == sorted(DEV_ROWS)
 
 
-def test_portion_is_stable_and_independent_of_seed_and_limit():
-    path = str(SHARED_EVAL / "emotion.jsonl")
+def test_portion_is_stable_and_independent_of_seed_and_limit(eval_dir):
+    path = str(eval_dir / "emotion.jsonl")
     dev = load_eval_data(path, portion="dev")
     assert load_eval_data(path, portion="dev").texts == dev.texts
     assert load_eval_data(path, portion="dev", seed=7).texts == dev.texts  # the seed only drives --limit
@@ -71,11 +78,11 @@ def test_portion_of_reads_only_the_set_name_and_the_text():
     assert any(portion_of("sst2", f"text {i}") != portion_of("sst5", f"text {i}") for i in range(40))
 
 
-def test_an_unknown_portion_names_the_option():
+def test_an_unknown_portion_names_the_option(eval_dir):
     with pytest.raises(ValueError, match="--portion"):
-        load_eval_data(str(SHARED_EVAL / "sst2.jsonl"), portion="train")
+        load_eval_data(str(eval_dir / "sst2.jsonl"), portion="train")
     with pytest.raises(ValueError, match="--portion"):
-        evaluate_suite(object(), [str(SHARED_EVAL / "sst2.jsonl")], portion="validation")
+        evaluate_suite(object(), [str(eval_dir / "sst2.jsonl")], portion="validation")
 
 
 class KeywordScorer:

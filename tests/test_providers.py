@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import jsonschema
 import ollama
 import pytest
-from llm_fixtures import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
+from conftest import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
 
 from gliznet.llm.groq import GroqProvider
 from gliznet.llm.local import LocalProvider, free_port
@@ -42,6 +42,7 @@ def assert_small_record(text: str) -> dict:
 
 
 # -- real model: groq SDK -> llama-server --------------------------------------------------------
+@pytest.mark.slow
 def test_groq_provider_returns_schema_valid_json_from_llama_server(llama_server, groq_key):
     with make_provider("groq", llama_server.alias, base_url=llama_server.base_url) as llm:
         llm.check()
@@ -54,6 +55,7 @@ def test_groq_provider_returns_schema_valid_json_from_llama_server(llama_server,
     assert llm.usage.llm_seconds > 0
 
 
+@pytest.mark.slow
 def test_groq_check_names_a_model_the_server_does_not_serve(llama_server, groq_key):
     with make_provider("groq", "no-such-model", base_url=llama_server.base_url) as llm:
         with pytest.raises(LLMConfigError, match="no-such-model.*smollm2"):
@@ -116,6 +118,7 @@ def test_a_provider_spec_travels_without_the_key_and_rebuilds_once_per_process(g
     assert provider_for(spec) is provider_for(pickle.loads(blob))
 
 
+@pytest.mark.slow
 def test_local_provider_attaches_to_a_running_server_and_leaves_it_running(llama_server):
     by_object = LocalProvider(server=llama_server)
     by_url = provider_for(ProviderSpec.of(by_object))
@@ -131,6 +134,7 @@ def test_local_provider_attaches_to_a_running_server_and_leaves_it_running(llama
 
 
 # -- real model: ollama client -> shim -> llama-server ---------------------------------------------
+@pytest.mark.slow
 def test_ollama_provider_returns_schema_valid_json_through_the_api(ollama_api, llama_server):
     with make_provider("ollama", llama_server.alias, base_url=ollama_api) as llm:
         llm.check()
@@ -140,6 +144,7 @@ def test_ollama_provider_returns_schema_valid_json_through_the_api(ollama_api, l
     assert llm.usage.calls == 1 and llm.usage.completion_tokens == c.completion_tokens
 
 
+@pytest.mark.slow
 def test_ollama_api_streams_ndjson_and_generates(ollama_api, llama_server):
     client = ollama.Client(host=ollama_api)
     assert client.list().models[0].model == f"{llama_server.alias}:latest"
@@ -153,6 +158,7 @@ def test_ollama_api_streams_ndjson_and_generates(ollama_api, llama_server):
     assert gen.done and gen.eval_count > 0 and isinstance(gen.response, str)
 
 
+@pytest.mark.slow
 def test_unknown_ollama_model_is_a_config_error(ollama_api):
     llm = make_provider("ollama", "llama3.2", base_url=ollama_api)
     with pytest.raises(LLMConfigError, match=r"model 'llama3.2' is not available .*ollama pull llama3.2"):

@@ -112,6 +112,7 @@ def test_the_optimizer_is_fused_adamw_and_keeps_per_group_learning_rates():
     assert torch.allclose(weight, torch.full((3,), 1 - 1e-4)) and torch.allclose(head, torch.tensor([1 - 1e-2]))
 
 
+@pytest.mark.slow
 def test_wise_alpha_saves_the_interpolated_weights(data_dir, tmp_path):
     texts, labels = ["whisk the eggs and fold in the flour"], ["cooking", "sports"]
     config = TrainConfig(max_steps=2, batch_size=5, lr=1e-3, save_steps=100, eval_steps=100, max_length=64,
@@ -125,6 +126,7 @@ def test_wise_alpha_saves_the_interpolated_weights(data_dir, tmp_path):
         train(str(data_dir), None, str(tmp_path / "bad"), TrainConfig(wise_alpha=2.0))
 
 
+@pytest.mark.slow
 def test_frozen_layers_keep_the_bottom_of_the_backbone_fixed(data_dir, tmp_path):
     model = GliZNet.from_backbone(None, GliZNetConfig(max_length=64))
     freeze_bottom(model, 2)
@@ -144,6 +146,7 @@ def test_frozen_layers_keep_the_bottom_of_the_backbone_fixed(data_dir, tmp_path)
     assert not torch.equal(saved.bilinear.detach(), torch.eye(saved.bilinear.shape[0]))  # the head did train
 
 
+@pytest.mark.slow
 def test_prior_anchor_holds_the_vectors_near_the_initial_backbone(data_dir, tmp_path):
     """Same steps, same (high) learning rate: with the anchor the text vectors stay closer to the baseline's."""
     from gliznet.modeling.backbone import Embedder
@@ -205,6 +208,35 @@ def test_cli_train_options_default_to_the_library_config():
             assert param.get_default(ctx) == getattr(owner, name), name
 
 
+@pytest.mark.parametrize("args,steps,epochs,frozen,cap", [
+    ([], 450, 1.0, 0, 256),                                            # no flags: the measured recipe
+    (["--epochs", "2"], -1, 2.0, 0, 256),                              # --epochs alone trains passes
+    (["--epochs", "2", "--max-steps", "7"], 7, 2.0, 0, 256),           # both given: the steps win
+    (["--max-steps", "NONE", "--frozen-layers", "all", "--max-text-tokens", "none"], -1, 1.0, -1, None),
+    (["--frozen-layers", "None", "--max-text-tokens", "64"], 450, 1.0, 0, 64),
+])
+def test_cli_train_spells_off_as_none_and_epochs_alone_trains_passes(tmp_path, monkeypatch, args, steps, epochs,
+                                                                     frozen, cap):
+    from typer.testing import CliRunner
+
+    import gliznet.training.trainer as trainer
+    from gliznet.cli import app
+
+    seen = {}
+
+    def fake_train(data, backbone, out, config, resume=False):
+        seen["config"] = config
+        return {"model_dir": str(tmp_path / "model")}
+
+    monkeypatch.setattr(trainer, "train", fake_train)
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 0, result.output
+    config = seen["config"]
+    assert (config.max_steps, config.epochs, config.frozen_layers, config.model.max_text_tokens) == (steps, epochs,
+                                                                                                    frozen, cap)
+
+
+@pytest.mark.slow
 def test_training_with_a_label_template_and_descriptions_saves_a_model_that_renders_the_same(data_dir, tmp_path):
     """With train_label_text="model" the template and descriptions reach the training batches (no refusal from
     the collator) and the saved
@@ -226,13 +258,14 @@ def test_training_with_a_label_template_and_descriptions_saves_a_model_that_rend
     assert not torch.allclose(torch.as_tensor(with_options), torch.as_tensor(saved.score(texts, labels)))
 
 
+@pytest.mark.slow
 def test_cli_train_saves_the_default_label_text_and_predict_and_evaluate_use_it_without_flags(data_dir, tmp_path):
     """`gliznet train` with no label text flags saves GliZNetConfig's default rendering (the dev-portion winner:
     the hypothesis template and the shipped descriptions, copied into the model); `gliznet predict` and
     `gliznet evaluate` on that model then score the rendered strings without any flag."""
     import shutil
 
-    from test_cli_errors import run_cli
+    from conftest import run_cli
 
     from gliznet.modeling.label_text import (
         DEFAULT_LABEL_TEMPLATE,

@@ -52,6 +52,7 @@ from gliznet.generation.loop import (
 )
 from gliznet.generation.plan import GenerateConfig, prompt_text
 from gliznet.generation.prompts import load_prompt
+from gliznet.errors import UserError
 from gliznet.records import Record, Rejection
 
 MANIFEST = "manifest.json"
@@ -177,13 +178,17 @@ def curate(validated: Validated, near_dup_threshold: float) -> Curated:
     return Curated(result.records, validated.rejections + result.rejections, counts)
 
 
+class NothingAccepted(UserError, RuntimeError):
+    """A run whose answers gave no valid record: the user's next step is a stronger LLM or more calls."""
+
+
 def split_curated(curated: Curated, test_label_fraction: float, seed: int) -> SplitResult:
     """The zero-shot split of the curated records; one clear error when the run accepted none."""
     if not curated.records:
-        raise RuntimeError(
+        raise NothingAccepted(
             f"no record was accepted from {curated.counts.get('calls', 0)} LLM calls (rejections by reason: "
             f"{dict(Counter(r.reason.value for r in curated.rejections))}): see checkpoint/calls.jsonl in the "
-            "output folder, try a stronger --model or more --max-calls")
+            "output folder, try a stronger --llm or more --max-calls")
     return zero_shot_split(curated.records, test_label_fraction=test_label_fraction, seed=seed)
 
 

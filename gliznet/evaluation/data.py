@@ -4,13 +4,14 @@ portions, label-stratified subsamples, and the eval folder (``$GLIZNET_EVAL_DIR`
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from gliznet._io import read_jsonl
 
 DATA_HELP = ('pass a .jsonl of {"text": str, "labels": [str, ...]} rows, or a gliznet dataset folder '
              "(DIR with triplet/ or couplet/ saved by DatasetDict.save_to_disk, or one of those)")
@@ -67,15 +68,8 @@ def load_eval_data(path: str, limit: int | None = None, seed: int = 0, portion: 
     ``_stratified_subsample``).
     """
     check_portion(portion)
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"--data {path!r} does not exist: {DATA_HELP}")
-    if p.is_file():
-        if p.suffix != ".jsonl":
-            raise ValueError(f"--data {path!r} is not a .jsonl file: {DATA_HELP}")
-        name, texts, gold, candidates = read_labelled_jsonl(p)
-    else:
-        name, texts, gold, candidates = _read_dataset_dir(p)
+    p = labelled_path(path)
+    name, texts, gold, candidates = read_labelled_jsonl(p) if p.is_file() else _read_dataset_dir(p)
     if not texts:
         raise ValueError(f"--data {path!r} holds no rows: {DATA_HELP}")
     if portion is not None:
@@ -96,27 +90,31 @@ def load_eval_data(path: str, limit: int | None = None, seed: int = 0, portion: 
                     portion=portion)
 
 
+def labelled_path(path: str, option: str = "--data", help: str = DATA_HELP) -> Path:
+    """``path`` when it is a ``.jsonl`` file or a folder (a dataset folder, checked when read); else one error
+    naming ``option`` and ``help``."""
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"{option} {path!r} does not exist: {help}")
+    if p.is_file() and p.suffix != ".jsonl":
+        raise ValueError(f"{option} {path!r} is not a .jsonl file: {help}")
+    return p
+
+
 def read_labelled_jsonl(p: Path, option: str = "--data", help: str = DATA_HELP
                         ) -> tuple[str, list[str], list[list[str]], list[str]]:
     """``(set name, texts, gold labels, sorted candidate labels)`` of a ``{"text", "labels"}`` JSONL; a bad line is
-    one error naming ``option``, the line and ``help``."""
+    one error naming ``option`` and the line (``gliznet._io.read_jsonl``), a row of the wrong shape one naming
+    ``help`` too."""
     texts: list[str] = []
     gold: list[list[str]] = []
-    with p.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{option} {str(p)!r} line {lineno} is not JSON ({exc.msg}): {help}") from None
-            if (not isinstance(row, dict) or not isinstance(row.get("text"), str)
-                    or not isinstance(row.get("labels"), list)
-                    or not all(isinstance(x, str) for x in row["labels"])):
-                raise ValueError(f"{option} {str(p)!r} line {lineno} lacks a string 'text' and a list 'labels': "
-                                 f"{help}")
-            texts.append(row["text"])
-            gold.append(list(dict.fromkeys(row["labels"])))
+    for number, row in read_jsonl(p, option):
+        if (not isinstance(row, dict) or not isinstance(row.get("text"), str)
+                or not isinstance(row.get("labels"), list)
+                or not all(isinstance(x, str) for x in row["labels"])):
+            raise ValueError(f"{option} {p}:{number} lacks a string 'text' and a list 'labels': {help}")
+        texts.append(row["text"])
+        gold.append(list(dict.fromkeys(row["labels"])))
     candidates = sorted({label for labels in gold for label in labels})
     return p.stem, texts, gold, candidates
 
@@ -172,11 +170,14 @@ def _stratified_subsample(gold: list[list[str]], limit: int, seed: int) -> list[
 
 
 def default_eval_paths() -> list[str]:
-    """Every ``*.jsonl`` in ``$GLIZNET_EVAL_DIR``, else in ``../shared/eval`` next to the repository root."""
-    env = os.environ.get("GLIZNET_EVAL_DIR")
-    folder = Path(env) if env else Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
-    paths = sorted(str(p) for p in folder.glob("*.jsonl")) if folder.is_dir() else []
+    """Every ``*.jsonl`` in ``$GLIZNET_EVAL_DIR`` (the real eval sets, e.g. ``../shared/eval``); unset or empty
+    is an error that says how to set it (no folder is guessed)."""
+    folder = os.environ.get("GLIZNET_EVAL_DIR", "").strip()
+    fix = ("set GLIZNET_EVAL_DIR to a folder of {text, labels} .jsonl files, "
+           "e.g. export GLIZNET_EVAL_DIR=../shared/eval, or pass --data FILE")
+    if not folder:
+        raise ValueError(f"GLIZNET_EVAL_DIR is not set: {fix}")
+    paths = sorted(str(p) for p in Path(folder).glob("*.jsonl")) if Path(folder).is_dir() else []
     if not paths:
-        raise ValueError(f"no *.jsonl eval sets in {folder}: set GLIZNET_EVAL_DIR to a folder of "
-                         '{"text", "labels"} .jsonl files, or pass the files explicitly')
+        raise ValueError(f"no *.jsonl eval sets in GLIZNET_EVAL_DIR={folder}: {fix}")
     return paths

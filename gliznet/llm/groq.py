@@ -116,7 +116,7 @@ class GroqProvider(LLMProvider):
             raise LLMConfigError(f"{self.base_url} answered HTTP {e.status_code} to /openai/v1/models: "
                                  f"check GROQ_BASE_URL and GROQ_API_KEY") from None
         if self.model not in models:
-            raise LLMConfigError(f"model {self.model!r} is not served by {self.base_url}: pass --model with one of "
+            raise LLMConfigError(f"model {self.model!r} is not served by {self.base_url}: pass --llm with one of "
                                  f"{', '.join(sorted(models)[:12]) or '(none listed)'}")
 
     def close(self) -> None:

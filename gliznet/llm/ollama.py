@@ -80,7 +80,7 @@ class OllamaProvider(LLMProvider):
         except ollama.ResponseError as e:
             if e.status_code == 404:
                 raise LLMConfigError(f"model {self.model!r} is not available on Ollama at {self.base_url}: "
-                                     f"run `ollama pull {self.model}`, or pass --model") from None
+                                     f"run `ollama pull {self.model}`, or pass --llm") from None
             raise LLMConfigError(f"Ollama at {self.base_url} answered HTTP {e.status_code} to /api/show: "
                                  f"check OLLAMA_HOST") from None
         except (ConnectionError, httpx.TransportError):

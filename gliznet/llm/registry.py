@@ -22,9 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from gliznet._extras import require
 from gliznet.llm.provider import LLMConfigError, LLMProvider
 
 PROVIDERS = ("local", "ollama", "groq")
+CLIENTS = {"local": "groq", "ollama": "ollama", "groq": "groq"}  # the client each one speaks through ([generate])
 
 
 def make_provider(name: str, model: str | None = None, *, base_url: str | None = None, concurrency: int = 4,
@@ -37,8 +39,12 @@ def make_provider(name: str, model: str | None = None, *, base_url: str | None =
     * ``groq``: key from ``GROQ_API_KEY``; ``base_url`` from the argument or ``GROQ_BASE_URL``.
     * ``ollama``: ``base_url`` from the argument or ``OLLAMA_HOST`` (default ``http://127.0.0.1:11434``).
 
-    Only ``local`` without ``base_url`` touches the network here; call ``check()`` to probe.
+    Only ``local`` without ``base_url`` touches the network here; call ``check()`` to probe.  Without the
+    ``[generate]`` extra this raises ``MissingExtra``, one line naming the pip command.
     """
+    if name not in PROVIDERS:
+        raise LLMConfigError(f"unknown provider {name!r}: use one of {', '.join(PROVIDERS)}")
+    require("generate", CLIENTS[name])
     limits = dict(concurrency=concurrency, timeout=timeout, max_retries=max_retries)
     if name == "groq":
         from gliznet.llm.groq import GroqProvider
@@ -48,11 +54,9 @@ def make_provider(name: str, model: str | None = None, *, base_url: str | None =
         from gliznet.llm.ollama import OllamaProvider
 
         return OllamaProvider(model, base_url=base_url, **limits)
-    if name == "local":
-        from gliznet.llm.local import LocalProvider
+    from gliznet.llm.local import LocalProvider
 
-        return LocalProvider(model, base_url=base_url, **limits)
-    raise LLMConfigError(f"unknown provider {name!r}: use one of {', '.join(PROVIDERS)}")
+    return LocalProvider(model, base_url=base_url, **limits)
 
 
 @dataclass(frozen=True)
@@ -85,4 +89,4 @@ def provider_for(spec: ProviderSpec) -> LLMProvider:
                          timeout=spec.timeout, max_retries=spec.max_retries)
 
 
-__all__ = ["PROVIDERS", "ProviderSpec", "make_provider", "provider_for"]
+__all__ = ["CLIENTS", "PROVIDERS", "ProviderSpec", "make_provider", "provider_for"]

@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gliznet.errors import UserError
 from gliznet.modeling.config import (
     BACKBONE_DIR,
     CONFIG_NAME,
@@ -123,6 +124,43 @@ def _resolve(path_or_id: str | None) -> str:
     return resolve_backbone(path_or_id)
 
 
+# -- the saved folder ----------------------------------------------------------------------------------
+TRAINED_MODEL_DIR = "model"  # `gliznet train --out OUT` saves its model in OUT/model
+MANIFEST_NAME = "gliznet_manifest.json"  # written last by save_pretrained: gliznet version and every file
+
+
+def model_folder(path: str | os.PathLike) -> Path:
+    """The GliZNet folder at ``path``: ``path`` itself, or ``path/model`` when ``path`` is the ``--out`` folder
+    of ``gliznet train``.  The one place that decides it: every ``--model`` option and ``from_pretrained`` ask here."""
+    path = Path(path)
+    for folder in (path, path / TRAINED_MODEL_DIR):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    raise UserError(f"{path} has no {CONFIG_NAME} (nor {TRAINED_MODEL_DIR}/{CONFIG_NAME}): pass the --out folder of "
+                    "`gliznet train`, its model/ subfolder, or a folder written by GliZNet.save_pretrained")
+
+
+def _check_manifest(directory: Path) -> None:
+    """A folder with a manifest holds every file it lists (a copy cut short fails here, by name); folders saved
+    before manifests existed have none and load as before."""
+    manifest = directory / MANIFEST_NAME
+    if not manifest.is_file():
+        return
+    missing = [name for name in json.loads(manifest.read_text())["files"] if not (directory / name).is_file()]
+    if missing:
+        raise UserError(f"{directory} lacks {', '.join(missing[:3])} listed in its {MANIFEST_NAME}: it is an incomplete "
+                        "copy; copy the whole folder again, or save the model again")
+
+
+def _check_replaceable(directory: Path) -> None:
+    """``save_pretrained`` replaces ``directory`` as a whole: only a missing or empty folder, or a GliZNet folder."""
+    if directory.is_file():
+        raise UserError(f"{directory} is a file: pass a folder to save the model in")
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / CONFIG_NAME).is_file():
+        raise UserError(f"{directory} is a folder that holds no GliZNet model, and saving replaces the whole folder: "
+                        "pass a new folder (or an earlier model's)")
+
+
 class GliZNet(nn.Module):
     """Backbone + pooling + similarity + ``ScoreHead``; ``predict``/``score`` for inference."""
 
@@ -189,22 +227,24 @@ class GliZNet(nn.Module):
         return cls(config, encoder, tokenizer, loss)
 
     @classmethod
-    def from_pretrained(cls, path_or_hub_id: str, loss: LossConfig | None = None) -> "GliZNet":
-        """Load a saved GliZNet directory (or a Hub repo holding one); ``loss`` for further training."""
+    def from_pretrained(cls, path_or_hub_id: str | os.PathLike, loss: LossConfig | None = None) -> "GliZNet":
+        """Load a saved GliZNet folder, the ``--out`` folder of ``gliznet train`` (its ``model/`` inside), or a Hub
+        repo holding one (``model_folder``); ``loss`` for further training."""
         from safetensors.torch import load_file
         from transformers import AutoModel
 
-        directory = Path(path_or_hub_id)
+        name = os.fspath(path_or_hub_id)
+        directory = Path(name)
         if not directory.is_dir():
             try:
                 from huggingface_hub import snapshot_download
 
-                directory = Path(snapshot_download(path_or_hub_id))
+                directory = Path(snapshot_download(name))
             except Exception as exc:  # noqa: BLE001 - any Hub failure means the same thing to the user
-                raise ValueError(f"cannot find GliZNet model {path_or_hub_id!r}: pass a directory written by "
-                                 f"save_pretrained / `gliznet train`, or a reachable Hub id ({type(exc).__name__})") from exc
-        if not (directory / CONFIG_NAME).exists():
-            raise ValueError(f"{directory} has no {CONFIG_NAME}: pass a directory written by save_pretrained / `gliznet train`")
+                raise UserError(f"cannot find GliZNet model {name!r}: pass the --out folder of `gliznet train`, a folder "
+                                f"written by save_pretrained, or a reachable Hub id ({type(exc).__name__})") from exc
+        directory = model_folder(directory)
+        _check_manifest(directory)
         config = GliZNetConfig.from_dict(json.loads((directory / CONFIG_NAME).read_text()))
         tokenizer = GliZNetTokenizer.from_pretrained(str(directory))
         encoder = AutoModel.from_pretrained(str(directory / BACKBONE_DIR))
@@ -218,20 +258,40 @@ class GliZNet(nn.Module):
         return model.eval()
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """config + backbone (HF format) + head weights + tokenizer + a short model card."""
+        """config + backbone (HF format) + head weights + tokenizer + a short model card, and last a manifest
+        (``gliznet_manifest.json``: the gliznet version and every file with its size).
+
+        Everything is written to a staging folder next to ``directory`` and renamed onto it, so ``directory``
+        always holds one whole model, the earlier one or this one (an earlier model's folder is replaced as a whole)."""
+        import shutil
+        import uuid
+
         from safetensors.torch import save_file
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        saved = asdict(self.config)
-        if self.config.label_descriptions:  # the folder carries its descriptions, so it can move
-            saved["label_descriptions"] = save_descriptions(self.label_text, directory)
-        (directory / CONFIG_NAME).write_text(json.dumps(saved, indent=2))
-        self.backbone.save_pretrained(str(directory / BACKBONE_DIR))
-        head = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items() if not k.startswith("backbone.")}
-        save_file(head, str(directory / HEAD_WEIGHTS))
-        self.tokenizer.save_pretrained(directory)
-        (directory / "README.md").write_text(model_card(self.config))
+        from gliznet import __version__
+        from gliznet._io import atomic_write_text, replace_path
+
+        directory = Path(os.path.abspath(directory))
+        _check_replaceable(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        stage = directory.with_name(f".{directory.name}.staging-{uuid.uuid4().hex[:8]}")
+        stage.mkdir()
+        try:
+            saved = asdict(self.config)
+            if self.config.label_descriptions:  # the folder carries its descriptions, so it can move
+                saved["label_descriptions"] = save_descriptions(self.label_text, stage)
+            (stage / CONFIG_NAME).write_text(json.dumps(saved, indent=2))
+            self.backbone.save_pretrained(str(stage / BACKBONE_DIR))
+            head = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+            save_file(head, str(stage / HEAD_WEIGHTS))
+            self.tokenizer.save_pretrained(stage)
+            (stage / "README.md").write_text(model_card(self.config))
+            files = {p.relative_to(stage).as_posix(): p.stat().st_size for p in sorted(stage.rglob("*")) if p.is_file()}
+            atomic_write_text(stage / MANIFEST_NAME, json.dumps({"gliznet_version": __version__, "files": files}, indent=2) + "\n")
+            replace_path(stage, directory)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
 
     @property
     def device(self) -> torch.device:
@@ -383,7 +443,7 @@ Scores every candidate label of a text in one encoder pass
 - label template: `{config.label_template}`; text template: `{config.text_template}`; label descriptions: `{config.label_descriptions}`
 
 ```python
-from gliznet.modeling.model import GliZNet
+from gliznet import GliZNet
 model = GliZNet.from_pretrained("path/to/this/dir")
 model.predict(["I loved this film"], ["positive", "negative"])
 ```

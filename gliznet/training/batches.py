@@ -27,7 +27,6 @@ strings rendered two ways.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
