@@ -31,6 +31,9 @@ label-pool+all-train=model.text_pooling:label;data:RUNS/ds5
 label-pool+no-anchor=model.text_pooling:label;loss.anchor_weight:0;lr:3e-5;head_lr:3e-4
 author=model.text_pooling:label;model.label_pooling:lab;model.similarity:bilinear;loss.ovn_weight:1;loss.softmax_weight:0;loss.focal_gamma:1.85;loss.repulsion_weight:0
 EOF
+  if [ "${VARIANT_SET:-full}" = short ]; then
+    echo "label-pool+ovn+anchor20=model.text_pooling:label;loss.ovn_weight:1;loss.softmax_weight:0;loss.anchor_weight:20"
+  fi
 }
 
 prepare() {
@@ -85,7 +88,9 @@ EOF
   for ds in ds4 ds5; do tar -C /tmp/runs -xzf "$G/runs/$ds.tgz"; done
   cd /tmp/src  # the snapshot's code, not the working tree's
   local common=(--data /tmp/runs/ds4 --out "$out" --limit "$LIMIT" --batch-size "$BATCH")
-  if [ "${VARIANT_SET:-full}" = dry ]; then common+=(--max-steps 2); else common+=(--epochs "$EPOCHS"); fi
+  if [ "${VARIANT_SET:-full}" = dry ]; then common+=(--max-steps 2)
+  elif [ -n "${MAX_STEPS:-}" ]; then common+=(--max-steps "$MAX_STEPS")  # the CPU recipe's length, on the GPU
+  else common+=(--epochs "$EPOCHS"); fi
   local vs=(--variant today=)
   while read -r v; do vs+=(--variant "${v//RUNS//tmp/runs}"); done < <(variants)
   names=(baseline today)
