@@ -83,7 +83,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--anchor-weight", type=float, default=DEFAULTS.loss.anchor_weight, help="PriorAnchor loss weight (0: off)")
     p.add_argument("--frozen-layers", type=int, default=DEFAULTS.frozen_layers)
     p.add_argument("--max-length", type=int, default=DEFAULTS.max_length, help="tokens per training sequence")
-    p.add_argument("--text-pooling", choices=("mean", "cls"), default=DEFAULTS.model.text_pooling)
+    p.add_argument("--text-pooling", choices=("mean", "cls", "label"), default=DEFAULTS.model.text_pooling)
+    p.add_argument("--label-template", default=DEFAULTS.model.label_template,
+                   help="the trained model's label template ('none' = bare, GliZNetConfig's default)")
+    p.add_argument("--label-descriptions", default=DEFAULTS.model.label_descriptions,
+                   help="the trained model's label descriptions: shipped, a JSONL, or 'none' (the default)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy shared CPU)")
     p.add_argument("--fusion-seen", help="XML0 label fusion columns: the training data whose labels are seen "
                    "(dataset folder or .jsonl, comma-separated); off by default")
@@ -219,7 +223,11 @@ def main() -> None:
     portions = list(PORTIONS) if args.portion == "both" else [args.portion]  # "all": every row
     paths = default_eval_paths()
     if args.data:
-        config = TrainConfig(model=GliZNetConfig(text_pooling=args.text_pooling),
+        def off(value):
+            return None if value is None or str(value).lower() == "none" else value
+        config = TrainConfig(model=GliZNetConfig(text_pooling=args.text_pooling,
+                                                 label_template=off(args.label_template),
+                                                 label_descriptions=off(args.label_descriptions)),
                              loss=LossConfig(anchor_weight=args.anchor_weight),
                              lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                              epochs=args.epochs or DEFAULTS.epochs, max_steps=-1 if args.epochs else args.max_steps,

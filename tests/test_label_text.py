@@ -18,6 +18,7 @@ from gliznet.modeling.label_text import (  # noqa: E402
     DESCRIPTIONS_NAME,
     SHIPPED,
     SHIPPED_DESCRIPTIONS,
+    TEMPLATE_EXAMPLES,
     LabelText,
     check_template,
     load_descriptions,
@@ -54,21 +55,18 @@ def test_a_described_label_is_shown_with_its_description_then_the_template():
             == "This text is about sports: News about games, athletes and matches.")
 
 
-def test_the_default_config_renders_the_dev_winner_and_none_turns_it_off():
-    """GliZNetConfig's default: the hypothesis template around "label: description" from the shipped file;
-    labels it does not describe stay bare inside the template; texts are left as given."""
-    from gliznet.modeling.label_text import DEFAULT_LABEL_TEMPLATE
-
+def test_the_default_config_is_bare_and_the_template_with_shipped_descriptions_is_an_option():
+    """GliZNetConfig's default renders nothing (bare labels and texts: the zero-shot-by-sets choice); the
+    hypothesis template around "label: description" from the shipped file is one option away, labels it does not
+    describe stay bare inside the template, and texts are left as given."""
     config = GliZNetConfig()
-    assert (config.label_template, config.text_template, config.label_descriptions) == (
-        DEFAULT_LABEL_TEMPLATE, None, SHIPPED)
+    assert (config.label_template, config.text_template, config.label_descriptions) == (None, None, None)
+    assert not LabelText.from_config(config).active and LabelText.from_config(config).labels(LABELS) == LABELS
     shipped = load_descriptions(SHIPPED_DESCRIPTIONS)
-    lt = LabelText.from_config(config)
+    lt = LabelText.from_config(GliZNetConfig(label_template=TEMPLATE_EXAMPLES["label"], label_descriptions=SHIPPED))
     assert lt.labels(["Sports", "a label nobody described"]) == [
         f"This text is about Sports: {shipped['Sports'].rstrip('.')}.", "This text is about a label nobody described."]
     assert lt.texts(TEXTS) == TEXTS
-    off = LabelText.from_config(GliZNetConfig(label_template=None, label_descriptions=None))
-    assert not off.active and off.labels(LABELS) == LABELS
 
 
 def test_descriptions_are_found_by_a_loose_key_too(tmp_path):
@@ -283,11 +281,11 @@ def test_bench_render_columns_render_the_baseline_like_gliznet_and_reuse_identic
     import argparse
 
     from gliznet.evaluation.baselines import EmbeddingBaseline
-    from gliznet.modeling.label_text import DEFAULT_LABEL_TEMPLATE
     from gliznet.training.interpolate import copy_state
 
     bench = load_bench("accuracy")
-    model = GliZNet.from_backbone(None, GliZNetConfig()).eval()  # the default rendering
+    model = GliZNet.from_backbone(None, GliZNetConfig(label_template=TEMPLATE_EXAMPLES["label"],
+                                                      label_descriptions=SHIPPED)).eval()  # a full rendering
     state = copy_state(model)
     renders = [bench.parse_render(s) for s in ("no desc=label_descriptions:none",
                                                 "bare=label_template:none;label_descriptions:none",
@@ -300,7 +298,7 @@ def test_bench_render_columns_render_the_baseline_like_gliznet_and_reuse_identic
     assert variants["embedding + bare"] == "embedding baseline"  # the same strings: copied
     assert variants["embedding + again"] == "embedding + GliZNet's rendering"
     no_desc = variants["embedding + no desc"]()
-    assert no_desc.label_text.labels(["Sports"]) == [DEFAULT_LABEL_TEMPLATE.format(label="Sports")]
+    assert no_desc.label_text.labels(["Sports"]) == [TEMPLATE_EXAMPLES["label"].format(label="Sports")]
     assert variants["GliZNet a=1 + no desc"]().label_text.labels(["Sports"]) == no_desc.label_text.labels(["Sports"])
     rendered = variants["embedding + GliZNet's rendering"]()
     assert rendered.label_text.labels(["Sports"]) == variants["GliZNet a=1"]().label_text.labels(["Sports"])

@@ -259,20 +259,22 @@ def test_training_with_a_label_template_and_descriptions_saves_a_model_that_rend
 
 
 @pytest.mark.slow
-def test_cli_train_saves_the_default_label_text_and_predict_and_evaluate_use_it_without_flags(data_dir, tmp_path):
-    """`gliznet train` with no label text flags saves GliZNetConfig's default rendering (the dev-portion winner:
-    the hypothesis template and the shipped descriptions, copied into the model); `gliznet predict` and
-    `gliznet evaluate` on that model then score the rendered strings without any flag."""
+def test_cli_train_saves_its_label_text_and_predict_and_evaluate_use_it_without_flags(data_dir, tmp_path):
+    """`gliznet train --label-template T --label-descriptions shipped` saves that rendering (the descriptions
+    copied into the model); `gliznet predict` and `gliznet evaluate` on that model then score the rendered
+    strings without any flag, and `none` on the same flags turns it off for one call."""
     import shutil
 
     from conftest import run_cli
 
     from gliznet.modeling.label_text import (
-        DEFAULT_LABEL_TEMPLATE,
         DESCRIPTIONS_NAME,
         SHIPPED_DESCRIPTIONS,
+        TEMPLATE_EXAMPLES,
         load_descriptions,
     )
+
+    template = TEMPLATE_EXAMPLES["label"]
 
     def cli(*args: str) -> str:
         done = run_cli(*args, timeout=600)
@@ -284,10 +286,10 @@ def test_cli_train_saves_the_default_label_text_and_predict_and_evaluate_use_it_
     (data / "manifest.json").write_text("{}")  # the mark of a finished dataset folder that `gliznet train` checks
     out = tmp_path / "gz"
     cli("train", "--data", str(data), "--out", str(out), "--max-steps", "1", "--batch-size", "4",
-        "--cpu-threads", "1")
+        "--cpu-threads", "1", "--label-template", template, "--label-descriptions", "shipped")
     model_dir = out / "model"
     saved = json.loads((model_dir / "gliznet_config.json").read_text())
-    assert saved["label_template"] == DEFAULT_LABEL_TEMPLATE and saved["text_template"] is None
+    assert saved["label_template"] == template and saved["text_template"] is None
     assert (model_dir / DESCRIPTIONS_NAME).is_file()
     assert load_descriptions(model_dir / DESCRIPTIONS_NAME) == load_descriptions(SHIPPED_DESCRIPTIONS)
 
@@ -295,8 +297,8 @@ def test_cli_train_saves_the_default_label_text_and_predict_and_evaluate_use_it_
     labels = ["Sports", "Business", "kettles"]  # two described labels (ag_news), one bare
     rendered = model.label_text.labels(labels)
     shipped = load_descriptions(SHIPPED_DESCRIPTIONS)
-    assert rendered[0] == DEFAULT_LABEL_TEMPLATE.format(label=f"Sports: {shipped['Sports'].rstrip('.')}")
-    assert rendered[2] == DEFAULT_LABEL_TEMPLATE.format(label="kettles")
+    assert rendered[0] == template.format(label=f"Sports: {shipped['Sports'].rstrip('.')}")
+    assert rendered[2] == template.format(label="kettles")
     text = "the striker scored twice in the cup final"
     predicted = json.loads(cli("predict", text, "--model", str(model_dir), "--labels", ",".join(labels)))
     expected = model.predict([text], labels)

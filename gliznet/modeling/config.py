@@ -44,12 +44,11 @@ class GliZNetConfig:
     min_text_tokens: int = MIN_TEXT_TOKENS
     max_text_tokens: int | None = MAX_TEXT_TOKENS  # the text's tokens per pass, whatever room the labels leave; None: no cap
     wise_alpha: float = 1.0  # a record, not an option: the weights are (1-a)*initial + a*fine-tuned (gliznet.training.interpolate)
-    # what the encoder sees of a label / a text (gliznet.modeling.label_text); None = the bare string.  The defaults are
-    # the dev-portion winner of bench/accuracy.py (README "Label text"): a hypothesis around "label: description"
-    # with the shipped descriptions (labels without one stay bare inside the hypothesis), texts as given.
-    label_template: str | None = DEFAULT_LABEL_TEMPLATE  # "This text is about {label}."
+    # what the encoder sees of a label / a text (gliznet.modeling.label_text); None = the bare string.  Bare by
+    # default: the choice of bench/sweep.py on label sets it did not report (README "Zero-shot by sets").
+    label_template: str | None = DEFAULT_LABEL_TEMPLATE  # None: the bare label; e.g. "This text is about {label}."
     text_template: str | None = None  # e.g. "Text: {text}"
-    label_descriptions: str | None = DEFAULT_LABEL_DESCRIPTIONS  # "shipped" (data/label_descriptions.jsonl) or a JSONL
+    label_descriptions: str | None = DEFAULT_LABEL_DESCRIPTIONS  # None, "shipped" (data/label_descriptions.jsonl) or a JSONL
 
     def __post_init__(self):
         check_template(self.label_template, "label_template")
