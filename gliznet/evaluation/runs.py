@@ -149,8 +149,10 @@ def plot_report(report: dict, scores: np.ndarray, gold: np.ndarray, label_names:
 
     fig, ax = plt.subplots(figsize=(5, 4))
     bins = np.linspace(flat_scores.min(), flat_scores.max() + 1e-9, 41)
-    ax.hist(flat_scores[flat_gold == 0], bins=bins, alpha=0.6, density=True, label="non-gold pairs")
-    ax.hist(flat_scores[flat_gold == 1], bins=bins, alpha=0.6, density=True, label="gold pairs")
+    for kind, name in ((0, "non-gold pairs"), (1, "gold pairs")):
+        group = flat_scores[flat_gold == kind]
+        if group.size:  # a density of no pairs is 0/0: leave that group out of the plot
+            ax.hist(group, bins=bins, alpha=0.6, density=True, label=name)
     if report["metrics"]["threshold"] is not None:
         ax.axvline(report["metrics"]["threshold"], color="k", ls="--", label="threshold")
     ax.set(xlabel="score", ylabel="density", title=f"Scores - {title}")
