@@ -142,6 +142,9 @@ def generate(
     provider: str = typer.Option(_GEN.provider, "--provider",
                                  help=f"One of {', '.join(PROVIDERS)} (local: the embedded SmolLM2)."),
     llm: Optional[str] = optional(_GEN.model, "--llm", help="The provider's model name (none: its default)."),
+    base_url: Optional[str] = optional(_GEN.base_url, "--base-url", help="The provider's endpoint (none: its default "
+                                       "or environment); openai: the server's root ending in /v1, e.g. "
+                                       "http://HOST:8000/v1 for vllm serve."),
     seed: int = typer.Option(_GEN.seed, "--seed"),
     records_per_call: int = typer.Option(_GEN.records_per_call, "--records-per-call"),
     concurrency: int = typer.Option(_GEN.concurrency, "--concurrency"),
@@ -149,6 +152,12 @@ def generate(
     test_label_fraction: float = typer.Option(_BUILD.test_label_fraction, "--test-label-fraction", help="About this share of records goes to the zero-shot test split (labels are held out until it is reached)."),
     near_dup_threshold: float = typer.Option(_BUILD.near_dup_threshold, "--near-dup-threshold"),
     hardness: bool = typer.Option(_BUILD.with_hardness, "--hardness/--no-hardness", help="Score negatives with MiniLM for the card."),
+    negative_check: str = typer.Option(_BUILD.negative_check, "--negative-check", help="embed: drop hard negatives "
+                                       "the MiniLM encoder scores above 95 % of the record's best positive "
+                                       "(suspect false negatives); off: keep every negative."),
+    price_per_mtok: Optional[str] = typer.Option(None, "--price-per-mtok", metavar="IN,OUT|none",
+                                             help="USD per million tokens in,out for the cost estimate (none: the "
+                                             "dated Groq price table; unknown models get tokens only)."),
 ):
     """Generate a ZSHOT-HARDSET-shaped dataset with an LLM."""
     from rich.progress import (
@@ -162,12 +171,15 @@ def generate(
     from gliznet.curation.hardset import check_writable, generate_hardset
     from gliznet.llm.registry import make_provider
 
-    config = GenerateConfig(records=records, seed=seed, provider=provider, model=llm,
+    from gliznet.curation.cost import parse_price
+
+    config = GenerateConfig(records=records, seed=seed, provider=provider, model=llm, base_url=base_url,
                             records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls)
     build = BuildConfig(test_label_fraction=test_label_fraction, near_dup_threshold=near_dup_threshold,
-                        with_hardness=hardness)
+                        with_hardness=hardness, negative_check=negative_check.strip().lower(),
+                        price_per_mtok=parse_price(price_per_mtok))
     check_writable(out)
-    client = make_provider(provider, llm, concurrency=concurrency)
+    client = make_provider(provider, llm, base_url=base_url, concurrency=concurrency)
     try:
         client.check()
     except BaseException:
@@ -188,8 +200,20 @@ def _print_summary(manifest: dict, out: Path) -> None:
     counts = manifest["counts"]
     console.print(f"accepted {counts['accepted']} (train {counts['train']}, test {counts['test']}), "
                   f"rejected {counts['rejected']}; version {manifest['version']}")
+    check = manifest.get("negative_check")
+    if check:
+        console.print(f"negative check ({check['mode']}): {check['negatives_dropped']} of "
+                      f"{check['negatives_checked']} negatives dropped as suspect false negatives "
+                      f"(rate {check['suspect_false_negative_rate']}; hard {check['hard_above_weakest_positive']})")
+    if manifest.get("cost"):
+        from gliznet.curation.cost import cost_line
+
+        console.print(cost_line(manifest["cost"]), highlight=False)
     if counts["accepted"] < manifest["parameters"].get("records", 0):
         console.print("[yellow]note:[/] fewer records than requested after the call budget: raise --max-calls")
+    if counts.get("calls_failed_transport"):
+        console.print(f"[yellow]note:[/] {counts['calls_failed_transport']} calls got no answer from the LLM: "
+                      "re-run the same command to ask them again")
     typer.echo(f"dataset: {Path(out).resolve()}")
 
 

@@ -40,7 +40,8 @@ Read top to bottom:
    on which retry) does not depend on timing or concurrency: with replayed answers a faulted run
    ends the same way every time.
 
-3. ``FaultProxy`` — ``start()`` / ``stop()`` (or ``with``), ``base_url`` (give it to
+3. ``FaultProxy`` — ``start()`` / ``stop()`` (or ``with``; a stopped proxy is a dead endpoint: new
+   connections are refused and a request on a kept-alive connection is dropped), ``base_url`` (give it to
    ``Groq(base_url=...)`` or ``GROQ_BASE_URL``), ``stats()`` (also served at ``GET /_stats``):
    requests by path, chat requests, faults injected by kind, and for every 429 the seconds until
    the same request body came back (``retry_after_gaps``: proves ``Retry-After`` is honoured).
@@ -404,6 +405,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the work ----------------------------------------------------------------------------------
     def _handle(self, body: bytes) -> None:
         owner = self.owner
+        if owner._stopping.is_set():  # a stopped proxy is dead: it answers nothing, not even on an open connection
+            self._drop()
+            return
         cfg = owner.config
         path = self.path.split("?", 1)[0]
         is_chat = self.command == "POST" and path.endswith(CHAT_PATH_SUFFIX)

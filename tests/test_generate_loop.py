@@ -33,9 +33,11 @@ def answered(spec: CallSpec, records: int = 1) -> dict:
 
 
 def failed(spec: CallSpec) -> dict:
+    """A call the LLM answered with a refusal (HTTP 400): it settles the call (a transport failure would not:
+    see test_reliability.py)."""
     return {"call": spec.index, "spec": vars(spec), "provider": "local", "model": "m", "prompt_id": "hardset_batch",
-            "prompt_hash": "h", "created_at": "2024-01-01T00:00:00+00:00", "ok": False, "error": "timeout",
-            "detail": "no answer", "attempts": 3, "llm_seconds": 1.5}
+            "prompt_hash": "h", "created_at": "2024-01-01T00:00:00+00:00", "ok": False, "error": "bad_request",
+            "failure": "answer", "detail": "HTTP 400: refused", "attempts": 3, "llm_seconds": 1.5}
 
 
 class Executor:

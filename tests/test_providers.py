@@ -80,15 +80,15 @@ def test_groq_key_never_appears_in_repr_or_errors(groq_key):
 
 
 def test_unknown_provider_name_lists_the_choices():
-    with pytest.raises(LLMConfigError, match="unknown provider 'openai': use one of local, ollama, groq"):
-        make_provider("openai")
+    with pytest.raises(LLMConfigError, match="unknown provider 'vllm': use one of local, ollama, groq, openai"):
+        make_provider("vllm")
 
 
 # -- package layout: interface, providers, registry ---------------------------------------------
 def test_the_provider_interface_imports_no_provider():
     """``provider.py`` is the interface only: importing it (and the package) loads no provider module."""
     code = ("import sys, gliznet.llm.provider, gliznet.llm; "
-            "mods = ('gliznet.llm.groq', 'gliznet.llm.ollama', 'gliznet.llm.local'); "
+            "mods = ('gliznet.llm.groq', 'gliznet.llm.ollama', 'gliznet.llm.local', 'gliznet.llm.openai'); "
             "loaded = [m for m in mods if m in sys.modules]; assert not loaded, loaded")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -97,12 +97,13 @@ def test_the_provider_interface_imports_no_provider():
 def test_the_registry_builds_every_declared_provider_with_one_endpoint_attribute(monkeypatch, groq_key):
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9/")
     url = f"http://127.0.0.1:{free_port()}"
-    assert PROVIDERS == ("local", "ollama", "groq")
+    assert PROVIDERS == ("local", "ollama", "groq", "openai")
     built = {"groq": make_provider("groq", "m", base_url=url), "ollama": make_provider("ollama", "m"),
-             "local": make_provider("local", base_url=url)}  # local with a URL: attaches, starts nothing
+             "local": make_provider("local", base_url=url),  # local with a URL: attaches, starts nothing
+             "openai": make_provider("openai", "m", base_url=url + "/v1")}
     assert set(built) == set(PROVIDERS)
     assert {name: llm.base_url for name, llm in built.items()} == {"groq": url, "ollama": "http://127.0.0.1:9",
-                                                                  "local": url}
+                                                                  "local": url, "openai": url + "/v1"}
     assert built["local"].name == "local" and built["local"].server is None and built["local"].model == "smollm2"
     for llm in built.values():
         assert provider_for(ProviderSpec.of(llm)).base_url == llm.base_url

@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 import yaml
 
+from gliznet.curation.cost import cost_line
 from gliznet.curation.split import SplitResult
 from gliznet.records import Record, Rejection, label_key
 
@@ -293,6 +294,7 @@ def render_card(stats: dict, manifest: dict, hardness: dict | None) -> str:
     parts += ["## Rejections by reason\n",
               (_table(["reason", "count"], [[k, v] for k, v in reasons.items()]) if reasons
                else "No item was rejected.") + "\n"]
+    parts += _calls_section(manifest.get("counts", {}))
     fixes = stats.get("fixes", {})
     if fixes:
         parts += ["Repairs applied to kept items (not rejections):\n",
@@ -317,6 +319,9 @@ def render_card(stats: dict, manifest: dict, hardness: dict | None) -> str:
                   "the set hard.\n"]
     else:
         parts += ["Not computed for this build.\n"]
+    parts += _negative_check_section(manifest.get("negative_check"))
+    if manifest.get("cost"):
+        parts += ["## Cost\n", cost_line(manifest["cost"]) + " (the LLM calls this run made).\n"]
 
     parts += ["## Usage\n",
               "```python\nimport datasets\n\n"
@@ -330,12 +335,46 @@ def render_card(stats: dict, manifest: dict, hardness: dict | None) -> str:
     return "\n".join(parts)
 
 
+def _calls_section(counts: dict) -> list[str]:
+    """LLM calls by outcome: a failed call either got no answer (transport: asked again by a re-run of the same
+    command) or got an answer that is kept as data (a refusal)."""
+    if "calls" not in counts:
+        return []
+    failed = counts.get("calls_failed", 0)
+    transport = counts.get("calls_failed_transport", 0)
+    rows = [["calls", counts["calls"]], ["answered", counts["calls"] - failed],
+            ["failed: no answer (transport; asked again by a re-run)", transport],
+            ["failed: answered with an error (kept)", counts.get("calls_failed_answer", failed - transport)]]
+    if counts.get("checkpoint_lines_unreadable"):
+        rows.append(["unreadable checkpoint lines skipped (their calls asked again)",
+                     counts["checkpoint_lines_unreadable"]])
+    return ["LLM calls:\n", _table(["calls", "count"], rows) + "\n"]
+
+
+def _negative_check_section(check: dict | None) -> list[str]:
+    """The false-negative check beside hardness: both shares over the same scored negatives."""
+    if not check:
+        return ["False-negative check: off for this build (`--negative-check embed` turns it on).\n"]
+    return ["### False-negative check\n",
+            f"Rule: {check['rule']}; scorer: {check.get('scorer', '')}; suspects {check['action']}.\n",
+            _table(["negatives checked", "hard (above weakest positive)", "suspect false negatives",
+                    "dropped"],
+                   [[check["negatives_checked"], check["hard_above_weakest_positive"],
+                     check["suspect_false_negative_rate"], check["negatives_dropped"]]]) + "\n"]
+
+
 def run_summary_markdown(manifest: dict) -> str:
     """A short markdown summary of a finished dataset's manifest (the flow's run artifact)."""
     counts = manifest["counts"]
     stats = manifest.get("stats", {})
     rows = "\n".join(f"| {reason} | {n} |" for reason, n in sorted(stats.get("rejections_by_reason", {}).items()))
     hard = manifest.get("hardness") or {}
+    check = manifest.get("negative_check") or {}
+    tail = (f"\n## False-negative check\n\nsuspect false negatives: {check.get('suspect_false_negative_rate', 'off')}"
+            f"; hard (above weakest positive): {check.get('hard_above_weakest_positive', 'n/a')}; dropped: "
+            f"{check.get('negatives_dropped', 0)}\n")
+    if manifest.get("cost"):
+        tail += f"\n## Cost\n\n{cost_line(manifest['cost'])}\n"
     return (
         f"# generate-hardset {manifest['version']}\n\n"
         f"| accepted | rejected | train | test | test labels | fingerprint |\n|---|---|---|---|---|---|\n"
@@ -344,5 +383,5 @@ def run_summary_markdown(manifest: dict) -> str:
         f"## Rejections by reason\n\n| reason | count |\n|---|---|\n{rows or '| (none) | 0 |'}\n\n"
         f"## Hardness (MiniLM reference scorer)\n\nhard negatives above the weakest positive: "
         f"{hard.get('hard_negative_above_weakest_positive', 'n/a')}; random labels: "
-        f"{hard.get('random_label_above_weakest_positive', 'n/a')}\n"
+        f"{hard.get('random_label_above_weakest_positive', 'n/a')}\n" + tail
     )

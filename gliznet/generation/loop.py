@@ -7,9 +7,25 @@ line to ``<out>/checkpoint/calls.jsonl`` (flushed and fsynced). Records are *der
 by validation, in call order, so a run killed at any moment and started again with the same ``--out``
 skips the calls already answered: no accepted record is lost and none is produced twice.
 
+Failed calls are not answers.  A failed call's line says which kind it is (``failure``):
+
+* ``"transport"``: no usable answer arrived (connection, timeout, 5xx, 429 after the retries: the
+  provider's ``TRANSPORT_REASONS``).  It settles nothing: a resumed run asks it again (an old line
+  without ``failure`` is judged by its ``error``).
+* ``"answer"``: an answer arrived and is kept as data (a 4xx refusal, a provider bug); never asked again.
+
+Fail fast.  ``MAX_TRANSPORT_FAILURES`` (5) calls in a row failing in transport mean the endpoint is down:
+no new call starts, the calls in flight (at most ``concurrency - 1``) finish and are kept, and the run
+stops with ``LLMUnreachable``: one line naming the endpoint and the cause, and "re-run the same command to
+resume".  A dead endpoint therefore costs at most ``MAX_TRANSPORT_FAILURES + concurrency - 1`` calls of at
+most ``max_retries + 1`` HTTP attempts each.  A provider that knows its endpoint is gone for good
+(``EndpointDown``: the embedded server died twice) or that the key was refused (``LLMConfigError``) stops
+the run at its first such call, the same way.
+
     plan_call(config, i) -> CallSpec          what to ask in call i (gliznet.generation.plan)
     run_call(provider, prompt, spec) -> dict   one checkpoint line (raw answer or failure reason)
     Checkpoint(path)                           append-only call log; tolerates a torn last line (gliznet._io)
+    settles(line)                              does this line settle its call (not a transport failure)?
     validate_calls(lines, prompt, limits)      raw answers -> records + counted rejections
     generate_calls(config, checkpoint, ...)    the one loop: a rolling window of calls until enough
                                                records (gliznet.generation.window); calls run on a
@@ -19,6 +35,7 @@ skips the calls already answered: no accepted record is lost and none is produce
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -37,7 +54,15 @@ from gliznet.generation.plan import (
 )
 from gliznet.generation.prompts import PromptTemplate, load_prompt
 from gliznet.generation.window import rolling_window
-from gliznet.llm.provider import LLMCallError, LLMConfigError, LLMProvider, Usage
+from gliznet.errors import UserError
+from gliznet.llm.provider import (
+    TRANSPORT_REASONS,
+    EndpointDown,
+    LLMCallError,
+    LLMConfigError,
+    LLMProvider,
+    Usage,
+)
 from gliznet.records import (
     Limits,
     Provenance,
@@ -46,6 +71,9 @@ from gliznet.records import (
     RejectReason,
     parse_batch,
 )
+
+MAX_TRANSPORT_FAILURES = 5  # calls in a row that got no answer: the endpoint is down, stop the run
+log = logging.getLogger("gliznet")
 
 # --- one call ----------------------------------------------------------------------------------
 
@@ -67,13 +95,15 @@ def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, conf
         completion = provider.complete_json(system, user, request_schema(limits, config.records_per_call), seed=spec.seed,
                                             temperature=config.temperature, max_tokens=config.max_tokens)
     except LLMCallError as err:
-        line.update(ok=False, error=err.reason, detail=str(err)[:500], attempts=err.attempts,
+        line.update(ok=False, error=err.reason, failure="transport" if err.transport else "answer",
+                    detail=str(err)[:500], cause=err.cause[:300], attempts=err.attempts,
                     llm_seconds=round(err.seconds, 3))
         return line
-    except LLMConfigError:
-        raise  # a setting is wrong (e.g. the key was revoked): every further call would fail the same way
+    except (LLMConfigError, EndpointDown):
+        raise  # a setting is wrong (the key was revoked) or the server is gone: every further call would fail
     except Exception as err:  # noqa: BLE001 - a provider bug must cost one counted call, not the run
-        line.update(ok=False, error="unexpected", detail=f"{type(err).__name__}: {err}"[:500], attempts=None)
+        line.update(ok=False, error="unexpected", failure="answer", detail=f"{type(err).__name__}: {err}"[:500],
+                    attempts=None)
         return line
     line.update(ok=True, raw=completion.text, model=completion.model or provider.model,
                 prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
@@ -91,8 +121,21 @@ class Validated:
     counts: Counter
 
 
+def settles(line: dict) -> bool:
+    """Whether a checkpoint line settles its call: an answer, or a failure that is one (``failure="answer"``);
+    not a transport failure, which a resumed run asks again."""
+    if line.get("ok"):
+        return True
+    failure = line.get("failure")
+    if failure is None:  # a line written before failures had kinds
+        return line.get("error") not in TRANSPORT_REASONS
+    return failure != "transport"
+
+
 def validate_calls(lines: Iterable[dict], prompt_text_for: Callable[[dict], str], limits: Limits) -> Validated:
-    """Validate every checkpointed answer, in call order. Failed calls become counted rejections."""
+    """Validate every checkpointed answer, in call order. Failed calls become counted rejections
+    (``calls_failed``; of them ``calls_failed_transport``, asked again by a resumed run, and
+    ``calls_failed_answer``)."""
     records: list[Record] = []
     rejections: list[Rejection] = []
     counts: Counter = Counter()
@@ -106,6 +149,7 @@ def validate_calls(lines: Iterable[dict], prompt_text_for: Callable[[dict], str]
         counts["calls"] += 1
         if not line.get("ok"):
             counts["calls_failed"] += 1
+            counts["calls_failed_answer" if settles(line) else "calls_failed_transport"] += 1
             rejections.append(Rejection(reason=RejectReason.llm_call_failed,
                                         detail=f"{line.get('error')}: {line.get('detail', '')}"[:500],
                                         raw="", provenance=prov))
@@ -137,11 +181,24 @@ Submit = Callable[[CallSpec], Future]  # start one call; the future's result is 
 
 @dataclass
 class Generated:
-    """What one run of the loop leaves: every checkpoint line, old and new, by call index; and
-    ``made``, the lines this run appended, in the order they arrived."""
+    """What one run of the loop leaves: every checkpoint line, old and new, by call index (a call's
+    answer, or its last transport failure); ``made``, the lines this run appended, in the order they
+    arrived; ``unreadable``, checkpoint lines skipped because they did not decode."""
 
     lines: dict[int, dict]
     made: list[dict]
+    unreadable: int = 0
+
+
+class LLMUnreachable(UserError, RuntimeError):
+    """The run stopped because the LLM endpoint is down; every answer so far is kept (one line: the
+    endpoint, the cause, and "re-run the same command to resume")."""
+
+
+def _stopped(cause: str, why: str, answered: int, checkpoint: Checkpoint) -> LLMUnreachable:
+    cause = " ".join(cause.split()).rstrip(".") or "the LLM endpoint failed"
+    return LLMUnreachable(f"{cause}{f' ({why})' if why else ''}; the {answered} answered calls are kept in "
+                          f"{checkpoint.path}: re-run the same command to resume")
 
 
 @contextmanager
@@ -153,7 +210,8 @@ def thread_pool(provider: LLMProvider, config: GenerateConfig) -> Iterator[Submi
 
 
 def generate_calls(config: GenerateConfig, checkpoint: Checkpoint, *, provider: LLMProvider | None = None,
-                   submit: Submit | None = None, progress: ProgressFn | None = None) -> Generated:
+                   submit: Submit | None = None, progress: ProgressFn | None = None,
+                   max_transport_failures: int = MAX_TRANSPORT_FAILURES) -> Generated:
     """The generation loop (the CLI and the Prefect flow both run this one).
 
     A rolling window: ``config.concurrency`` calls are in flight and a new one starts as soon as one
@@ -162,31 +220,58 @@ def generate_calls(config: GenerateConfig, checkpoint: Checkpoint, *, provider: 
     ``config.records`` accepted records or the call budget is spent; calls in flight still finish.
 
     Where calls run is ``submit``'s business: ``submit(spec)`` returns a ``concurrent.futures.Future``
-    of the call's checkpoint line.  Without it, ``thread_pool(provider, config)``.
+    of the call's checkpoint line.  Without it, ``thread_pool(provider, config)``; with both, ``provider``
+    only names the outage when the run stops (``provider.outage()``).
+
+    Calls the checkpoint holds only as transport failures are asked again; ``max_transport_failures`` in a
+    row stop the run with ``LLMUnreachable`` (see the module docstring).
     """
+    if max_transport_failures < 1:
+        raise ValueError(f"max_transport_failures={max_transport_failures} must be >= 1")
     if submit is None:
         if provider is None:
             raise ValueError("generate_calls needs provider= (calls run in a thread pool) or submit= (an executor)")
         with thread_pool(provider, config) as in_threads:
-            return generate_calls(config, checkpoint, submit=in_threads, progress=progress)
+            return generate_calls(config, checkpoint, provider=provider, submit=in_threads, progress=progress,
+                                  max_transport_failures=max_transport_failures)
     report = progress or (lambda accepted, calls, budget: None)
-    lines = checkpoint.load()
+    lines = checkpoint.load(settles)
+    if checkpoint.unreadable:
+        n = checkpoint.unreadable
+        log.warning(f"{n} unreadable checkpoint line{'s' if n != 1 else ''} skipped in {checkpoint.path}; "
+                    f"{'their calls' if n != 1 else 'its call'} asked again")
     made: list[dict] = []
+    settled = {i for i, line in lines.items() if settles(line)}
     accepted = sum(accepted_in(line, config) for line in lines.values())
-    report(accepted, len(lines), config.call_budget)
+    report(accepted, len(settled), config.call_budget)
+    down: list[dict] = []  # the transport failures since the last answer
 
     def arrived(line: dict) -> None:
         nonlocal accepted
         checkpoint.append(line)  # before anything else: a killed run keeps every answer it saw
         lines[line["call"]] = line
         made.append(line)
+        if settles(line):
+            settled.add(line["call"])
+            down.clear()
+        else:
+            down.append(line)
         accepted += accepted_in(line, config)
-        report(accepted, len(lines), config.call_budget)
+        report(accepted, len(settled), config.call_budget)
 
-    todo = (plan_call(config.seed, i) for i in range(config.call_budget) if i not in lines)
-    rolling_window(todo, submit, arrived, concurrency=config.concurrency,
-                   keep_going=lambda: accepted < config.records)
-    return Generated(lines, made)
+    todo = (plan_call(config.seed, i) for i in range(config.call_budget) if i not in settled)
+    try:
+        rolling_window(todo, submit, arrived, concurrency=config.concurrency,
+                       keep_going=lambda: accepted < config.records and len(down) < max_transport_failures)
+    except (LLMConfigError, EndpointDown) as err:
+        raise _stopped(str(err), "", len(settled), checkpoint) from None
+    if len(down) >= max_transport_failures:
+        last = down[-1]
+        known = provider.outage() if provider is not None else None
+        cause = known or last.get("cause") or last.get("detail") or str(last.get("error"))
+        raise _stopped(cause, f"{len(down)} calls in a row got no answer: {last.get('error')}", len(settled),
+                       checkpoint)
+    return Generated(lines, made, checkpoint.unreadable)
 
 
 def usage_of(lines: Iterable[dict]) -> dict:

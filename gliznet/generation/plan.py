@@ -33,6 +33,7 @@ class GenerateConfig:
     seed: int = 0
     provider: str = "local"
     model: str | None = None
+    base_url: str | None = None  # the provider's endpoint (none: its default / environment); --base-url
     records_per_call: int = 4
     concurrency: int = 4
     temperature: float = 0.8

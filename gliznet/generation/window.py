@@ -4,8 +4,8 @@ At most ``concurrency`` calls are in flight; a new one starts as soon as one fin
 ``items``.  Each result goes to ``on_result`` the moment its call finishes (the caller appends it to its
 checkpoint before anything else, so a killed run keeps every answer it saw).  No call starts once
 ``keep_going()`` is False or ``items`` is spent; calls already in flight still finish and are handed over.
-A call that raised ends the window: the other results of the same round are handed over first, then the
-first failure is re-raised and nothing new starts.
+A call that raised ends the window: nothing new starts, the calls still in flight finish and their results
+are handed over (an answer that was paid for is never dropped), then the first failure is re-raised.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def rolling_window(items: Iterable[T], submit: Callable[[T], Future], on_result:
             if future not in failures:
                 on_result(future.result())
         if failures:
+            for future in wait(running).done:  # drain: the others finish and are handed over
+                if future.exception() is None:
+                    on_result(future.result())
             raise failures[0].exception()
 
 

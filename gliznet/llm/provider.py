@@ -23,6 +23,12 @@ Per call, ``complete_json``:
 ``check()`` is the fail-fast probe a CLI runs before spending hours: unreachable host, unknown
 model or missing key become one ``LLMConfigError`` line saying what to set.
 
+Transport failures and answers.  A call that failed with one of ``TRANSPORT_REASONS`` (the retried ones:
+no usable HTTP answer arrived) never reached the LLM: the generation loop asks it again on resume and
+stops the run after several in a row.  A ``bad_request`` is an answer (the server refused this request)
+and stays answered.  ``EndpointDown`` is a failure known to hit every further call (the embedded server
+died for good): the loop stops at once.  ``outage()`` names what is known to be wrong with the endpoint.
+
 Every provider names its endpoint ``base_url``.  Secrets (``GROQ_API_KEY``) never appear in reprs,
 logs or exception messages.
 """
@@ -44,6 +50,7 @@ from tenacity import (
 )
 
 RETRY_REASONS = ("timeout", "http_5xx", "rate_limited", "connection", "bad_response")
+TRANSPORT_REASONS = RETRY_REASONS  # no usable answer arrived: such a call is asked again on resume
 CALL_ERROR_REASONS = (*RETRY_REASONS, "bad_request")
 
 
@@ -56,11 +63,22 @@ class LLMCallError(RuntimeError):
     """A call failed for good: ``reason`` in ``CALL_ERROR_REASONS``, after ``attempts`` HTTP attempts
     that took ``seconds`` together."""
 
-    def __init__(self, message: str, reason: str, attempts: int, seconds: float = 0.0):
+    def __init__(self, message: str, reason: str, attempts: int, seconds: float = 0.0, cause: str = ""):
         super().__init__(message)
         self.reason = reason
         self.attempts = attempts
         self.seconds = seconds
+        self.cause = cause or message  # the last attempt's failure, e.g. "cannot reach http://...: ..."
+
+    @property
+    def transport(self) -> bool:
+        """No usable answer arrived (see ``TRANSPORT_REASONS``)."""
+        return self.reason in TRANSPORT_REASONS
+
+
+class EndpointDown(RuntimeError):
+    """The endpoint is gone for good (every further call would fail the same way); the message is one
+    line naming it and the cause, e.g. ``the embedded llama-server exited with signal 9``."""
 
 
 class TransientError(Exception):
@@ -184,6 +202,11 @@ class LLMProvider(ABC):
     def close(self) -> None:
         """Release clients (and, for ``local``, the server)."""
 
+    def outage(self) -> str | None:
+        """What is known to be wrong with the endpoint right now, in a few words (``None``: nothing known
+        beyond the failed calls themselves)."""
+        return None
+
     # the call ----------------------------------------------------------------------------------
     def complete_json(self, system: str, user: str, schema: dict, *, seed: int | None = None,
                       temperature: float = 0.8, max_tokens: int = 1024) -> Completion:
@@ -211,7 +234,7 @@ class LLMProvider(ABC):
         except TransientError as e:
             self._record(attempts, spent, failed=True)
             raise LLMCallError(f"{self.name} call failed after {attempts} attempts ({e.reason}): {e.detail}",
-                               e.reason, attempts, spent) from None
+                               e.reason, attempts, spent, cause=e.detail) from None
         except BadRequestError as e:
             self._record(attempts, spent, failed=True)
             raise LLMCallError(f"{self.name} rejected the request (not retried): {e}", "bad_request", attempts,
@@ -262,6 +285,6 @@ def schema_instruction(schema: dict) -> str:
 
 
 __all__ = [
-    "BadRequestError", "Completion", "LLMCallError", "LLMConfigError", "LLMProvider", "TransientError", "Usage",
+    "BadRequestError", "Completion", "EndpointDown", "LLMCallError", "LLMConfigError", "LLMProvider", "TransientError", "Usage",
     "parse_retry_after", "retry_after_from_headers", "schema_instruction",
 ]

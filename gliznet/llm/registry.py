@@ -1,7 +1,7 @@
-"""Providers by name: ``make_provider("local" | "ollama" | "groq")`` and the secret-free ``ProviderSpec``.
+"""Providers by name: ``make_provider("local" | "ollama" | "groq" | "openai")`` and the secret-free ``ProviderSpec``.
 
 This module sits above the providers: ``provider.py`` is the interface and knows none of them,
-``groq.py`` / ``ollama.py`` / ``local.py`` implement it, and only this module maps a name to a
+``groq.py`` / ``ollama.py`` / ``local.py`` / ``openai.py`` implement it, and only this module maps a name to a
 class (importing it on first use, so ``import gliznet.llm`` stays light).
 
     PROVIDERS                      the names, declared once (the CLI and the flows validate with it)
@@ -12,7 +12,7 @@ class (importing it on first use, so ``import gliznet.llm`` stays light).
 
 A Prefect task that may run in another process or on another machine gets a ``ProviderSpec``,
 never a live provider (HTTP clients, locks, a llama-server child do not travel); the worker
-reads keys such as ``GROQ_API_KEY`` from its own environment.  For ``local`` the spec's
+reads keys such as ``GROQ_API_KEY`` / ``OPENAI_API_KEY`` from its own environment.  For ``local`` the spec's
 ``base_url`` is the running embedded server, so ``provider_for`` attaches to it instead of
 starting another one.
 """
@@ -25,8 +25,8 @@ from functools import lru_cache
 from gliznet._extras import require
 from gliznet.llm.provider import LLMConfigError, LLMProvider
 
-PROVIDERS = ("local", "ollama", "groq")
-CLIENTS = {"local": "groq", "ollama": "ollama", "groq": "groq"}  # the client each one speaks through ([generate])
+PROVIDERS = ("local", "ollama", "groq", "openai")
+CLIENTS = {"local": "groq", "ollama": "ollama", "groq": "groq", "openai": "openai"}  # the client each one speaks through ([generate])
 
 
 def make_provider(name: str, model: str | None = None, *, base_url: str | None = None, concurrency: int = 4,
@@ -38,6 +38,9 @@ def make_provider(name: str, model: str | None = None, *, base_url: str | None =
       the server alias (default ``smollm2``).
     * ``groq``: key from ``GROQ_API_KEY``; ``base_url`` from the argument or ``GROQ_BASE_URL``.
     * ``ollama``: ``base_url`` from the argument or ``OLLAMA_HOST`` (default ``http://127.0.0.1:11434``).
+    * ``openai``: any OpenAI-compatible server (vLLM, SGLang, TGI, LM Studio, llama.cpp): ``base_url`` (ending
+      in ``/v1``) from the argument or ``OPENAI_BASE_URL``; key from ``OPENAI_API_KEY``, a placeholder for a
+      self-hosted server; ``model`` is required (the name the server serves).
 
     Only ``local`` without ``base_url`` touches the network here; call ``check()`` to probe.  Without the
     ``[generate]`` extra this raises ``MissingExtra``, one line naming the pip command.
@@ -50,6 +53,10 @@ def make_provider(name: str, model: str | None = None, *, base_url: str | None =
         from gliznet.llm.groq import GroqProvider
 
         return GroqProvider(model, base_url=base_url, **limits)
+    if name == "openai":
+        from gliznet.llm.openai import OpenAIProvider
+
+        return OpenAIProvider(model, base_url=base_url, **limits)
     if name == "ollama":
         from gliznet.llm.ollama import OllamaProvider
 
