@@ -1,13 +1,21 @@
-"""Texts/s of GliZNet's one pass vs a per-label cross-encoder on the same backbone.
+"""Texts/s of GliZNet (label vectors once) vs its pass-by-pass path, the embedding baseline and a per-label cross-encoder.
 
-For each label count n (2, 10, 20, 50, 100), end to end including tokenization:
-* GliZNet: one sequence per text, ``[CLS] text [SEP] l_1 [LAB] ... l_n [LAB] [SEP]`` (``model.score``);
-* cross-encoder: n sequences per text, ``[CLS] text [SEP] label [SEP]``, backbone + a linear head on [CLS].
-Also the backbone-only ideal ratio: the same padded shapes, pre-tokenized, plain forward passes, and the cost of
-label-conditioned text pooling (``text_pooling="label"``, same weights): its texts/s and mean/label time ratio.
-Texts are ~64 tokens, labels 3 word pieces (4 tokens with [LAB] / [SEP]).  Prints medians of --repeats runs.
+For each label count n (default 2, 10, 20, 50, 100; try 1000,10000), end to end including tokenization:
+* GliZNet: ``model.score`` - with isolated attention each text is encoded once, alone, and compared with the
+  cached label vectors (each label encoded once, ``gliznet.modeling.predict``); "first call" is the same with
+  an empty cache (the labels encoded too), the texts/s columns are warm (the labels cached, as a served model is);
+* passes: the same weights scored as before the cache, ``score_labels(..., cache=False)``: a pass per 32 labels
+  (the default ``max_labels_per_pass``), the text repeated in every pass;
+* embedding: ``EmbeddingBaseline`` (mean-pooled backbone vectors, label vectors cached) on the same texts;
+* cross-encoder: n sequences per text, ``[CLS] text [SEP] label [SEP]``, backbone + a linear head on [CLS];
+  with it the backbone-only ideal ratio (the same padded shapes as ``[CLS] text [SEP]`` per text vs the pairs,
+  pre-tokenized, plain forward passes) and the cost of label-conditioned text pooling (``text_pooling="label"``, same weights, pass by pass).
+  Above ``--cross-max`` labels (default 100) those three are skipped (n x texts sequences take minutes on a
+  CPU), and above 1000 labels the pass-by-pass path is timed once, without warm-up.
+Texts are ~64 tokens, labels 3 words.  Prints medians of --repeats runs.
 
     python bench/speed.py --device cpu        # ~2-3 min on 2 idle cores
+    python bench/speed.py --device cpu --labels 10,50,1000,10000 --texts 16 --repeats 3
     python bench/speed.py --device cuda
 """
 
@@ -23,8 +31,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from gliznet.modeling.config import GliZNetConfig
-from gliznet.modeling.model import GliZNet
+from gliznet.evaluation.baselines import EmbeddingBaseline  # noqa: E402
+from gliznet.modeling.config import GliZNetConfig  # noqa: E402
+from gliznet.modeling.model import GliZNet  # noqa: E402
+from gliznet.modeling.predict import score_labels  # noqa: E402
 
 WORDS = ("market government team music health science travel energy school water police court film "
          "weather price game river city bank player party power road child food art money doctor "
@@ -52,8 +62,17 @@ def make_labels(n: int) -> list[str]:
     return seen
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
+def once(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def timed(fn, repeats: int, warm_up: bool = True) -> float:
+    if warm_up:
+        fn()
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -72,6 +91,8 @@ def main() -> None:
     parser.add_argument("--labels", default="2,10,20,50,100")
     parser.add_argument("--repeats", type=int, default=None, help="default 2 cpu, 5 cuda")
     parser.add_argument("--pair-batch", type=int, default=None, help="cross-encoder sequences per forward")
+    parser.add_argument("--cross-max", type=int, default=100,
+                        help="time the cross-encoder, ideal and label pooling only up to this many labels")
     args = parser.parse_args()
     cpu = args.device == "cpu"
     args.repeats = args.repeats or (2 if cpu else 5)
@@ -105,19 +126,40 @@ def main() -> None:
             for ids in shape_batches:
                 backbone(input_ids=ids, attention_mask=torch.ones_like(ids))
 
+    embedding = EmbeddingBaseline(backbone=args.backbone, device=args.device)
+
+    def passes(labels):  # today's path before the label-vector cache, on the same weights
+        return score_labels(model, *model.label_text.apply(texts, labels), batch_size=text_batch, cache=False)
+
+    def cold(fn, clear) -> float:
+        clear()
+        return once(fn)
+
     print(f"device={args.device} backbone={model.config.backbone} texts={n_texts} repeats={args.repeats} "
           f"threads={torch.get_num_threads()}")
-    header = (f"{'labels':>6} | {'GliZNet texts/s':>15} | {'cross-enc texts/s':>17} | {'speed-up':>8} | "
-              f"{'ideal':>6} | {'% of ideal':>10} | {'label-pool texts/s':>18} | {'label-pool cost':>15}")
+    header = (f"{'labels':>6} | {'GliZNet texts/s':>15} | {'first call s':>12} | {'passes texts/s':>14} | "
+              f"{'vs passes':>9} | {'embedding texts/s':>17} | {'emb first s':>11} | {'GliZNet/emb':>11} | "
+              f"{'cross-enc texts/s':>17} | {'speed-up':>8} | {'ideal':>6} | {'% of ideal':>10} | "
+              f"{'label-pool texts/s':>18} | {'label-pool cost':>15}")
     print(header)
     print("-" * len(header))
     for n in counts:
         labels = make_labels(n)
-        t_gz = timed(lambda: model.score(texts, labels, batch_size=text_batch, max_labels_per_pass=n), args.repeats)
+        gliznet = lambda: model.score(texts, labels, batch_size=text_batch)  # noqa: E731
+        c_gz = cold(gliznet, lambda: setattr(model, "label_vector_cache", None))
+        t_gz = timed(gliznet, args.repeats)
+        t_pass = timed(lambda: passes(labels), 1 if n > 1000 else args.repeats, warm_up=n <= 1000)
+        c_emb = cold(lambda: embedding.score(texts, labels), embedding._label_vectors.clear)
+        t_emb = timed(lambda: embedding.score(texts, labels), args.repeats)
+        row = (f"{n:>6} | {n_texts / t_gz:>15.1f} | {c_gz:>12.2f} | {n_texts / t_pass:>14.1f} | "
+               f"{t_pass / t_gz:>8.1f}x | {n_texts / t_emb:>17.1f} | {c_emb:>11.2f} | {t_emb / t_gz:>10.2f}x")
+        if n > args.cross_max:
+            print(f"{row} | skipped: {n_texts * n} cross-encoder pairs (--cross-max {args.cross_max})", flush=True)
+            continue
         t_ce = timed(lambda: cross_encoder(labels), args.repeats)
         t_lp = timed(lambda: pooled.score(texts, labels, batch_size=text_batch, max_labels_per_pass=n), args.repeats)
         # ideal: identical padded shapes, no tokenization, plain attention
-        one_len = len(tok([texts[0]], [labels])["input_ids"][0])
+        one_len = len(tok.encode_pieces(texts[:1])[0]) + 2  # [CLS] text [SEP]: GliZNet's pass with cached labels
         pair_len = len(tok.hf(texts[0], labels[0])["input_ids"])
         gz_shapes = [torch.randint(1000, 2000, (min(text_batch, n_texts - s), one_len), device=args.device)
                      for s in range(0, n_texts, text_batch)]
@@ -127,8 +169,8 @@ def main() -> None:
         i_gz = timed(lambda: backbone_only(gz_shapes), args.repeats)
         i_ce = timed(lambda: backbone_only(ce_shapes), args.repeats)
         speedup, ideal = t_ce / t_gz, i_ce / i_gz
-        print(f"{n:>6} | {n_texts / t_gz:>15.1f} | {n_texts / t_ce:>17.1f} | {speedup:>7.2f}x | {ideal:>5.2f}x | "
-              f"{100 * speedup / ideal:>9.0f}% | {n_texts / t_lp:>18.1f} | {t_lp / t_gz:>14.2f}x", flush=True)
+        print(f"{row} | {n_texts / t_ce:>17.1f} | {speedup:>7.2f}x | {ideal:>5.2f}x | {100 * speedup / ideal:>9.0f}% | "
+              f"{n_texts / t_lp:>18.1f} | {t_lp / t_gz:>14.2f}x", flush=True)
 
 
 if __name__ == "__main__":

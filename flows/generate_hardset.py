@@ -47,6 +47,7 @@ from gliznet._io import Checkpoint, FolderLock, disk_errors
 from gliznet.curation import hardset
 from gliznet.curation.card import run_summary_markdown
 from gliznet.curation.hardset import BuildConfig, check_writable
+from gliznet.curation.negatives import NEGATIVE_CHECK_FILE, load_negative_answers
 from gliznet.generation.loop import Submit, generate_calls, run_call, settles, usage_of
 from gliznet.generation.plan import CallSpec, GenerateConfig
 from gliznet.generation.prompts import load_prompt
@@ -134,7 +135,9 @@ write = task(hardset.write_curated, name="write-dataset", cache_policy=NO_CACHE)
 def build_dataset(out: str, lines: list[dict], config: GenerateConfig, build: BuildConfig, usage: dict) -> dict:
     """``hardset.build_from_checkpoint``'s steps, each a task."""
     curated = dedup(validate(lines, config), build.near_dup_threshold)
-    curated, checked = negatives(curated, build, config.limits)
+    answers = (load_negative_answers(Checkpoint(Path(out) / "checkpoint" / NEGATIVE_CHECK_FILE))
+               if build.negative_check == "llm" else None)
+    curated, checked = negatives(curated, build, config.limits, answers=answers)
     split_result = split(curated, build.test_label_fraction, config.seed)
     hard = hardness(curated, config.seed) if build.with_hardness else None
     return write(out, curated, split_result, config, build, hard, usage, checked)
@@ -157,9 +160,11 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
                           near_dup_threshold: float = BUILD_DEFAULT.near_dup_threshold,
                           with_hardness: bool = BUILD_DEFAULT.with_hardness, base_url: str | None = DEFAULT.base_url,
                           negative_check: str = BUILD_DEFAULT.negative_check,
-                          price_per_mtok: str | None = None) -> dict:
+                          price_per_mtok: str | None = None, bundle_size: int = DEFAULT.bundle_size,
+                          seed_texts: str | None = DEFAULT.seed_texts) -> dict:
     config = GenerateConfig(records=records, seed=seed, provider=provider, model=model, base_url=base_url,
-                            records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls)
+                            records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls,
+                            bundle_size=bundle_size, seed_texts=seed_texts)
     build = BuildConfig(test_label_fraction, near_dup_threshold, with_hardness, negative_check,
                         price_per_mtok=price_per_mtok)
     check_writable(Path(out))  # before an LLM server starts: writable, and no other run holds it
@@ -169,8 +174,9 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
             run = generate_calls(config, Checkpoint(Path(out) / "checkpoint" / "calls.jsonl"), provider=llm,
                                  submit=submit_batches(ProviderSpec.of(llm), config),
                                  progress=progress_artifact(records))
+            checked = hardset.ask_false_negatives(out, run.lines.values(), config, build, llm)  # --negative-check llm
         lines = sorted(run.lines.values(), key=lambda line: line["call"])
-        manifest = build_dataset(out, lines, config, build, usage_of(run.made))
+        manifest = build_dataset(out, lines, config, build, usage_of(run.made + checked))
     create_markdown_artifact(run_summary_markdown(manifest), key="generate-hardset-stats",
                              description="accepted/rejected counts, rejection reasons, hardness, false-negative check, cost")
     get_run_logger().info(f"dataset: {Path(out).resolve()} (version {manifest['version']})")

@@ -154,7 +154,14 @@ def generate(
     hardness: bool = typer.Option(_BUILD.with_hardness, "--hardness/--no-hardness", help="Score negatives with MiniLM for the card."),
     negative_check: str = typer.Option(_BUILD.negative_check, "--negative-check", help="embed: drop hard negatives "
                                        "the MiniLM encoder scores above 95 % of the record's best positive "
-                                       "(suspect false negatives); off: keep every negative."),
+                                       "(suspect false negatives); llm: drop those the same LLM names as true "
+                                       "(a second, resumable pass: one call per record); off: keep every negative."),
+    bundle_size: int = typer.Option(_GEN.bundle_size, "--bundle-size", help="K > 1: each call writes one bundle of "
+                                    "K texts over one shared label pool, every label positive for one text and "
+                                    "negative for another (checked; breaking texts kept and counted). 1: off."),
+    seed_texts: Optional[str] = optional(_GEN.seed_texts, "--seed-texts", help="PATH.jsonl[:column] | PATH.txt | "
+                                         "HF_DATASET[:split[:column]]: real passages each call rewrites into the drawn "
+                                         "genre/length/level, then labels (none: texts from a topic word)."),
     price_per_mtok: Optional[str] = typer.Option(None, "--price-per-mtok", metavar="IN,OUT|none",
                                              help="USD per million tokens in,out for the cost estimate (none: the "
                                              "dated Groq price table; unknown models get tokens only)."),
@@ -174,7 +181,8 @@ def generate(
     from gliznet.curation.cost import parse_price
 
     config = GenerateConfig(records=records, seed=seed, provider=provider, model=llm, base_url=base_url,
-                            records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls)
+                            records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls,
+                            bundle_size=bundle_size, seed_texts=seed_texts)
     build = BuildConfig(test_label_fraction=test_label_fraction, near_dup_threshold=near_dup_threshold,
                         with_hardness=hardness, negative_check=negative_check.strip().lower(),
                         price_per_mtok=parse_price(price_per_mtok))
@@ -205,6 +213,15 @@ def _print_summary(manifest: dict, out: Path) -> None:
         console.print(f"negative check ({check['mode']}): {check['negatives_dropped']} of "
                       f"{check['negatives_checked']} negatives dropped as suspect false negatives "
                       f"(rate {check['suspect_false_negative_rate']}; hard {check['hard_above_weakest_positive']})")
+    cross = manifest.get("cross_role")
+    if cross:
+        console.print(f"cross-role bundles: {cross['pool_labels_satisfying_rule']} of {cross['pool_labels']} pool "
+                      f"labels satisfy the rule (share {cross['share_satisfying_rule']}); "
+                      f"{cross['texts_breaking_rule']} of {cross['texts']} texts break it (kept)")
+    seeds = manifest.get("seed_texts")
+    if seeds:
+        console.print(f"seed passages: {seeds['passages_used']} of {seeds['passages_available']} used by "
+                      f"{seeds['calls_grounded']} calls; {seeds['calls_reusing_a_passage']} calls reused a passage")
     if manifest.get("cost"):
         from gliznet.curation.cost import cost_line
 

@@ -114,6 +114,8 @@ class Provenance(BaseModel):
     reading_level: str
     seed: int
     created_at: str = Field(default_factory=utc_now_iso)
+    seed_id: str | None = None  # the seed passage the text was rewritten from (--seed-texts); None: not seeded
+    bundle: int | None = None  # the call whose cross-role bundle the text belongs to (--bundle-size > 1)
 
 
 class Record(BaseModel):

@@ -127,7 +127,7 @@ def test_calls_without_answer_in_a_row_stop_the_run_within_the_bound(tmp_path, c
         generate_calls(config, checkpoint, submit=ex.submit)
     message = str(stop.value)
     assert "\n" not in message and isinstance(stop.value, UserError)
-    assert message.startswith("cannot reach http://127.0.0.1:9: Connection error (") , message
+    assert message.startswith("cannot reach http://127.0.0.1:9: Connection error ("), message
     assert "calls in a row got no answer" in message and "re-run the same command to resume" in message
     lines = checkpoint.load()
     unanswered = [line for line in lines.values() if not settles(line)]

@@ -320,6 +320,7 @@ def render_card(stats: dict, manifest: dict, hardness: dict | None) -> str:
     else:
         parts += ["Not computed for this build.\n"]
     parts += _negative_check_section(manifest.get("negative_check"))
+    parts += _bundles_and_seeds_section(manifest)
     if manifest.get("cost"):
         parts += ["## Cost\n", cost_line(manifest["cost"]) + " (the LLM calls this run made).\n"]
 
@@ -354,13 +355,34 @@ def _calls_section(counts: dict) -> list[str]:
 def _negative_check_section(check: dict | None) -> list[str]:
     """The false-negative check beside hardness: both shares over the same scored negatives."""
     if not check:
-        return ["False-negative check: off for this build (`--negative-check embed` turns it on).\n"]
+        return ["False-negative check: off for this build (`--negative-check embed` or `llm` turns it on).\n"]
     return ["### False-negative check\n",
             f"Rule: {check['rule']}; scorer: {check.get('scorer', '')}; suspects {check['action']}.\n",
             _table(["negatives checked", "hard (above weakest positive)", "suspect false negatives",
                     "dropped"],
                    [[check["negatives_checked"], check["hard_above_weakest_positive"],
                      check["suspect_false_negative_rate"], check["negatives_dropped"]]]) + "\n"]
+
+
+def _bundles_and_seeds_section(manifest: dict) -> list[str]:
+    """The cross-role rule as checked in code (``--bundle-size``) and the use of seed passages (``--seed-texts``)."""
+    parts: list[str] = []
+    cross = manifest.get("cross_role")
+    if cross:
+        parts += ["## Cross-role bundles\n",
+                  f"Rule: {cross['rule']}; {cross['policy']}.\n",
+                  _table(["bundles", "texts", "pool labels", "satisfying the rule", "share", "texts breaking it"],
+                         [[cross["bundles_checked"], cross["texts"], cross["pool_labels"],
+                           cross["pool_labels_satisfying_rule"], cross["share_satisfying_rule"],
+                           cross["texts_breaking_rule"]]]) + "\n"]
+    seeds = manifest.get("seed_texts")
+    if seeds:
+        parts += ["## Seed passages\n",
+                  f"Source: `{seeds['source']}`; {seeds['policy']}.\n",
+                  _table(["passages available", "calls grounded", "passages used", "calls reusing a passage"],
+                         [[seeds["passages_available"], seeds["calls_grounded"], seeds["passages_used"],
+                           seeds["calls_reusing_a_passage"]]]) + "\n"]
+    return parts
 
 
 def run_summary_markdown(manifest: dict) -> str:
@@ -373,6 +395,14 @@ def run_summary_markdown(manifest: dict) -> str:
     tail = (f"\n## False-negative check\n\nsuspect false negatives: {check.get('suspect_false_negative_rate', 'off')}"
             f"; hard (above weakest positive): {check.get('hard_above_weakest_positive', 'n/a')}; dropped: "
             f"{check.get('negatives_dropped', 0)}\n")
+    if manifest.get("cross_role"):
+        tail += (f"\n## Cross-role bundles\n\nshare of pool labels satisfying the rule: "
+                 f"{manifest['cross_role']['share_satisfying_rule']}; texts breaking it (kept): "
+                 f"{manifest['cross_role']['texts_breaking_rule']}\n")
+    if manifest.get("seed_texts"):
+        tail += (f"\n## Seed passages\n\n{manifest['seed_texts']['passages_used']} of "
+                 f"{manifest['seed_texts']['passages_available']} used; calls reusing a passage: "
+                 f"{manifest['seed_texts']['calls_reusing_a_passage']}\n")
     if manifest.get("cost"):
         tail += f"\n## Cost\n\n{cost_line(manifest['cost'])}\n"
     return (

@@ -43,7 +43,15 @@ from gliznet.curation.card import hardness as hardness_check
 from gliznet.curation.cost import parse_price, run_cost
 from gliznet.curation.dataset import build_datasets, save_datasets, write_records_jsonl
 from gliznet.curation.dedup import NEAR_DUP_THRESHOLD, deduplicate
-from gliznet.curation.negatives import NEGATIVE_CHECKS, SUSPECT_FRACTION, check_negatives_embed
+from gliznet.curation.negatives import (
+    NEGATIVE_CHECK_FILE,
+    NEGATIVE_CHECKS,
+    SUSPECT_FRACTION,
+    ask_negatives_llm,
+    check_negatives_embed,
+    check_negatives_llm,
+    load_negative_answers,
+)
 from gliznet.curation.publish import dataset_fingerprint, version_tag
 from gliznet.curation.split import TEST_LABEL_FRACTION, SplitResult, zero_shot_split
 from gliznet.generation.loop import (
@@ -54,7 +62,9 @@ from gliznet.generation.loop import (
     usage_of,
     validate_calls,
 )
+from gliznet.generation.bundles import cross_role_counts, cross_role_report
 from gliznet.generation.plan import GenerateConfig, prompt_text
+from gliznet.generation.seeds import seed_counts, seed_report
 from gliznet.generation.prompts import load_prompt
 from gliznet.errors import UserError
 from gliznet.records import Record, Rejection
@@ -71,7 +81,8 @@ class BuildConfig:
     test_label_fraction: float = TEST_LABEL_FRACTION
     near_dup_threshold: float = NEAR_DUP_THRESHOLD
     with_hardness: bool = True
-    negative_check: str = "off"  # "embed": drop negatives above 95 % of the best positive (curation.negatives)
+    negative_check: str = "off"  # "embed": drop negatives above 95 % of the best positive; "llm": drop those the
+    #                              run's LLM names as true in a second pass (curation.negatives)
     negative_fraction: float = SUSPECT_FRACTION
     price_per_mtok: tuple[float, float] | None = None  # USD per 1M tokens in, out (None: curation.cost's table)
 
@@ -179,9 +190,14 @@ class Curated:
 
 
 def validate_lines(lines: Iterable[dict], config: GenerateConfig) -> Validated:
-    """Every checkpointed answer validated in call order, against the prompt it was asked with."""
+    """Every checkpointed answer validated in call order, against the prompt it was asked with; with bundles,
+    the cross-role rule checked per bundle, and with seed texts, passage use counted (``counts``)."""
     prompt = load_prompt(config.prompt_id)
-    return validate_calls(lines, lambda line: prompt_text(prompt, line, config), config.limits)
+    lines = list(lines)
+    validated = validate_calls(lines, lambda line: prompt_text(prompt, line, config), config.limits)
+    validated.counts.update(cross_role_counts(validated.records))
+    validated.counts.update(seed_counts(line["spec"] for line in lines))
+    return validated
 
 
 def curate(validated: Validated, near_dup_threshold: float) -> Curated:
@@ -206,11 +222,19 @@ def split_curated(curated: Curated, test_label_fraction: float, seed: int) -> Sp
     return zero_shot_split(curated.records, test_label_fraction=test_label_fraction, seed=seed)
 
 
-def screen_negatives(curated: Curated, build: BuildConfig, limits=None, embedder=None) -> tuple[Curated, dict | None]:
+def screen_negatives(curated: Curated, build: BuildConfig, limits=None, embedder=None,
+                     answers: dict | None = None) -> tuple[Curated, dict | None]:
     """The false-negative check (``build.negative_check``; ``gliznet.curation.negatives``): suspect negatives
-    dropped and counted.  Returns the curated records after it and its report (``None`` when off)."""
+    dropped and counted.  Returns the curated records after it and its report (``None`` when off).
+    ``answers``: the ``llm`` pass's checkpoint lines by record key (``load_negative_answers``)."""
     if build.negative_check == "off":
         return curated, None
+    if build.negative_check == "llm":
+        checked = check_negatives_llm(curated.records, answers or {},
+                                      min_not_labels=limits.min_not_labels if limits is not None else 0)
+        counts = Counter(curated.counts)
+        counts.update(checked.counts)
+        return Curated(checked.records, curated.rejections, counts), checked.report
     if embedder is None:
         from gliznet.modeling.backbone import Embedder
 
@@ -247,6 +271,10 @@ def write_curated(out_dir: str | os.PathLike, curated: Curated, split: SplitResu
         extra["cost"] = run_cost(usage, config.provider, config.model, build.price_per_mtok)
     if negatives is not None:
         extra["negative_check"] = negatives
+    if config.bundle_size > 1:
+        extra["cross_role"] = cross_role_report(curated.counts)
+    if config.seed_texts is not None:
+        extra["seed_texts"] = seed_report(config.seed_texts, curated.counts)
     return write_hardset(out_dir, records=curated.records, rejections=curated.rejections, counts=curated.counts,
                          split=split, params=params, hardness=hardness, extra=extra or None)
 
@@ -266,7 +294,9 @@ def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, bu
         from gliznet.modeling.backbone import Embedder
 
         embedder = Embedder()
-    curated, negatives = screen_negatives(curated, build, config.limits, embedder)
+    answers = (load_negative_answers(Checkpoint(Path(out_dir) / "checkpoint" / NEGATIVE_CHECK_FILE))
+               if build.negative_check == "llm" else None)
+    curated, negatives = screen_negatives(curated, build, config.limits, embedder, answers)
     split = split_curated(curated, build.test_label_fraction, config.seed)
     hardness = score_hardness(curated, config.seed, embedder) if build.with_hardness else None
     return write_curated(out_dir, curated, split, config, build, hardness, usage, negatives)
@@ -294,7 +324,20 @@ def generate_hardset(config: GenerateConfig, out_dir: str | os.PathLike, build: 
             provider.check()
             run = generate_calls(config, Checkpoint(out / "checkpoint" / "calls.jsonl"), provider=provider,
                                  progress=progress)
-        return build_from_checkpoint(out, config, build, usage=usage_of(run.made))
+            checked = ask_false_negatives(out, run.lines.values(), config, build, provider)
+        return build_from_checkpoint(out, config, build, usage=usage_of(run.made + checked))
+
+
+def ask_false_negatives(out_dir: str | os.PathLike, lines: Iterable[dict], config: GenerateConfig,
+                        build: BuildConfig, provider) -> list[dict]:
+    """``--negative-check llm``'s second pass (resumable, ``<out>/checkpoint/negative_check.jsonl``) over the
+    records the build will keep, while the run's provider is still open.  Returns the lines it made (none
+    when the check is not ``llm``)."""
+    if build.negative_check != "llm":
+        return []
+    curated = curate(validate_lines([line for line in lines if settles(line)], config), build.near_dup_threshold)
+    return ask_negatives_llm(curated.records, provider,
+                             Checkpoint(Path(out_dir) / "checkpoint" / NEGATIVE_CHECK_FILE), config.concurrency)
 
 
 def check_writable(out: Path) -> None:

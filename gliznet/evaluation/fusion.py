@@ -137,44 +137,28 @@ class GliZNetSpace:
     """``GliZNet``: label vectors from its own encoder, its ``ScoreHead`` as ``to_score``.
 
     Labels and texts are rendered as ``model.score`` renders them (``model.label_text``: templates, descriptions).
-    A label's vector is pooled from ``[CLS] [SEP] label [LAB] [SEP]`` (an empty text, one label per row).  With
+    A label's vector is ``gliznet.modeling.predict.label_vectors``: pooled from ``[CLS] [SEP] label [LAB] [SEP]``
+    (an empty text, one label per row) and kept in the model's label-vector cache.  With
     ``label_attention="isolated"`` (the default) a label's vector never depends on the text, so this is the
-    vector every pass computes.  Seen-label scores: with isolated attention the text vector is encoded once
-    (next to one label) and compared with every seen label's vector through the model's similarity and head -
-    one pass per text instead of ``n_seen / 32``; with ``"full"`` attention they are ``model.score`` itself.
+    vector every pass computes.  Seen-label scores are ``model.score`` itself, which in that mode encodes each
+    text once and compares it with the cached seen-label vectors (one pass per text instead of ``n_seen / 32``).
     """
 
     def __init__(self, model, batch_size: int = 64):
         self.model = model
         self.batch_size = batch_size
-        self._vectors: dict[str, np.ndarray] = {}  # label -> raw (unnormalised) label vector
 
-    def _render(self, strings: list[str], kind: str) -> list[str]:
-        """Labels / texts as ``model.score`` shows them to the encoder (its ``label_text``: templates and
-        descriptions, when the model has them)."""
+    def _render(self, strings: list[str]) -> list[str]:
+        """Labels as ``model.score`` shows them to the encoder (its ``label_text``, when the model has one)."""
         label_text = getattr(self.model, "label_text", None)
-        if label_text is None:
-            return list(strings)
-        return label_text.labels(list(strings)) if kind == "labels" else label_text.texts(list(strings))
-
-    def _forward(self, text_ids: list[list[int]], label_ids: list[list[int]]):
-        tok, layout = self.model.tokenizer, self.model.config.layout()
-        rows = [tok.assemble(t, [lab], **layout) for t, lab in zip(text_ids, label_ids)]
-        enc = tok.pad(rows)
-        enc = {k: enc[k].to(self.model.device) for k in ("input_ids", "attention_mask", "label_mask")}
-        return self.model.encode(**enc)
+        return list(strings) if label_text is None else label_text.labels(list(strings))
 
     def _raw_vectors(self, labels: list[str]) -> np.ndarray:
-        new = [label for label in dict.fromkeys(labels) if label not in self._vectors]
-        if new:
-            pieces = self.model.tokenizer.encode_pieces(self._render(new, "labels"))
-            with _inference(self.model):
-                for start in range(0, len(new), self.batch_size):
-                    chunk = pieces[start:start + self.batch_size]
-                    _, label_vecs, _ = self._forward([[] for _ in chunk], chunk)
-                    vecs = label_vecs[:, 0].float().cpu().numpy()
-                    self._vectors.update(zip(new[start:start + self.batch_size], vecs))
-        return np.stack([self._vectors[label] for label in labels])
+        from gliznet.modeling.predict import label_vectors
+
+        with _inference(self.model):
+            vectors = label_vectors(self.model, self._render(labels), batch_size=self.batch_size)
+            return vectors.float().cpu().numpy()
 
     def label_vectors(self, labels: list[str]) -> np.ndarray:
         return _unit(self._raw_vectors(labels))
@@ -187,22 +171,9 @@ class GliZNetSpace:
             return self.model.score_head.probability(sim).double().cpu().numpy()
 
     def seen_scores(self, texts: list[str], seen: list[str]) -> np.ndarray:
-        import torch
-
-        if self.model.config.label_attention != "isolated" or self.model.config.text_pooling == "label":
-            return np.asarray(self.model.score(texts, seen), dtype=np.float64)
-        seen_vecs = torch.as_tensor(self._raw_vectors(seen), device=self.model.device)
-        text_ids = self.model.tokenizer.encode_pieces(self._render(texts, "texts"))
-        placeholder = self.model.tokenizer.encode_pieces(self._render(seen[:1], "labels"))[0]
-        out = []
-        with _inference(self.model):
-            for start in range(0, len(texts), self.batch_size):
-                chunk = text_ids[start:start + self.batch_size]
-                text_vecs, _, _ = self._forward(chunk, [placeholder] * len(chunk))
-                labels = seen_vecs.to(text_vecs.dtype).unsqueeze(0).expand(len(chunk), -1, -1)
-                sim = self.model.similarity(text_vecs, labels)
-                out.append(self.model.score_head.probability(sim).double().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(seen)))
+        if len(texts) == 0:
+            return np.zeros((0, len(seen)))
+        return np.asarray(self.model.score(texts, seen, batch_size=self.batch_size), dtype=np.float64)
 
 
 def label_space(scorer) -> LabelSpace:

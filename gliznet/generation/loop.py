@@ -22,7 +22,7 @@ most ``max_retries + 1`` HTTP attempts each.  A provider that knows its endpoint
 (``EndpointDown``: the embedded server died twice) or that the key was refused (``LLMConfigError``) stops
 the run at its first such call, the same way.
 
-    plan_call(config, i) -> CallSpec          what to ask in call i (gliznet.generation.plan)
+    plan_for(config, i) -> CallSpec           what to ask in call i (gliznet.generation.plan)
     run_call(provider, prompt, spec) -> dict   one checkpoint line (raw answer or failure reason)
     Checkpoint(path)                           append-only call log; tolerates a torn last line (gliznet._io)
     settles(line)                              does this line settle its call (not a transport failure)?
@@ -47,10 +47,10 @@ from gliznet._io import Checkpoint
 from gliznet.generation.plan import (
     CallSpec,
     GenerateConfig,
-    plan_call,
+    plan_for,
     prompt_text,
     render_call,
-    request_schema,
+    request_schema_for,
 )
 from gliznet.generation.prompts import PromptTemplate, load_prompt
 from gliznet.generation.window import rolling_window
@@ -79,8 +79,7 @@ log = logging.getLogger("gliznet")
 
 
 def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, config: GenerateConfig) -> dict:
-    """Ask for one batch. Returns the checkpoint line: the raw answer, or the failure reason."""
-    limits = config.limits
+    """Ask for one batch (or bundle). Returns the checkpoint line: the raw answer, or the failure reason."""
     system, user = render_call(prompt, spec, config)
     line: dict = {
         "call": spec.index,
@@ -92,7 +91,7 @@ def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, conf
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     try:
-        completion = provider.complete_json(system, user, request_schema(limits, config.records_per_call), seed=spec.seed,
+        completion = provider.complete_json(system, user, request_schema_for(config), seed=spec.seed,
                                             temperature=config.temperature, max_tokens=config.max_tokens)
     except LLMCallError as err:
         line.update(ok=False, error=err.reason, failure="transport" if err.transport else "answer",
@@ -145,6 +144,7 @@ def validate_calls(lines: Iterable[dict], prompt_text_for: Callable[[dict], str]
             provider=line["provider"], model=line["model"], prompt_id=line["prompt_id"],
             prompt_hash=line["prompt_hash"], topic=spec.topic, genre=spec.genre, length=spec.length,
             reading_level=spec.reading_level, seed=spec.seed, created_at=line["created_at"],
+            seed_id=spec.seed_id, bundle=spec.index if spec.bundle_size > 1 else None,
         )
         counts["calls"] += 1
         if not line.get("ok"):
@@ -259,7 +259,7 @@ def generate_calls(config: GenerateConfig, checkpoint: Checkpoint, *, provider: 
         accepted += accepted_in(line, config)
         report(accepted, len(settled), config.call_budget)
 
-    todo = (plan_call(config.seed, i) for i in range(config.call_budget) if i not in settled)
+    todo = (plan_for(config, i) for i in range(config.call_budget) if i not in settled)
     try:
         rolling_window(todo, submit, arrived, concurrency=config.concurrency,
                        keep_going=lambda: accepted < config.records and len(down) < max_transport_failures)

@@ -1,19 +1,32 @@
 """What generation asks: a run's parameters (``GenerateConfig``) and the plan of call ``i`` (topic, genre,
-length, reading level and LLM seed from ``random.Random(f"{seed}:{i}")``), its schema and its messages."""
+length, reading level and LLM seed from ``random.Random(f"{seed}:{i}")``), its schema and its messages.
+
+Two optional modes change what a call asks (both recorded in the call's ``CallSpec`` and so in the
+checkpoint; the default, ``bundle_size=1`` and no ``seed_texts``, asks exactly what it always did):
+
+* ``bundle_size=K`` (> 1): one call asks for one *bundle* of K texts over one shared label pool under the
+  cross-role rule (prompt ``hardset_bundle``, schema ``bundle_request_schema``); the rule is checked in code
+  afterwards (``gliznet.generation.bundles``).
+* ``seed_texts``: every call grounds its texts in one real passage (``gliznet.generation.seeds``): the LLM
+  rewrites it into the drawn genre, length and level, then labels (prompt ``hardset_seeded``, or
+  ``hardset_bundle`` with the passage).  ``plan_for(config, i)`` adds the passage to call ``i``'s plan.
+"""
 
 from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from gliznet.generation.prompts import PromptTemplate
+from gliznet.generation.seeds import load_seed_texts
 from gliznet.llm.registry import PROVIDERS
 from gliznet.records import Limits
 
+PASSAGE_MAX_CHARS = 1500  # a seed passage is cut to this many characters in the prompt
 DATA_DIR: Traversable = resources.files("gliznet.data")  # the repository's data/, installed as package data
 
 
@@ -39,8 +52,10 @@ class GenerateConfig:
     temperature: float = 0.8
     max_tokens: int = 1500
     max_calls: int | None = None  # default: enough calls for 6x the requested records (small models reject a lot)
-    prompt_id: str = "hardset_batch"
+    prompt_id: str = "hardset_batch"  # with the default, bundles / seeds pick hardset_bundle / hardset_seeded
     limits: Limits = field(default_factory=Limits)
+    bundle_size: int = 1  # --bundle-size K: one call = one cross-role bundle of K texts (1: records_per_call texts)
+    seed_texts: str | None = None  # --seed-texts PATH|HF_DATASET[:split[:column]]: one passage grounds each call
 
     def __post_init__(self) -> None:
         check_llm_options(self.provider, self.concurrency)
@@ -50,12 +65,26 @@ class GenerateConfig:
             raise ValueError(f"--records-per-call must be in 1..20 (got {self.records_per_call})")
         if self.max_calls is not None and self.max_calls < 1:
             raise ValueError(f"--max-calls must be >= 1 (got {self.max_calls})")
+        if not 1 <= self.bundle_size <= 10:
+            raise ValueError(f"--bundle-size must be in 1..10 (got {self.bundle_size}): 1 turns bundles off")
+        if self.seed_texts is not None:
+            load_seed_texts(self.seed_texts)  # a bad --seed-texts is one clear error before any LLM call
+        if self.prompt_id == "hardset_batch":
+            if self.bundle_size > 1:
+                self.prompt_id = "hardset_bundle"
+            elif self.seed_texts is not None:
+                self.prompt_id = "hardset_seeded"
+
+    @property
+    def texts_per_call(self) -> int:
+        """Texts one call asks for: the bundle's K, else ``records_per_call``."""
+        return self.bundle_size if self.bundle_size > 1 else self.records_per_call
 
     @property
     def call_budget(self) -> int:
         if self.max_calls is not None:
             return self.max_calls
-        return max(4, -(-6 * self.records // self.records_per_call))
+        return max(4, -(-6 * self.records // self.texts_per_call))
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -72,6 +101,10 @@ class CallSpec:
     genre: str
     length: str
     reading_level: str
+    bundle_size: int = 1  # > 1: this call asks for one cross-role bundle
+    seed_id: str | None = None  # the passage that grounds this call (--seed-texts), its id in the source
+    seed_text: str | None = None
+    seed_pass: int = 0  # 0: the passage's first use in the run; n: its (n+1)-th, after the pool was exhausted
 
 
 def load_topics(path: Path | Traversable | None = None) -> list[tuple[str, str]]:
@@ -109,6 +142,26 @@ def plan_call(seed: int, index: int) -> CallSpec:
     )
 
 
+def plan_for(config: GenerateConfig, index: int) -> CallSpec:
+    """Call ``index`` of the run ``config``: ``plan_call`` plus the run's bundle size and, with ``seed_texts``,
+    the passage ``SeedPool.pick(seed, index)`` draws for it (never reused before the pool is exhausted)."""
+    spec = plan_call(config.seed, index)
+    if config.bundle_size > 1:
+        spec = replace(spec, bundle_size=config.bundle_size)
+    if config.seed_texts is not None:
+        passage, seed_pass = load_seed_texts(config.seed_texts).pick(config.seed, index)
+        spec = replace(spec, domain="seed passage", topic=passage.id, seed_id=passage.id,
+                       seed_text=passage.text, seed_pass=seed_pass)
+    return spec
+
+
+def request_schema_for(config: GenerateConfig) -> dict:
+    """The schema one call of ``config`` asks for: a batch, or a bundle with its label pool."""
+    if config.bundle_size > 1:
+        return bundle_request_schema(config.limits, config.bundle_size)
+    return request_schema(config.limits, config.records_per_call)
+
+
 def request_schema(limits: Limits, n_records: int, max_text_chars: int = 600, max_label_chars: int = 40) -> dict:
     """The batch schema with this run's bounds, so grammar-constrained decoding (llama.cpp, Ollama)
     keeps answers inside them. Validation still checks everything: not every provider enforces it."""
@@ -130,11 +183,23 @@ def request_schema(limits: Limits, n_records: int, max_text_chars: int = 600, ma
             "required": ["records"], "additionalProperties": False}
 
 
+def bundle_request_schema(limits: Limits, bundle_size: int) -> dict:
+    """A bundle: ``{"pool": [labels], "records": [K items]}``, the pool first so the model writes it before the
+    texts.  That every item's labels come from the pool, and the cross-role rule, are checked in code."""
+    schema = request_schema(limits, bundle_size)
+    label = schema["properties"]["records"]["items"]["properties"]["labels"]["items"]
+    pool = {"type": "array", "items": label, "minItems": bundle_size, "maxItems": min(40, 4 * bundle_size)}
+    return {**schema, "properties": {"pool": pool, **schema["properties"]}, "required": ["pool", "records"]}
+
+
 def render_call(prompt: PromptTemplate, spec: CallSpec, config: GenerateConfig) -> tuple[str, str]:
-    """(system, user) messages of one call: the template filled with the call's plan and the bounds."""
+    """(system, user) messages of one call: the template filled with the call's plan and the bounds
+    (templates that do not use ``passage`` / ``bundle_size`` / ``pool_size`` ignore them)."""
     limits = config.limits
     return prompt.render(
-        n_records=config.records_per_call, topic=spec.topic, domain=spec.domain, genre=spec.genre,
+        passage=(spec.seed_text or "")[:PASSAGE_MAX_CHARS], bundle_size=config.bundle_size,
+        pool_size=3 * config.bundle_size,
+        n_records=config.texts_per_call, topic=spec.topic, domain=spec.domain, genre=spec.genre,
         length=spec.length, reading_level=spec.reading_level, min_labels=limits.min_labels,
         max_labels=limits.max_labels, min_not_labels=limits.min_not_labels, max_not_labels=limits.max_not_labels,
     )

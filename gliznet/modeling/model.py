@@ -192,6 +192,7 @@ class GliZNet(nn.Module):
         self._label_text: LabelText | None = None
         self._label_text_key: tuple | None = None
         self._config_dir: Path | None = None  # a saved model's folder: its config's relative paths start there
+        self.label_vector_cache = None  # gliznet.modeling.predict.LabelVectorCache, made by the first score
 
     @property
     def label_text(self) -> LabelText:
@@ -374,8 +375,12 @@ class GliZNet(nn.Module):
         return torch.einsum("blt,btd->bld", weights, hidden)
 
     def similarity(self, text: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """(B, L) from a text vector (B, D) - or one per label (B, L, D), ``text_pooling="label"`` - and (B, L, D)."""
-        pattern = "bd,bld->bl" if text.dim() == 2 else "bld,bld->bl"
+        """(B, L) from a text vector (B, D) - or one per label (B, L, D), ``text_pooling="label"`` - and (B, L, D),
+        or one label set (L, D) shared by every text (the cached label vectors of ``gliznet.modeling.predict``)."""
+        if labels.dim() == 2:
+            pattern = "bd,ld->bl"
+        else:
+            pattern = "bd,bld->bl" if text.dim() == 2 else "bld,bld->bl"
         if self.config.similarity == "dot":
             return torch.einsum(pattern, text, labels)
         t = F.normalize(text.float(), dim=-1)
