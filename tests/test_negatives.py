@@ -79,7 +79,7 @@ def test_a_negative_identical_in_meaning_to_a_positive_is_flagged_by_the_package
 
 
 def test_unknown_negative_check_mode_names_the_choices():
-    with pytest.raises(ValueError, match="--negative-check 'nli' is unknown: use one of embed, off"):
+    with pytest.raises(ValueError, match="--negative-check 'nli' is unknown: use one of embed, llm, off"):
         BuildConfig(negative_check="nli")
 
 

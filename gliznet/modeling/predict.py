@@ -72,9 +72,20 @@ class LabelVectorCache:
         self._stamp: tuple | None = None
         self._vectors: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._last: tuple[tuple, torch.Tensor] | None = None  # the last label list asked for, stacked
+        self._pieces_of, self._pieces = None, {}  # the tokenizer, and label -> its token ids
 
     def __len__(self) -> int:
         return len(self._vectors)
+
+    def pieces(self, tokenizer, labels: list[str]) -> dict[str, list[int]]:
+        """Token ids of each label (tokenized once: the tokenizer does not change with the weights)."""
+        if self._pieces_of is not tokenizer:
+            self._pieces_of, self._pieces = tokenizer, {}
+        new = [lab for lab in labels if lab not in self._pieces]
+        self._pieces.update(zip(new, tokenizer.encode_pieces(new)))
+        if len(self._pieces) > self.max_labels:
+            self._pieces = {lab: self._pieces[lab] for lab in labels}
+        return {lab: self._pieces[lab] for lab in labels}
 
     def vectors(self, model, labels: list[str], pieces: dict[str, list[int]] | None = None,
                 batch_size: int = LABEL_BATCH) -> torch.Tensor:
@@ -170,9 +181,10 @@ def score_labels(model, texts: list[str], labels: list[str] | list[list[str]], b
     model.eval()
     out = [np.zeros(len(c), dtype=np.float32) for c in per_text]
     text_ids = tok.encode_pieces(list(texts))
-    unique = sorted({lab for c in per_text for lab in c})
-    piece_of = dict(zip(unique, tok.encode_pieces(unique)))
-    fixed = [_fixed_text_tokens(len(t), layout) if cache and reuses_label_vectors(cfg) else None for t in text_ids]
+    unique = list(dict.fromkeys(lab for c in per_text for lab in c))
+    once = cache and reuses_label_vectors(cfg)
+    piece_of = _cache(model).pieces(tok, unique) if once else dict(zip(unique, tok.encode_pieces(unique)))
+    fixed = [_fixed_text_tokens(len(t), layout) if once else None for t in text_ids]
     try:
         once = [i for i in range(len(texts)) if fixed[i] is not None]
         if once:

@@ -248,7 +248,9 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
     positions = getattr(model.backbone.config, "max_position_embeddings", None) or config.model.max_length
     model.config = replace(model.config, wise_alpha=config.wise_alpha,  # predict/score keep the full context
                            max_length=max(config.max_length, min(config.model.max_length, positions)))
-    model.save_pretrained(model_dir)
+    main = trainer.is_world_process_zero()  # with several processes (accelerate/torchrun) one of them saves
+    if main:
+        model.save_pretrained(model_dir)
     summary = {
         "model_dir": str(model_dir),
         "train_loss": float(result.training_loss),
@@ -262,7 +264,9 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
         "step_times": clock.steps,  # [seconds, tokens] per optimizer step (the first 1000)
         "config": asdict(config),
     }
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    if main:
+        (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    trainer.accelerator.wait_for_everyone()  # the others return once the model is saved
     return summary
 
 
