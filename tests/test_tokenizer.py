@@ -94,6 +94,7 @@ def test_text_gets_its_budget_and_labels_fill_the_rest(wordpiece):
     ids, mask = enc["input_ids"][0], enc["label_mask"][0]
     assert len(ids) == 128  # the labels are short, so the text takes what they leave
     assert enc["dropped_labels"][0] == []
+    assert set(range(1, len(LABELS) + 1)) <= set(mask)  # every label kept its tokens
     many = [f"category {i}" for i in range(100)]
     enc = wordpiece([long_text], [many], max_length=128, text_budget=0.5, min_text_tokens=16, return_tensors=None)
     first_label = enc["label_mask"][0].index(1)
