@@ -46,10 +46,10 @@ from datetime import datetime, timezone
 import numpy as np
 
 from gliznet._io import Checkpoint
-from gliznet.generation.loop import MAX_TRANSPORT_FAILURES, LLMUnreachable, settles
+from gliznet.generation.loop import MAX_TRANSPORT_FAILURES, LLMUnreachable, ask_into, settles
 from gliznet.generation.prompts import PromptTemplate, load_prompt
 from gliznet.generation.window import rolling_window
-from gliznet.llm.provider import EndpointDown, LLMCallError, LLMConfigError, LLMProvider
+from gliznet.llm.provider import EndpointDown, LLMConfigError, LLMProvider
 from gliznet.records import Record, label_key
 
 NEGATIVE_CHECKS = ("embed", "llm", "off")
@@ -66,6 +66,22 @@ class NegativeCheck:
     records: list[Record]
     counts: Counter = field(default_factory=Counter)
     report: dict = field(default_factory=dict)
+
+
+def _drop_flagged(r: Record, flags: list[bool], counts: Counter, flagged_examples: list[dict],
+                  min_not_labels: int) -> Record:
+    """``r`` without its flagged negatives, each counted (both modes drop and count the same way)."""
+    if not any(flags):
+        return r
+    dropped = [x for x, f in zip(r.not_labels, flags) if f]
+    remaining = [x for x, f in zip(r.not_labels, flags) if not f]
+    counts[f"negatives_dropped_{DROP_REASON}"] += len(dropped)
+    counts["records_with_suspect_negative"] += 1
+    if len(remaining) < min_not_labels:
+        counts["records_below_min_not_labels_after_check"] += 1
+    if len(flagged_examples) < 5:
+        flagged_examples.append({"text": r.text[:120], "labels": r.labels, "dropped": dropped})
+    return r.model_copy(update={"not_labels": remaining})
 
 
 def check_negatives_embed(records: list[Record], embedder, fraction: float = SUSPECT_FRACTION,
@@ -98,18 +114,7 @@ def check_negatives_embed(records: list[Record], embedder, fraction: float = SUS
         hard += int((neg > weakest).sum())
         suspect += int(flags.sum())
         counts["negatives_checked"] += len(r.not_labels)
-        if not flags.any():
-            kept.append(r)
-            continue
-        dropped = [x for x, f in zip(r.not_labels, flags) if f]
-        counts[f"negatives_dropped_{DROP_REASON}"] += len(dropped)
-        counts["records_with_suspect_negative"] += 1
-        remaining = [x for x, f in zip(r.not_labels, flags) if not f]
-        if len(remaining) < min_not_labels:
-            counts["records_below_min_not_labels_after_check"] += 1
-        if len(flagged_examples) < 5:
-            flagged_examples.append({"text": r.text[:120], "labels": r.labels, "dropped": dropped})
-        kept.append(r.model_copy(update={"not_labels": remaining}))
+        kept.append(_drop_flagged(r, list(flags), counts, flagged_examples, min_not_labels))
     checked = counts["negatives_checked"]
     report = {
         "mode": "embed",
@@ -148,24 +153,8 @@ def ask_one(provider: LLMProvider, prompt: PromptTemplate, record: Record, max_t
     line: dict = {"record": record.key, "provider": provider.name, "model": provider.model,
                   "prompt_id": prompt.prompt_id, "prompt_hash": prompt.hash,
                   "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    try:
-        completion = provider.complete_json(system, user, negative_check_schema(record), seed=_call_seed(record.key),
-                                            temperature=0.0, max_tokens=max_tokens)
-    except LLMCallError as err:
-        line.update(ok=False, error=err.reason, failure="transport" if err.transport else "answer",
-                    detail=str(err)[:500], cause=err.cause[:300], attempts=err.attempts,
-                    llm_seconds=round(err.seconds, 3))
-        return line
-    except (LLMConfigError, EndpointDown):
-        raise
-    except Exception as err:  # noqa: BLE001 - a provider bug costs one counted record, not the pass
-        line.update(ok=False, error="unexpected", failure="answer", detail=f"{type(err).__name__}: {err}"[:500])
-        return line
-    line.update(ok=True, raw=completion.text, model=completion.model or provider.model,
-                prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                latency_s=round(completion.latency_s, 3), attempts=completion.attempts,
-                llm_seconds=round(completion.seconds, 3))
-    return line
+    return ask_into(line, provider, system, user, negative_check_schema(record), seed=_call_seed(record.key),
+                    temperature=0.0, max_tokens=max_tokens)
 
 
 def load_negative_answers(checkpoint: Checkpoint) -> dict[str, dict]:
@@ -257,19 +246,8 @@ def check_negatives_llm(records: list[Record], answers: dict[str, dict], min_not
         true_keys = {label_key(x) for x in named}
         counts["negative_check_unknown_labels"] += len(true_keys - negatives - {""})
         flags = [label_key(x) in true_keys for x in r.not_labels]
-        if not any(flags):
-            kept.append(r)
-            continue
-        dropped = [x for x, f in zip(r.not_labels, flags) if f]
-        remaining = [x for x, f in zip(r.not_labels, flags) if not f]
-        dropped_total += len(dropped)
-        counts[f"negatives_dropped_{DROP_REASON}"] += len(dropped)
-        counts["records_with_suspect_negative"] += 1
-        if len(remaining) < min_not_labels:
-            counts["records_below_min_not_labels_after_check"] += 1
-        if len(flagged_examples) < 5:
-            flagged_examples.append({"text": r.text[:120], "labels": r.labels, "dropped": dropped})
-        kept.append(r.model_copy(update={"not_labels": remaining}))
+        dropped_total += sum(flags)
+        kept.append(_drop_flagged(r, flags, counts, flagged_examples, min_not_labels))
     checked = counts["negatives_checked"]
     report = {
         "mode": "llm",

@@ -90,9 +90,18 @@ def run_call(provider: LLMProvider, prompt: PromptTemplate, spec: CallSpec, conf
         "prompt_hash": prompt.hash,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    return ask_into(line, provider, system, user, request_schema_for(config), seed=spec.seed,
+                    temperature=config.temperature, max_tokens=config.max_tokens)
+
+
+def ask_into(line: dict, provider: LLMProvider, system: str, user: str, schema: dict, *, seed: int | None,
+             temperature: float, max_tokens: int) -> dict:
+    """Ask ``provider`` once and complete the checkpoint ``line`` with the raw answer or the failure (its kind:
+    ``transport`` is asked again on resume, ``answer`` stays answered).  A wrong setting or a dead endpoint
+    raises: every further call would fail the same way.  Generation and the negative check both use it."""
     try:
-        completion = provider.complete_json(system, user, request_schema_for(config), seed=spec.seed,
-                                            temperature=config.temperature, max_tokens=config.max_tokens)
+        completion = provider.complete_json(system, user, schema, seed=seed, temperature=temperature,
+                                            max_tokens=max_tokens)
     except LLMCallError as err:
         line.update(ok=False, error=err.reason, failure="transport" if err.transport else "answer",
                     detail=str(err)[:500], cause=err.cause[:300], attempts=err.attempts,
