@@ -158,7 +158,11 @@ def generate(
                                        "(a second, resumable pass: one call per record); off: keep every negative."),
     bundle_size: int = typer.Option(_GEN.bundle_size, "--bundle-size", help="K > 1: each call writes one bundle of "
                                     "K texts over one shared label pool, every label positive for one text and "
-                                    "negative for another (checked; breaking texts kept and counted). 1: off."),
+                                    "negative for another (checked in code; see --cross-role-policy). 1: off."),
+    cross_role_policy: str = typer.Option(_BUILD.cross_role_policy, "--cross-role-policy", metavar="keep|reject",
+                                          help="With --bundle-size > 1, a text whose labels break the cross-role "
+                                          "rule is kept and counted (keep, the default: its labels are still true) "
+                                          "or rejected, counted as cross_role_broken (reject)."),
     seed_texts: Optional[str] = optional(_GEN.seed_texts, "--seed-texts", help="PATH.jsonl[:column] | PATH.txt | "
                                          "HF_DATASET[:split[:column]]: real passages each call rewrites into the drawn "
                                          "genre/length/level, then labels (none: texts from a topic word)."),
@@ -185,7 +189,8 @@ def generate(
                             bundle_size=bundle_size, seed_texts=seed_texts)
     build = BuildConfig(test_label_fraction=test_label_fraction, near_dup_threshold=near_dup_threshold,
                         with_hardness=hardness, negative_check=negative_check.strip().lower(),
-                        price_per_mtok=parse_price(price_per_mtok))
+                        price_per_mtok=parse_price(price_per_mtok),
+                        cross_role_policy=cross_role_policy.strip().lower())
     check_writable(out)
     client = make_provider(provider, llm, base_url=base_url, concurrency=concurrency)
     try:
@@ -217,7 +222,9 @@ def _print_summary(manifest: dict, out: Path) -> None:
     if cross:
         console.print(f"cross-role bundles: {cross['pool_labels_satisfying_rule']} of {cross['pool_labels']} pool "
                       f"labels satisfy the rule (share {cross['share_satisfying_rule']}); "
-                      f"{cross['texts_breaking_rule']} of {cross['texts']} texts break it (kept)")
+                      f"{cross['texts_breaking_rule']} of {cross['texts']} texts break it ("
+                      + ("kept" if manifest["parameters"].get("cross_role_policy", "keep") == "keep"
+                         else f"{cross['texts_rejected']} rejected as cross_role_broken") + ")")
     seeds = manifest.get("seed_texts")
     if seeds:
         console.print(f"seed passages: {seeds['passages_used']} of {seeds['passages_available']} used by "

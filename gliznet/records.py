@@ -90,6 +90,7 @@ class RejectReason(StrEnum):
     too_few_not_labels = "too_few_not_labels"
     too_many_not_labels = "too_many_not_labels"
     near_duplicate = "near_duplicate"          # set by gliznet.curation.dedup
+    cross_role_broken = "cross_role_broken"    # --cross-role-policy reject: breaks its bundle's cross-role rule
     llm_call_failed = "llm_call_failed"        # set by the generator when the call itself failed
 
 

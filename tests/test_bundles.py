@@ -1,5 +1,6 @@
 """Cross-role bundles (``--bundle-size K``): the rule is checked in code per bundle, breaking texts are kept and
-counted, and the share of pool labels satisfying it reaches the manifest, the card and the CLI summary."""
+counted (``--cross-role-policy keep``, the default) or rejected as ``cross_role_broken`` (``reject``), and the share
+of pool labels satisfying it reaches the manifest, the card and the CLI summary."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import json
 import pytest
 from scripted_llm import ScriptedProvider
 
-from gliznet.curation.hardset import generate_hardset
-from gliznet.generation.bundles import check_cross_role, cross_role_counts, cross_role_report
+from gliznet.curation.hardset import BuildConfig, generate_hardset
+from gliznet.generation.bundles import apply_cross_role_policy, check_cross_role, cross_role_counts, cross_role_report
 from gliznet.generation.plan import GenerateConfig, plan_for, render_call, request_schema_for
 from gliznet.generation.prompts import load_prompt
 from gliznet.records import Provenance, Record
@@ -96,3 +97,66 @@ def test_a_bundle_run_end_to_end_reports_the_cross_role_share(tmp_path):
     assert manifest["prompt_hashes"]["hardset_bundle"] == load_prompt("hardset_bundle").hash
     card = (tmp_path / "hs" / "README.md").read_text()
     assert "## Cross-role bundles" in card and "| 3 | 9 | 15 | 12 | 0.8 | 3 |" in card
+
+
+def _bundled(text, labels, not_labels, bundle):
+    return Record(text=text, labels=labels, not_labels=not_labels, provenance=PROV.model_copy(update={"bundle": bundle}))
+
+
+# bundle 1 breaks the rule: "shipping" is never a negative, "billing question" never a positive (texts 0-2 use
+# one of them); bundle 2 keeps it; the last record is not in a bundle
+BREAKING = [_bundled("I am still waiting for my refund.", ["refund delay"], ["praise for support", "billing question"], 1),
+            _bundled("Support was quick and kind.", ["praise for support"], ["refund delay", "billing question"], 1),
+            _bundled("The parcel arrived two days late.", ["shipping"], ["refund delay"], 1),
+            _bundled("The striker scored twice.", ["sports"], ["politics"], 2),
+            _bundled("Parliament passed the budget.", ["politics"], ["sports"], 2),
+            _bundled("A plain text outside any bundle.", ["x"], ["y"], None)]
+
+
+def test_policy_keep_keeps_a_hand_made_breaking_bundle_and_counts_it():
+    kept, rejections, counts = apply_cross_role_policy(BREAKING, "keep")
+    assert kept == BREAKING and rejections == [] and counts == {}
+    assert cross_role_counts(BREAKING)["cross_role_texts_breaking"] == 3
+    report = cross_role_report(cross_role_counts(BREAKING), "keep")
+    assert report["texts_breaking_rule"] == 3 and report["texts_rejected"] == 0
+    assert report["policy"] == "texts breaking the rule are kept and counted"
+
+
+def test_policy_reject_rejects_exactly_the_breaking_texts_under_a_named_reason():
+    kept, rejections, counts = apply_cross_role_policy(BREAKING, "reject")
+    assert [r.text for r in kept] == [r.text for r in BREAKING[3:]], "the keeping bundle and the unbundled text stay"
+    assert [r.reason.value for r in rejections] == ["cross_role_broken"] * 3
+    assert [r.provenance.bundle for r in rejections] == [1, 1, 1]
+    assert "billing question" in rejections[0].detail and "shipping" in rejections[2].detail
+    assert json.loads(rejections[0].raw)["text"] == BREAKING[0].text
+    assert counts == {"cross_role_texts_rejected": 3}
+    report = cross_role_report(cross_role_counts(BREAKING) + counts, "reject")
+    assert (report["texts_breaking_rule"], report["texts_rejected"]) == (3, 3)
+    assert report["policy"] == "texts breaking the rule are rejected as cross_role_broken and counted"
+
+
+def test_an_unknown_cross_role_policy_is_one_error_naming_the_choices():
+    with pytest.raises(ValueError, match="--cross-role-policy 'drop' is unknown: use one of keep, reject"):
+        BuildConfig(cross_role_policy="drop")
+    assert BuildConfig().cross_role_policy == "keep"
+
+
+@pytest.mark.parametrize("policy", ["keep", "reject"])
+def test_a_bundle_run_applies_the_stated_policy_end_to_end(tmp_path, policy):
+    config = GenerateConfig(records=9, seed=4, provider="local", bundle_size=3, concurrency=2, max_calls=3)
+    manifest = generate_hardset(config, tmp_path / "hs", with_hardness=False, cross_role_policy=policy,
+                                provider_factory=lambda: ScriptedProvider())
+    counts, cross = manifest["counts"], manifest["cross_role"]
+    by_reason = manifest["stats"]["rejections_by_reason"]
+    assert manifest["parameters"]["cross_role_policy"] == policy
+    assert cross["texts_breaking_rule"] == 3, "the rule is judged on every valid text, whatever the policy"
+    card = (tmp_path / "hs" / "README.md").read_text()
+    rejected = [json.loads(line) for line in (tmp_path / "hs" / "rejected.jsonl").read_text().splitlines()]
+    if policy == "keep":
+        assert counts["accepted"] == 9 and cross["texts_rejected"] == 0 and "cross_role_broken" not in by_reason
+        assert "kept and counted" in card
+    else:
+        assert counts["accepted"] == 6 and counts["cross_role_texts_rejected"] == 3 and cross["texts_rejected"] == 3
+        assert by_reason["cross_role_broken"] == 3 == sum(r["reason"] == "cross_role_broken" for r in rejected)
+        assert "rejected as cross_role_broken and counted" in card and "| cross_role_broken | 3 |" in card
+        assert "| 3 | 9 | 15 | 12 | 0.8 | 3 | 3 |" in card

@@ -371,10 +371,11 @@ def _bundles_and_seeds_section(manifest: dict) -> list[str]:
     if cross:
         parts += ["## Cross-role bundles\n",
                   f"Rule: {cross['rule']}; {cross['policy']}.\n",
-                  _table(["bundles", "texts", "pool labels", "satisfying the rule", "share", "texts breaking it"],
+                  _table(["bundles", "texts", "pool labels", "satisfying the rule", "share", "texts breaking it",
+                          "of them rejected"],
                          [[cross["bundles_checked"], cross["texts"], cross["pool_labels"],
                            cross["pool_labels_satisfying_rule"], cross["share_satisfying_rule"],
-                           cross["texts_breaking_rule"]]]) + "\n"]
+                           cross["texts_breaking_rule"], cross.get("texts_rejected", 0)]]) + "\n"]
     seeds = manifest.get("seed_texts")
     if seeds:
         parts += ["## Seed passages\n",
@@ -397,8 +398,9 @@ def run_summary_markdown(manifest: dict) -> str:
             f"{check.get('negatives_dropped', 0)}\n")
     if manifest.get("cross_role"):
         tail += (f"\n## Cross-role bundles\n\nshare of pool labels satisfying the rule: "
-                 f"{manifest['cross_role']['share_satisfying_rule']}; texts breaking it (kept): "
-                 f"{manifest['cross_role']['texts_breaking_rule']}\n")
+                 f"{manifest['cross_role']['share_satisfying_rule']}; texts breaking it: "
+                 f"{manifest['cross_role']['texts_breaking_rule']} ({manifest['cross_role']['policy']}; rejected: "
+                 f"{manifest['cross_role'].get('texts_rejected', 0)})\n")
     if manifest.get("seed_texts"):
         tail += (f"\n## Seed passages\n\n{manifest['seed_texts']['passages_used']} of "
                  f"{manifest['seed_texts']['passages_available']} used; calls reusing a passage: "

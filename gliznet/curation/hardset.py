@@ -13,7 +13,8 @@ staging folder and renamed into place, so a folder with a manifest is always com
 From the checkpoint to the folder, in order (``build_from_checkpoint``; the Prefect flow runs each
 piece as a task):
 
-    validate_lines(lines, config)              raw answers -> records + counted rejections
+    validate_lines(lines, config, policy)      raw answers -> records + counted rejections (with bundles, the
+                                               cross-role rule checked and its policy applied)
     curate(validated, near_dup_threshold)      exact + negation-safe near-duplicate removal
     screen_negatives(curated, build, limits)   the false-negative check of every hard negative (optional)
     split_curated(curated, fraction, seed)     true zero-shot train/test split
@@ -62,7 +63,7 @@ from gliznet.generation.loop import (
     usage_of,
     validate_calls,
 )
-from gliznet.generation.bundles import cross_role_counts, cross_role_report
+from gliznet.generation.bundles import apply_cross_role_policy, check_policy, cross_role_counts, cross_role_report
 from gliznet.generation.plan import GenerateConfig, prompt_text
 from gliznet.generation.seeds import seed_counts, seed_report
 from gliznet.generation.prompts import load_prompt
@@ -85,8 +86,11 @@ class BuildConfig:
     #                              run's LLM names as true in a second pass (curation.negatives)
     negative_fraction: float = SUSPECT_FRACTION
     price_per_mtok: tuple[float, float] | None = None  # USD per 1M tokens in, out (None: curation.cost's table)
+    cross_role_policy: str = "keep"  # --bundle-size > 1: a text breaking the cross-role rule is kept and counted,
+    #                                  or rejected as cross_role_broken ("reject"; generation.bundles)
 
     def __post_init__(self) -> None:
+        check_policy(self.cross_role_policy)
         if self.negative_check not in NEGATIVE_CHECKS:
             raise ValueError(f"--negative-check '{self.negative_check}' is unknown: use one of "
                              f"{', '.join(NEGATIVE_CHECKS)}")
@@ -189,13 +193,17 @@ class Curated:
     counts: Counter
 
 
-def validate_lines(lines: Iterable[dict], config: GenerateConfig) -> Validated:
+def validate_lines(lines: Iterable[dict], config: GenerateConfig, cross_role_policy: str = "keep") -> Validated:
     """Every checkpointed answer validated in call order, against the prompt it was asked with; with bundles,
-    the cross-role rule checked per bundle, and with seed texts, passage use counted (``counts``)."""
+    the cross-role rule checked per bundle and ``cross_role_policy`` applied to the texts that break it
+    (``reject``: ``cross_role_broken`` rejections), and with seed texts, passage use counted (``counts``)."""
     prompt = load_prompt(config.prompt_id)
     lines = list(lines)
     validated = validate_calls(lines, lambda line: prompt_text(prompt, line, config), config.limits)
     validated.counts.update(cross_role_counts(validated.records))
+    kept, rejected, counts = apply_cross_role_policy(validated.records, cross_role_policy)
+    validated.counts.update(counts)
+    validated = Validated(kept, validated.rejections + rejected, validated.counts)
     validated.counts.update(seed_counts(line["spec"] for line in lines))
     return validated
 
@@ -264,7 +272,7 @@ def write_curated(out_dir: str | os.PathLike, curated: Curated, split: SplitResu
     params = {**config.as_dict(), "test_label_fraction": build.test_label_fraction,
               "near_dup_threshold": build.near_dup_threshold, "call_budget": config.call_budget,
               "negative_check": build.negative_check, "negative_fraction": build.negative_fraction,
-              "price_per_mtok": build.price_per_mtok}
+              "price_per_mtok": build.price_per_mtok, "cross_role_policy": build.cross_role_policy}
     extra: dict = {}
     if usage is not None:
         extra["llm_usage"] = usage
@@ -272,7 +280,7 @@ def write_curated(out_dir: str | os.PathLike, curated: Curated, split: SplitResu
     if negatives is not None:
         extra["negative_check"] = negatives
     if config.bundle_size > 1:
-        extra["cross_role"] = cross_role_report(curated.counts)
+        extra["cross_role"] = cross_role_report(curated.counts, build.cross_role_policy)
     if config.seed_texts is not None:
         extra["seed_texts"] = seed_report(config.seed_texts, curated.counts)
     return write_hardset(out_dir, records=curated.records, rejections=curated.rejections, counts=curated.counts,
@@ -285,7 +293,7 @@ def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, bu
     checkpoint.  ``options``: fields of ``BuildConfig`` (``with_hardness=False``) over ``build``."""
     build = replace(build or BuildConfig(), **options)
     checkpoint = Checkpoint(Path(out_dir) / "checkpoint" / "calls.jsonl")
-    validated = validate_lines(checkpoint.load(settles).values(), config)
+    validated = validate_lines(checkpoint.load(settles).values(), config, build.cross_role_policy)
     if checkpoint.unreadable:  # skipped (their calls were asked again): counted in the manifest and the card
         validated.counts["checkpoint_lines_unreadable"] = checkpoint.unreadable
     curated = curate(validated, build.near_dup_threshold)
@@ -335,7 +343,8 @@ def ask_false_negatives(out_dir: str | os.PathLike, lines: Iterable[dict], confi
     when the check is not ``llm``)."""
     if build.negative_check != "llm":
         return []
-    curated = curate(validate_lines([line for line in lines if settles(line)], config), build.near_dup_threshold)
+    curated = curate(validate_lines([line for line in lines if settles(line)], config, build.cross_role_policy),
+                     build.near_dup_threshold)
     return ask_negatives_llm(curated.records, provider,
                              Checkpoint(Path(out_dir) / "checkpoint" / NEGATIVE_CHECK_FILE), config.concurrency)
 

@@ -5,17 +5,25 @@ a classifier must learn.  The LLM is asked to follow the rule; this module *chec
 
     check_cross_role(items, pool=None) -> CrossRole    the rule on one bundle (a pure function)
     cross_role_counts(records) -> Counter               the rule on every bundle of a run's records
-    cross_role_report(counts) -> dict                   the manifest's / card's ``cross_role`` section
+    apply_cross_role_policy(records, policy)            keep, or reject (counted) the texts that break it
+    cross_role_report(counts, policy) -> dict           the manifest's / card's ``cross_role`` section
 
 Labels are compared by ``label_key``.  The pool of a bundle is the labels its texts use (with ``pool``:
 those plus the given ones, so a declared label nobody uses counts as unsatisfied).  A pool label
 *satisfies* the rule when some text has it as a positive and a *different* text has it as a negative.
 
 Policy for a text whose labels break the rule (one of its labels, positive or negative, does not satisfy
-it): the text is **kept and counted** (``cross_role_texts_breaking``), not rejected.  Its labels are still
-true and its negatives still wrong for it, only less hard; rejecting would throw away valid examples (and
-nearly everything a small model writes).  The share of pool labels that satisfy the rule is reported in
-the manifest and the card.
+it), chosen per run with ``--cross-role-policy`` (``CROSS_ROLE_POLICIES``):
+
+* ``keep`` (the default): the text is **kept and counted** (``cross_role_texts_breaking``).  Its labels are
+  still true and its negatives still wrong for it, only less hard; rejecting would throw away valid examples
+  (and nearly everything a small model writes).
+* ``reject``: the text is counted the same way and **rejected** with reason ``cross_role_broken``
+  (``RejectReason``; in ``rejected.jsonl``, the manifest's and the card's rejections by reason, and
+  ``cross_role_texts_rejected``).  The rule is judged once per bundle on all its valid texts, before
+  anything is removed: rejecting a text does not make another text of its bundle break the rule.
+
+The share of pool labels that satisfy the rule is reported in the manifest and the card, with the policy.
 """
 
 from __future__ import annotations
@@ -24,9 +32,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from gliznet.records import Record, label_key
+from gliznet.records import Record, Rejection, RejectReason, label_key
 
-POLICY = "kept and counted"
+CROSS_ROLE_POLICIES = ("keep", "reject")  # --cross-role-policy; "keep" is the default
+POLICY_WORDS = {"keep": "kept and counted", "reject": "rejected as cross_role_broken and counted"}
+POLICY = POLICY_WORDS["keep"]  # the default's wording
 
 
 @dataclass
@@ -84,12 +94,10 @@ def check_cross_role(items: list[Record | dict], pool: Iterable[str] | None = No
 def cross_role_counts(records: Iterable[Record]) -> Counter:
     """The rule on every bundle among ``records`` (grouped by ``provenance.bundle``; other records are
     not in a bundle and not counted)."""
-    bundles: dict[int, list[Record]] = defaultdict(list)
-    for record in records:
-        if record.provenance.bundle is not None:
-            bundles[record.provenance.bundle].append(record)
+    records = list(records)
     counts: Counter = Counter()
-    for members in bundles.values():
+    for positions in _bundles(records).values():
+        members = [records[i] for i in positions]
         result = check_cross_role(members)
         counts["bundles_checked"] += 1
         counts["bundle_texts"] += len(members)
@@ -99,7 +107,46 @@ def cross_role_counts(records: Iterable[Record]) -> Counter:
     return counts
 
 
-def cross_role_report(counts: dict) -> dict:
+def check_policy(policy: str) -> str:
+    """``policy`` if it is one of ``CROSS_ROLE_POLICIES``, else one ``ValueError`` naming the choices."""
+    if policy not in CROSS_ROLE_POLICIES:
+        raise ValueError(f"--cross-role-policy '{policy}' is unknown: use one of {', '.join(CROSS_ROLE_POLICIES)}")
+    return policy
+
+
+def _bundles(records: Iterable[Record]) -> dict[int, list[int]]:
+    """Positions of the bundled records, grouped by ``provenance.bundle`` (unbundled records are left out)."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, record in enumerate(records):
+        if record.provenance.bundle is not None:
+            groups[record.provenance.bundle].append(i)
+    return groups
+
+
+def apply_cross_role_policy(records: list[Record], policy: str) -> tuple[list[Record], list[Rejection], Counter]:
+    """``policy`` on the texts that break the rule in their bundle: ``keep`` returns the records as they are;
+    ``reject`` moves each breaking text to a ``cross_role_broken`` rejection naming its unsatisfied labels.
+    Returns (kept records, rejections, counts: ``cross_role_texts_rejected``)."""
+    check_policy(policy)
+    if policy == "keep":
+        return list(records), [], Counter()
+    drop: dict[int, list[str]] = {}
+    for bundle, positions in _bundles(records).items():
+        result = check_cross_role([records[i] for i in positions])
+        broken = set(result.unsatisfied)
+        for j in result.offending:
+            record = records[positions[j]]
+            drop[positions[j]] = sorted({label_key(x) for x in (*record.labels, *record.not_labels)} & broken)
+    rejections = [Rejection(reason=RejectReason.cross_role_broken,
+                            detail=f"bundle {records[i].provenance.bundle}: label(s) {', '.join(labels)} are not "
+                                   "a positive of one text and a negative of another",
+                            raw=records[i].model_dump_json(exclude={"provenance"}), provenance=records[i].provenance)
+                  for i, labels in sorted(drop.items())]
+    kept = [r for i, r in enumerate(records) if i not in drop]
+    return kept, rejections, Counter({"cross_role_texts_rejected": len(rejections)} if rejections else {})
+
+
+def cross_role_report(counts: dict, policy: str = "keep") -> dict:
     """The manifest's and the card's ``cross_role`` section, from ``cross_role_counts``' counts."""
     pool = int(counts.get("cross_role_pool_labels", 0))
     satisfied = int(counts.get("cross_role_labels_satisfied", 0))
@@ -108,6 +155,7 @@ def cross_role_report(counts: dict) -> dict:
             "pool_labels": pool, "pool_labels_satisfying_rule": satisfied,
             "share_satisfying_rule": round(satisfied / pool, 4) if pool else 0.0,
             "texts_breaking_rule": int(counts.get("cross_role_texts_breaking", 0)),
-            "policy": f"texts breaking the rule are {POLICY}",
+            "texts_rejected": int(counts.get("cross_role_texts_rejected", 0)),
+            "policy": f"texts breaking the rule are {POLICY_WORDS[check_policy(policy)]}",
             "rule": "every pool label is a positive of one text of the bundle and a negative of another "
                     "(checked on the accepted texts, before deduplication)"}
