@@ -38,6 +38,7 @@ import unicodedata
 from collections import Counter
 from datetime import datetime, timezone
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -268,14 +269,21 @@ def _clean_labels(raw: list[str], limits: Limits, fixes: Counter) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=256)
+def _prompt_key(prompt_text: str) -> str:
+    """``text_key`` of a prompt, once per prompt (every item of an answer is checked against the same one)."""
+    return text_key(prompt_text)
+
+
 def is_prompt_echo(text: str, prompt_text: str) -> bool:
     """True when ``text`` copies the prompt (see the module docstring for the rule)."""
-    t, p = text_key(text), text_key(prompt_text)
+    t, p = text_key(text), _prompt_key(prompt_text)
     if not t or not p:
         return False
     if t in p:
         return True
-    return len(t) >= PROMPT_ECHO_MIN_CHARS and fuzz.partial_ratio(t, p) >= PROMPT_ECHO_MIN_SCORE
+    return len(t) >= PROMPT_ECHO_MIN_CHARS and fuzz.partial_ratio(
+        t, p, score_cutoff=PROMPT_ECHO_MIN_SCORE) >= PROMPT_ECHO_MIN_SCORE  # the cutoff prunes: same answer, faster
 
 
 def _safe(s: str) -> str:

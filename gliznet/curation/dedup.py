@@ -164,14 +164,20 @@ def _prefix_tokens(tokens: set[str], df: Counter) -> list[str]:
     return sorted(tokens, key=lambda tok: (df[tok], tok))[:m]
 
 
+def _tokens(key: str) -> set[str]:
+    return set(_TOKEN.findall(key)) or {key}
+
+
 def _candidate_blocks(keys: list[str]) -> list[list[int]]:
-    """Blocks of indices to compare: texts sharing a prefix token and the same negation cues."""
-    token_sets = [set(_TOKEN.findall(k)) or {k} for k in keys]
-    df: Counter = Counter(tok for toks in token_sets for tok in toks)
+    """Blocks of indices to compare: texts sharing a prefix token and the same negation cues.  Two passes over
+    ``keys`` (document frequencies, then prefixes): the token sets of all texts are never held at once."""
+    df: Counter = Counter()
+    for key in keys:
+        df.update(_tokens(key))
     blocks: dict[tuple, list[int]] = {}
-    for index, (key, toks) in enumerate(zip(keys, token_sets)):
+    for index, key in enumerate(keys):
         cues = negation_cues(key)
-        for tok in _prefix_tokens(toks, df):
+        for tok in _prefix_tokens(_tokens(key), df):
             blocks.setdefault((cues, tok), []).append(index)
     return [members for members in blocks.values() if len(members) > 1]
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from gliznet._io import Checkpoint, FolderLock, atomic_write_text, disk_errors, replace_path
+from gliznet._timings import StageTimer
 from gliznet.curation.card import compute_stats, render_card
 from gliznet.curation.card import hardness as hardness_check
 from gliznet.curation.cost import parse_price, run_cost
@@ -128,9 +129,12 @@ def git_commit() -> str:
 
 def write_hardset(out_dir: str | os.PathLike, *, records: list[Record], rejections: list[Rejection],
                   counts: Counter | dict, split: SplitResult, params: dict, hardness: dict | None = None,
-                  extra: dict | None = None) -> dict:
-    """Write the output-folder contract atomically. Returns the manifest."""
+                  extra: dict | None = None, timer: StageTimer | None = None) -> dict:
+    """Write the output-folder contract atomically. Returns the manifest.  ``timer``: the run's stage timings so
+    far; the writing stages are added to it and the manifest's ``timings`` is its report."""
     import datasets
+
+    timer = timer or StageTimer()
 
     datasets.disable_progress_bars()
     out = Path(out_dir)
@@ -139,10 +143,13 @@ def write_hardset(out_dir: str | os.PathLike, *, records: list[Record], rejectio
     stage = out / f".staging-{uuid.uuid4().hex[:8]}"
     stage.mkdir()
     try:
-        write_records_jsonl(stage / "records.jsonl", records)
-        write_records_jsonl(stage / "rejected.jsonl", rejections)
-        save_datasets(build_datasets(split), stage)
-        fingerprint = dataset_fingerprint({"train": split.train, "test": split.test})
+        with timer.stage("records_jsonl"):
+            write_records_jsonl(stage / "records.jsonl", records)
+            write_records_jsonl(stage / "rejected.jsonl", rejections)
+        with timer.stage("dataset_build"):
+            save_datasets(build_datasets(split), stage)
+        with timer.stage("fingerprint"):
+            fingerprint = dataset_fingerprint({"train": split.train, "test": split.test})
         created = datetime.now(timezone.utc)
         prompt_hashes = sorted({(r.provenance.prompt_id, r.provenance.prompt_hash) for r in records}
                                | {(r.provenance.prompt_id, r.provenance.prompt_hash) for r in rejections
@@ -167,15 +174,17 @@ def write_hardset(out_dir: str | os.PathLike, *, records: list[Record], rejectio
             "git_commit": git_commit(),
             **(extra or {}),
         }
-        stats = compute_stats(records, rejections, dict(counts), split)
-        manifest["stats"] = stats
-        (stage / "README.md").write_text(render_card(stats, manifest, hardness), encoding="utf-8")
+        with timer.stage("card"):
+            stats = compute_stats(records, rejections, dict(counts), split)
+            manifest["stats"] = stats
+            (stage / "README.md").write_text(render_card(stats, manifest, hardness), encoding="utf-8")
         if hardness is not None:
             manifest["hardness"] = hardness
         for item in sorted(stage.iterdir()):
             replace_path(item, out / item.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+    manifest["timings"] = timer.report()
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
     return manifest
 
@@ -266,9 +275,9 @@ def score_hardness(curated: Curated, seed: int, embedder=None) -> dict:
 
 def write_curated(out_dir: str | os.PathLike, curated: Curated, split: SplitResult, config: GenerateConfig,
                   build: BuildConfig, hardness: dict | None = None, usage: dict | None = None,
-                  negatives: dict | None = None) -> dict:
+                  negatives: dict | None = None, timer: StageTimer | None = None) -> dict:
     """``write_hardset`` for a generated run: the manifest records both configs, the LLM usage and its cost
-    (``gliznet.curation.cost``), and the false-negative check's report."""
+    (``gliznet.curation.cost``), the false-negative check's report and the stage timings (``timer``)."""
     params = {**config.as_dict(), "test_label_fraction": build.test_label_fraction,
               "near_dup_threshold": build.near_dup_threshold, "call_budget": config.call_budget,
               "negative_check": build.negative_check, "negative_fraction": build.negative_fraction,
@@ -284,30 +293,43 @@ def write_curated(out_dir: str | os.PathLike, curated: Curated, split: SplitResu
     if config.seed_texts is not None:
         extra["seed_texts"] = seed_report(config.seed_texts, curated.counts)
     return write_hardset(out_dir, records=curated.records, rejections=curated.rejections, counts=curated.counts,
-                         split=split, params=params, hardness=hardness, extra=extra or None)
+                         split=split, params=params, hardness=hardness, extra=extra or None, timer=timer)
 
 
 def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, build: BuildConfig | None = None, *,
-                          usage: dict | None = None, **options) -> dict:
+                          usage: dict | None = None, timer: StageTimer | None = None, **options) -> dict:
     """Validate -> dedup -> zero-shot split -> hardness -> datasets + card + manifest, from the call
-    checkpoint.  ``options``: fields of ``BuildConfig`` (``with_hardness=False``) over ``build``."""
+    checkpoint.  ``options``: fields of ``BuildConfig`` (``with_hardness=False``) over ``build``; ``timer``: the
+    run's stage timings so far (the manifest's ``timings``), each step added as a stage."""
     build = replace(build or BuildConfig(), **options)
+    timer = timer or StageTimer()
     checkpoint = Checkpoint(Path(out_dir) / "checkpoint" / "calls.jsonl")
-    validated = validate_lines(checkpoint.load(settles).values(), config, build.cross_role_policy)
+    with timer.stage("validation"):
+        validated = validate_lines(checkpoint.load(settles).values(), config, build.cross_role_policy)
     if checkpoint.unreadable:  # skipped (their calls were asked again): counted in the manifest and the card
         validated.counts["checkpoint_lines_unreadable"] = checkpoint.unreadable
-    curated = curate(validated, build.near_dup_threshold)
+    with timer.stage("dedup"):
+        curated = curate(validated, build.near_dup_threshold)
+    del validated
     embedder = None
     if build.with_hardness or build.negative_check == "embed":  # one encoder for both
         from gliznet.modeling.backbone import Embedder
 
-        embedder = Embedder()
+        with timer.stage("encoder_load"):
+            embedder = Embedder()
     answers = (load_negative_answers(Checkpoint(Path(out_dir) / "checkpoint" / NEGATIVE_CHECK_FILE))
                if build.negative_check == "llm" else None)
-    curated, negatives = screen_negatives(curated, build, config.limits, embedder, answers)
-    split = split_curated(curated, build.test_label_fraction, config.seed)
-    hardness = score_hardness(curated, config.seed, embedder) if build.with_hardness else None
-    return write_curated(out_dir, curated, split, config, build, hardness, usage, negatives)
+    negatives = None
+    if build.negative_check != "off":
+        with timer.stage("negative_check"):
+            curated, negatives = screen_negatives(curated, build, config.limits, embedder, answers)
+    with timer.stage("split"):
+        split = split_curated(curated, build.test_label_fraction, config.seed)
+    hardness = None
+    if build.with_hardness:
+        with timer.stage("hardness"):
+            hardness = score_hardness(curated, config.seed, embedder)
+    return write_curated(out_dir, curated, split, config, build, hardness, usage, negatives, timer)
 
 
 # --- the whole job, without Prefect (the flow composes the same pieces as tasks) ----------------
@@ -324,16 +346,23 @@ def generate_hardset(config: GenerateConfig, out_dir: str | os.PathLike, build: 
 
     build = replace(build or BuildConfig(), **options)
     out = Path(out_dir)
+    timer = StageTimer()
     check_writable(out)
     factory = provider_factory or (lambda: make_provider(config.provider, config.model, base_url=config.base_url,
                                                          concurrency=config.concurrency))
     with FolderLock(out), disk_errors(out):
         with factory() as provider:
             provider.check()
-            run = generate_calls(config, Checkpoint(out / "checkpoint" / "calls.jsonl"), provider=provider,
-                                 progress=progress)
-            checked = ask_false_negatives(out, run.lines.values(), config, build, provider)
-        return build_from_checkpoint(out, config, build, usage=usage_of(run.made + checked))
+            with timer.stage("calls"):
+                run = generate_calls(config, Checkpoint(out / "checkpoint" / "calls.jsonl"), provider=provider,
+                                     progress=progress)
+            checked: list[dict] = []
+            if build.negative_check == "llm":
+                with timer.stage("negative_check_calls"):
+                    checked = ask_false_negatives(out, run.lines.values(), config, build, provider)
+        usage = usage_of(run.made + checked)
+        del run  # the build reads the checkpoint again: the answers need not stay in memory twice
+        return build_from_checkpoint(out, config, build, usage=usage, timer=timer)
 
 
 def ask_false_negatives(out_dir: str | os.PathLike, lines: Iterable[dict], config: GenerateConfig,

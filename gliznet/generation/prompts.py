@@ -37,9 +37,15 @@ class PromptTemplate:
         return digest.hexdigest()[:16]
 
     def render(self, **params) -> tuple[str, str]:
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
-        return (env.from_string(self.system_source).render(**params).strip(),
-                env.from_string(self.user_source).render(**params).strip())
+        return (_compiled(self.system_source).render(**params).strip(),
+                _compiled(self.user_source).render(**params).strip())
+
+
+@lru_cache(maxsize=64)
+def _compiled(source: str) -> jinja2.Template:
+    """A template source compiled once (every call and every validated answer renders its prompt)."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    return env.from_string(source)
 
 
 @lru_cache(maxsize=None)
