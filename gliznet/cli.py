@@ -416,8 +416,10 @@ def evaluate(
     fusion_lambda: float = typer.Option(DEFAULT_LAMBDA, "--fusion-lambda", help="Fusion weight of the seen labels' evidence (0 = the model's scores)."),
     fusion_tau: float = typer.Option(DEFAULT_TAU, "--fusion-tau", help="Softmax temperature over the seen labels' scores."),
     fusion_top_k: Optional[int] = optional(DEFAULT_TOP_K, "--fusion-top-k", kind=int, help="Seen labels per text in the fusion softmax (none: every seen label)."),
+    calibration: str = typer.Option("none", "--calibration", help="batch: subtract each label's mean score over the evaluated texts before the metrics (transductive; needs no gold labels); none: raw scores."),
 ):
     """Evaluate a model or a baseline; writes report.json, report.md and plots."""
+    from gliznet.evaluation.calibration import check_calibration
     from gliznet.evaluation.data import check_portion, default_eval_paths
     from gliznet.evaluation.fusion import check_fusion_params, make_fusion_scorer
     from gliznet.evaluation.runs import evaluate as run_eval
@@ -430,6 +432,10 @@ def evaluate(
     at_least_one("--fusion-top-k", fusion_top_k, "every seen label")
     at_least_one("--limit", limit, "every text")
     check_fusion_params(fusion_lambda, fusion_tau, fusion_top_k)
+    try:
+        calibration = check_calibration(calibration)
+    except ValueError as err:
+        raise UserError(f"--calibration: {err}") from None
     if baseline is not None:
         from gliznet.evaluation.baselines import make_baseline
 
@@ -439,10 +445,12 @@ def evaluate(
     if fusion_seen:
         scorer = make_fusion_scorer(scorer, fusion_seen, fusion_lambda, fusion_tau, fusion_top_k)
     if data == "all":
-        report = evaluate_suite(scorer, default_eval_paths(), out_dir=str(out), limit=limit, portion=portion)
+        report = evaluate_suite(scorer, default_eval_paths(), out_dir=str(out), limit=limit, portion=portion,
+                                calibration=calibration)
     else:
         whole = limit is None and portion is None
-        report = run_eval(scorer, data if whole else _limited(data, limit, portion), out_dir=str(out))
+        report = run_eval(scorer, data if whole else _limited(data, limit, portion), out_dir=str(out),
+                          calibration=calibration)
     console.print_json(json.dumps(_headline(report), default=str))
     typer.echo(f"report: {(out / ('summary.md' if data == 'all' else 'report.md')).resolve()}")
 

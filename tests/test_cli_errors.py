@@ -95,6 +95,12 @@ def test_evaluate_names_a_zero_fusion_top_k(tmp_path):
                                    str(tmp_path), "--fusion-top-k", "0"), "--fusion-top-k", "none for every seen label")
 
 
+def test_evaluate_names_an_unknown_calibration(tmp_path):
+    assert_one_clear_error(run_cli("evaluate", "--baseline", "embedding", "--data", str(tmp_path), "--calibration",
+                                   "mean", "--out", str(tmp_path / "eval")), "--calibration", "'none', 'batch'")
+    assert not (tmp_path / "eval").exists()
+
+
 @pytest.mark.parametrize("command", [["predict", "some text", "--labels", "a,b"], ["evaluate", "--data", "x.jsonl"],
                                      ["interpolate", "--alpha", "0.5", "--out", "OUT/half"]])
 def test_model_that_is_no_gliznet_folder_names_model_and_both_layouts(tmp_path, command):

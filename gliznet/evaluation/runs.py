@@ -14,7 +14,8 @@ Read top to bottom:
    ``dev`` (30 %) or ``test`` (70 %) by a hash of the set's name and the row's text, so the split is the same
    on every run and machine, the two portions are disjoint and together hold every row, and ``limit`` only
    subsamples inside the portion.  Recipe choices are made on ``dev``; ``test`` is what gets reported.
-2. ``evaluate`` - scores a data set in batches (``score_all``), times it, computes its metrics with
+2. ``evaluate`` - scores a data set in batches (``score_all``), optionally batch-calibrates the whole score matrix
+   (``gliznet.evaluation.calibration``), times it, computes its metrics with
    ``gliznet.evaluation.metrics.compute_metrics`` (argmax for single-label sets, a swept threshold for multi-label ones;
    headline ``macro_f1``) and writes ``report.json``, ``report.md`` and PNG plots (micro PR curve, per-label
    F1, score histogram of gold vs non-gold pairs).
@@ -32,6 +33,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from gliznet.evaluation.calibration import calibrate, check_calibration
 from gliznet.evaluation.data import (
     DEV_FRACTION,
     EvalData,
@@ -73,23 +75,27 @@ def score_all(scorer: Scorer, texts: list[str], labels: list[str], batch_size: i
 
 
 def evaluate(scorer: Scorer, data: str | EvalData, out_dir: str | None = None, name: str | None = None,
-             batch_size: int = 64) -> dict:
+             batch_size: int = 64, calibration: str | None = None) -> dict:
     """Score ``data`` (a path or ``EvalData``) with ``scorer`` and compute its metrics.
 
-    ``name`` is the scorer's name in the report (default: ``scorer.name`` or the class name).  The
-    report holds ``scorer``, ``data``, ``portion`` (of the data, None = every row), ``n``, ``seconds`` (scoring
-    only), ``texts_per_s`` and ``metrics``; with ``out_dir`` it is written as ``report.json`` + ``report.md`` with PNG plots.
+    ``name`` is the scorer's name in the report (default: ``scorer.name`` or the class name).  ``calibration``
+    (``gliznet.evaluation.calibration``; None/``none``: off) is applied to the whole set's score matrix before the
+    metrics.  The report holds ``scorer``, ``data``, ``portion`` (of the data, None = every row), ``calibration``,
+    ``n``, ``seconds`` (scoring only), ``texts_per_s`` and ``metrics``; with ``out_dir`` it is written as
+    ``report.json`` + ``report.md`` with PNG plots.
     """
+    calibration = check_calibration(calibration)
     if isinstance(data, (str, os.PathLike)):
         data = load_eval_data(str(data))
     started = time.perf_counter()
-    scores = score_all(scorer, data.texts, data.candidate_labels, batch_size)
+    scores = calibrate(score_all(scorer, data.texts, data.candidate_labels, batch_size), calibration)
     seconds = time.perf_counter() - started
     gold = data.gold_matrix()
     report = {
         "scorer": name or scorer_name(scorer),
         "data": data.name,
         "portion": data.portion,
+        "calibration": calibration,
         "n": len(data.texts),
         "n_labels": len(data.candidate_labels),
         "multi_label": data.multi_label,
@@ -174,6 +180,12 @@ def _portion_sentence(portion: str | None) -> str:
     return f"Portion `{portion}` ({share:.0%} of the set's rows, hash split of gliznet.evaluation.runs.portion_of). "
 
 
+def _calibration_sentence(calibration: str | None) -> str:
+    if calibration in (None, "none"):
+        return ""
+    return "Scores batch-calibrated (each label's mean score over the set subtracted; gliznet.evaluation.calibration). "
+
+
 def report_markdown(report: dict) -> str:
     """Human-readable report: headline, metric table, per-label table, plots."""
     m = report["metrics"]
@@ -181,7 +193,8 @@ def report_markdown(report: dict) -> str:
     lines = [
         f"# {report['scorer']} on {report['data']}",
         "",
-        _portion_sentence(report.get("portion")) + f"{report['n']} texts × {report['n_labels']} candidate labels "
+        _portion_sentence(report.get("portion")) + _calibration_sentence(report.get("calibration"))
+        + f"{report['n']} texts × {report['n_labels']} candidate labels "
         f"({'multi' if report['multi_label'] else 'single'}-label), scored in {report['seconds']:.1f} s "
         f"({_fmt(report['texts_per_s'])} texts/s). Decision rule: {rule}.",
         "",
@@ -207,7 +220,7 @@ def report_markdown(report: dict) -> str:
 
 
 def evaluate_suite(scorer: Scorer, paths: list[str], out_dir: str | None = None, limit: int | None = None,
-                   portion: str | None = None) -> dict:
+                   portion: str | None = None, calibration: str | None = None) -> dict:
     """``evaluate`` on each path (its ``portion``, then ``limit`` rows); summary of the headline macro-F1 per set
     and its average.  Every scorer given the same arguments is scored on the same rows.
 
@@ -219,13 +232,15 @@ def evaluate_suite(scorer: Scorer, paths: list[str], out_dir: str | None = None,
     sets = []
     for path in paths:
         data = load_eval_data(path, limit=limit, portion=portion)
-        report = evaluate(scorer, data, out_dir=str(Path(out_dir) / data.name) if out_dir else None)
+        report = evaluate(scorer, data, out_dir=str(Path(out_dir) / data.name) if out_dir else None,
+                          calibration=calibration)
         m = report["metrics"]
         sets.append({"data": data.name, "path": str(path), "n": report["n"], "n_labels": report["n_labels"],
                      "multi_label": report["multi_label"], "decision": m["decision"], "threshold": m["threshold"],
                      "macro_f1": m["macro_f1"], "micro_f1": m["micro_f1"], "roc_auc_micro": m["roc_auc_micro"],
                      "p@1": m["p@1"], "seconds": report["seconds"], "texts_per_s": report["texts_per_s"]})
-    summary = {"scorer": scorer_name(scorer), "limit": limit, "portion": portion, "sets": sets,
+    summary = {"scorer": scorer_name(scorer), "limit": limit, "portion": portion,
+               "calibration": check_calibration(calibration), "sets": sets,
                "average_macro_f1": float(np.mean([s["macro_f1"] for s in sets]))}
     if out_dir:
         out = Path(out_dir)
@@ -238,7 +253,7 @@ def evaluate_suite(scorer: Scorer, paths: list[str], out_dir: str | None = None,
 def summary_markdown(summary: dict) -> str:
     """Table of the headline macro-F1 per set (argmax single-label, best threshold multi-label) + average."""
     lines = [f"# {summary['scorer']}: zero-shot macro-F1", "",
-             _portion_sentence(summary.get("portion"))
+             _portion_sentence(summary.get("portion")) + _calibration_sentence(summary.get("calibration"))
              + "Macro-F1 is argmax for single-label sets and best-threshold for multi-label sets."
              + (f" Each set subsampled to {summary['limit']} texts." if summary["limit"] else ""), "",
              "| set | n | labels | decision | macro-F1 | micro-F1 | P@1 | texts/s |", "|---|---|---|---|---|---|---|---|"]
