@@ -16,7 +16,8 @@ one column per variant.  A report set may not share a label (``gliznet.records.l
 
     python bench/sweep.py --data runs/ds4 --out runs/sweep --max-steps 450 --limit 300 \\
         --variant today= --variant 'label-pool=model.text_pooling:label'          # all in one process
-    python bench/sweep.py ... --only label-pool      # one job: train + score one variant (or `baseline`)
+    python bench/sweep.py ... --only label-pool      # one job: train + score one variant (or `baseline`); a job
+                                                     # whose OUT/<name>/train_summary.json exists is only scored
     python bench/sweep.py ... --aggregate            # tables from the jobs' OUT/<name>.json
 
 A variant is ``NAME=KEY:VALUE[;KEY:VALUE]`` with KEY a ``TrainConfig`` field (``lr``, ``head_lr``, ...),
@@ -188,7 +189,12 @@ def run_job(args, name: str, paths: dict[str, str]) -> dict:
     else:
         overrides = args.variants[name]
         config = train_config(overrides, args.max_steps, args.epochs, args.batch_size, args.threads)
-        summary = train(overrides.get("data", args.data), None, str(Path(args.out) / name), config)
+        done = Path(args.out) / name / "train_summary.json"
+        if done.exists():  # trained by an earlier run of this job: score it, do not train again
+            summary = json.loads(done.read_text())
+            print(f"{name}: reusing the model trained before ({done})", flush=True)
+        else:
+            summary = train(overrides.get("data", args.data), None, str(Path(args.out) / name), config)
         print(f"{name}: {summary['steps']} steps in {summary['train_seconds']:.0f} s", flush=True)
         model = GliZNet.from_pretrained(summary["model_dir"]).to("cuda" if torch.cuda.is_available() else "cpu")
 
