@@ -30,14 +30,25 @@ in chunks with ``rapidfuzz.process.cdist`` only against texts that can reach the
 for the Indel ratio ``2*M/(la+lb)`` with ``la <= lb`` the score is at most ``2*la/(la+lb)``, so
 ``score >= t`` needs ``la >= lb * t/(2-t)`` (t = threshold/100).  A chunk holds at most
 ``CHUNK x MAX_WINDOW`` scores; only pairs above the threshold are kept.
+
+Growth.  With a vocabulary that stops growing, a "rare" token's block grows with the input, so the pairs
+scored grow as n^2 / vocabulary (measured, README "Scale-out": 10 pairs a text at 10k texts, 106 at 100k,
+1,054 at 1M).  A block of more than ``MAX_BLOCK`` texts is therefore cut by a second prefix token: its texts
+are compared only with those that share another prefix token with them.  Two texts that differ in fewer
+than ``m - 1`` distinct tokens share their two rarest common tokens in both prefixes, so they still always
+meet; only a pair whose one common prefix token is a token of such a large block (it differs in ``m - 1``
+tokens or more) is no longer scored.  Blocks up to ``MAX_BLOCK`` are scored exactly as before, and the work
+per text stays bounded.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -52,6 +63,7 @@ PREFIX_MIN = 4         # blocking: each text is indexed under at least its 4 rar
 PREFIX_SHARE = 0.3     # ... or its rarest 30% of tokens, whichever is more
 SMALL_BLOCK = 8        # blocks up to this size are scored pair by pair, larger ones with cdist
 PARALLEL_BLOCK = 2000  # blocks from this size are scored with all cores
+MAX_BLOCK = 16         # a block with more texts is cut by each text's other prefix tokens (see "Growth")
 
 
 @dataclass
@@ -168,18 +180,33 @@ def _tokens(key: str) -> set[str]:
     return set(_TOKEN.findall(key)) or {key}
 
 
-def _candidate_blocks(keys: list[str]) -> list[list[int]]:
-    """Blocks of indices to compare: texts sharing a prefix token and the same negation cues.  Two passes over
+def _candidate_blocks(keys: list[str]) -> Iterator[list[int]]:
+    """Blocks of indices to compare: texts sharing a prefix token and the same negation cues; a block of more
+    than ``MAX_BLOCK`` texts is cut by a second prefix token (module docstring, "Growth").  Two passes over
     ``keys`` (document frequencies, then prefixes): the token sets of all texts are never held at once."""
     df: Counter = Counter()
     for key in keys:
         df.update(_tokens(key))
     blocks: dict[tuple, list[int]] = {}
+    prefixes: list[tuple[str, ...]] = []
     for index, key in enumerate(keys):
         cues = negation_cues(key)
-        for tok in _prefix_tokens(_tokens(key), df):
+        prefix = tuple(sys.intern(tok) for tok in _prefix_tokens(_tokens(key), df))
+        prefixes.append(prefix)
+        for tok in prefix:
             blocks.setdefault((cues, tok), []).append(index)
-    return [members for members in blocks.values() if len(members) > 1]
+    del df
+    for (_, tok), members in blocks.items():
+        if len(members) <= MAX_BLOCK:
+            if len(members) > 1:
+                yield members
+            continue
+        by_second: dict[str, list[int]] = {}
+        for index in members:
+            for other in prefixes[index]:
+                if other != tok:
+                    by_second.setdefault(other, []).append(index)
+        yield from (sub for sub in by_second.values() if len(sub) > 1)
 
 
 def _block_pairs(members: list[int], keys: list[str], cutoff: float, workers: int):

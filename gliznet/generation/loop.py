@@ -186,6 +186,7 @@ def accepted_in(line: dict, config: GenerateConfig) -> int:
 
 ProgressFn = Callable[[int, int, int], None]  # (accepted, calls_done, call_budget)
 Submit = Callable[[CallSpec], Future]  # start one call; the future's result is its checkpoint line
+SubmitChunk = Callable[[list[CallSpec]], list[Future]]  # start several calls as one unit; one future per call
 
 
 @dataclass
@@ -220,7 +221,8 @@ def thread_pool(provider: LLMProvider, config: GenerateConfig) -> Iterator[Submi
 
 def generate_calls(config: GenerateConfig, checkpoint: Checkpoint, *, provider: LLMProvider | None = None,
                    submit: Submit | None = None, progress: ProgressFn | None = None,
-                   max_transport_failures: int = MAX_TRANSPORT_FAILURES) -> Generated:
+                   max_transport_failures: int = MAX_TRANSPORT_FAILURES, submit_chunk: SubmitChunk | None = None,
+                   chunk: int = 1) -> Generated:
     """The generation loop (the CLI and the Prefect flow both run this one).
 
     A rolling window: ``config.concurrency`` calls are in flight and a new one starts as soon as one
@@ -230,14 +232,16 @@ def generate_calls(config: GenerateConfig, checkpoint: Checkpoint, *, provider: 
 
     Where calls run is ``submit``'s business: ``submit(spec)`` returns a ``concurrent.futures.Future``
     of the call's checkpoint line.  Without it, ``thread_pool(provider, config)``; with both, ``provider``
-    only names the outage when the run stops (``provider.outage()``).
+    only names the outage when the run stops (``provider.outage()``).  ``submit_chunk`` (with ``chunk`` > 1)
+    instead starts ``chunk`` calls at a time as one unit of the executor (``rolling_window``'s chunks): a
+    Prefect task run costs more than a call to a fast server, so the flow runs several calls per task run.
 
     Calls the checkpoint holds only as transport failures are asked again; ``max_transport_failures`` in a
     row stop the run with ``LLMUnreachable`` (see the module docstring).
     """
     if max_transport_failures < 1:
         raise ValueError(f"max_transport_failures={max_transport_failures} must be >= 1")
-    if submit is None:
+    if submit is None and submit_chunk is None:
         if provider is None:
             raise ValueError("generate_calls needs provider= (calls run in a thread pool) or submit= (an executor)")
         with thread_pool(provider, config) as in_threads:
@@ -271,7 +275,8 @@ def generate_calls(config: GenerateConfig, checkpoint: Checkpoint, *, provider: 
     todo = (plan_for(config, i) for i in range(config.call_budget) if i not in settled)
     try:
         rolling_window(todo, submit, arrived, concurrency=config.concurrency,
-                       keep_going=lambda: accepted < config.records and len(down) < max_transport_failures)
+                       keep_going=lambda: accepted < config.records and len(down) < max_transport_failures,
+                       chunk=chunk if submit_chunk is not None else 1, submit_chunk=submit_chunk)
     except (LLMConfigError, EndpointDown) as err:
         raise _stopped(str(err), "", len(settled), checkpoint) from None
     if len(down) >= max_transport_failures:
