@@ -5,21 +5,25 @@
 
 The loop is the library's: ``generate_calls`` keeps ``concurrency`` calls in flight and appends
 each answer to the run's checkpoint as it comes back; the flow only hands it an executor that
-submits every call as a ``generate_batch`` task run on the flow's task runner
-(``flows.task_runners.make_task_runner``: threads by default, a Dask cluster with
-``GLIZNET_TASK_RUNNER=dask`` [+ ``GLIZNET_DASK_ADDRESS``], or per call ``generate_hardset_with``).
+submits the calls, ``calls_per_task`` at a time (``CALLS_PER_TASK``), as ``generate_batch`` task runs on the
+flow's task runner (``flows.task_runners.make_task_runner``: threads by default, a Dask cluster with
+``GLIZNET_TASK_RUNNER=dask`` [+ ``GLIZNET_DASK_ADDRESS``], or per call ``generate_hardset_with``).  A task
+run costs far more than a call to a fast server (one task run per call made the flow 6x slower than the
+CLI; README, "Scale-out"), so a task run makes ``calls_per_task`` calls in threads, and two task runs are
+kept in flight; the provider's ``concurrency`` slots still bound the LLM requests in flight per process.  A
+killed flow loses the answers of the task runs in flight (up to ``2 x calls_per_task`` calls asked again).
 
 A task may run in another process or on another machine, so it gets a ``ProviderSpec`` (name,
 model, endpoint, limits; no secret) and builds its provider there (``provider_for``, once per
 process).  For ``local`` the flow starts the embedded llama-server once and the tasks attach to
 it at its URL.  Tasks write nothing: workers need no access to the output folder.
 
-Caching.  ``generate_batch`` is cached on the call (``spec``, ``config``) and its source, so a
+Caching.  ``generate_batch`` is cached on its calls (``specs``, ``config``) and its source, so a
 re-run with the same parameters takes answered calls from Prefect's result cache; such a line is
 marked ``cached`` and not counted as LLM usage.  A call that got no answer (a transport failure) is
 not an answer: its task run fails with ``NoAnswer`` (never cached, not retried by Prefect: the provider
-retried already) and the loop gets its line, so a re-run asks it again.  The build steps are cached on
-their inputs.
+retried already) and the loop gets every line of the task run, so a re-run asks only that call again.
+The build steps are cached on their inputs.
 
 Reliability.  The flow holds the output folder like the CLI (``gliznet._io.FolderLock``), stops like
 it on a dead endpoint (``generate_calls``: ``LLMUnreachable``), and a full disk is one line.
@@ -29,7 +33,8 @@ from __future__ import annotations
 
 import os
 import socket
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -44,16 +49,18 @@ from prefect.task_runners import TaskRunner
 
 from flows.task_runners import make_task_runner
 from gliznet._io import Checkpoint, FolderLock, disk_errors
+from gliznet._timings import StageTimer
 from gliznet.curation import hardset
 from gliznet.curation.card import run_summary_markdown
 from gliznet.curation.hardset import BuildConfig, check_writable
 from gliznet.curation.negatives import NEGATIVE_CHECK_FILE, load_negative_answers
-from gliznet.generation.loop import Submit, generate_calls, run_call, settles, usage_of
+from gliznet.generation.loop import SubmitChunk, generate_calls, run_call, settles, usage_of
 from gliznet.generation.plan import CallSpec, GenerateConfig
 from gliznet.generation.prompts import load_prompt
 from gliznet.llm.registry import ProviderSpec, make_provider, provider_for
 
 CACHED = INPUTS + TASK_SOURCE
+CALLS_PER_TASK = 64  # calls one generate-batch task run makes; two task runs are kept in flight (README "Scale-out")
 DEFAULT = GenerateConfig()
 BUILD_DEFAULT = BuildConfig()
 
@@ -64,15 +71,17 @@ def worker_id() -> str:
 
 
 class NoAnswer(Exception):
-    """A call that got no answer (a transport failure): raised so Prefect neither caches nor retries it;
-    ``line`` is its checkpoint line."""
+    """A task run with a call that got no answer (a transport failure): raised so Prefect neither caches nor
+    retries it; ``lines`` are the checkpoint lines of all its calls (the answered ones are kept)."""
 
-    def __init__(self, line: dict):
-        super().__init__(line)
-        self.line = line
+    def __init__(self, lines: list[dict]):
+        super().__init__(lines)
+        self.lines = lines
 
     def __str__(self) -> str:
-        return f"call {self.line.get('call')} got no answer: {self.line.get('cause') or self.line.get('detail')}"
+        failed = [line for line in self.lines if not settles(line)]
+        return "; ".join(f"call {line.get('call')} got no answer: {line.get('cause') or line.get('detail')}"
+                         for line in failed)
 
 
 def retry_unless_no_answer(task, task_run, state) -> bool:
@@ -88,40 +97,53 @@ def retry_unless_no_answer(task, task_run, state) -> bool:
 
 @task(name="generate-batch", retries=2, retry_delay_seconds=2, cache_policy=CACHED - "provider",
       persist_result=True, retry_condition_fn=retry_unless_no_answer)
-def generate_batch(provider: ProviderSpec, spec: CallSpec, config: GenerateConfig) -> dict:
-    """One LLM call -> its checkpoint line (plus ``worker``: the ``host:pid`` that made the call).
+def generate_batch(provider: ProviderSpec, specs: list[CallSpec], config: GenerateConfig) -> list[dict]:
+    """Some LLM calls (in parallel threads) -> their checkpoint lines, in ``specs`` order (each with ``worker``:
+    the ``host:pid`` that made the call).
 
-    The cache key is the call (``spec``, ``config``) and this source, not ``provider``: the
+    The cache key is the calls (``specs``, ``config``) and this source, not ``provider``: the
     provider name and model are in ``config``, and the endpoint (a fresh port per local server)
-    must not defeat the cache of a repeated run.  A transport failure raises ``NoAnswer``."""
-    line = run_call(provider_for(provider), load_prompt(config.prompt_id), spec, config)
-    line["worker"] = worker_id()
-    if not settles(line):
-        raise NoAnswer(line)
-    return line
+    must not defeat the cache of a repeated run.  A transport failure of any call raises ``NoAnswer``."""
+    llm, prompt = provider_for(provider), load_prompt(config.prompt_id)
+    if len(specs) == 1:
+        lines = [run_call(llm, prompt, specs[0], config)]
+    else:
+        with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="gliznet-call") as pool:
+            lines = list(pool.map(lambda spec: run_call(llm, prompt, spec, config), specs))
+    for line in lines:
+        line["worker"] = worker_id()
+    if not all(settles(line) for line in lines):
+        raise NoAnswer(lines)
+    return lines
 
 
-def as_line(run: PrefectFuture) -> Future:
-    """The checkpoint line of a ``generate_batch`` run as the ``concurrent.futures.Future`` the loop
-    waits on; a line Prefect took from its cache is marked ``cached``."""
-    line: Future = Future()
+def as_lines(run: PrefectFuture, n: int) -> list[Future]:
+    """The checkpoint lines of a ``generate_batch`` run of ``n`` calls as the ``concurrent.futures.Future`` objects
+    the loop waits on; lines Prefect took from its cache are marked ``cached``."""
+    lines: list[Future] = [Future() for _ in range(n)]
 
     def finished(run: PrefectFuture) -> None:
         try:
             result = run.result()
-            line.set_result({**result, "cached": True} if run.state.name == "Cached" else result)
-        except NoAnswer as err:  # a failed call, not a failed loop: its line goes to the checkpoint
-            line.set_result(err.line)
+            if run.state.name == "Cached":
+                result = [{**line, "cached": True} for line in result]
+        except NoAnswer as err:  # failed calls, not a failed loop: every line goes to the checkpoint
+            result = err.lines
         except BaseException as err:  # noqa: BLE001 - handed to the loop, which re-raises it
-            line.set_exception(err)
+            for line in lines:
+                line.set_exception(err)
+            return
+        for line, value in zip(lines, result):
+            line.set_result(value)
 
     run.add_done_callback(finished)
-    return line
+    return lines
 
 
-def submit_batches(provider: ProviderSpec, config: GenerateConfig) -> Submit:
-    """The loop's executor: every call a ``generate_batch`` task run on the flow's task runner."""
-    return lambda spec: as_line(generate_batch.submit(provider, spec, config))
+def submit_batches(provider: ProviderSpec, config: GenerateConfig) -> SubmitChunk:
+    """The loop's executor: several calls (``calls_per_task``) per ``generate_batch`` task run on the flow's task
+    runner."""
+    return lambda specs: as_lines(generate_batch.submit(provider, list(specs), config), len(specs))
 
 
 validate = task(hardset.validate_lines, name="validate", cache_policy=CACHED, persist_result=True)
@@ -132,21 +154,43 @@ negatives = task(hardset.screen_negatives, name="negative-check", cache_policy=C
 write = task(hardset.write_curated, name="write-dataset", cache_policy=NO_CACHE)
 
 
-def build_dataset(out: str, lines: list[dict], config: GenerateConfig, build: BuildConfig, usage: dict) -> dict:
-    """``hardset.build_from_checkpoint``'s steps, each a task."""
-    curated = dedup(validate(lines, config), build.near_dup_threshold)
+def build_dataset(out: str, lines: list[dict], config: GenerateConfig, build: BuildConfig, usage: dict,
+                  timer: StageTimer | None = None) -> dict:
+    """``hardset.build_from_checkpoint``'s steps, each a task (each timed as a stage of ``timer``, as the CLI's)."""
+    timer = timer or StageTimer()
+    with timer.stage("validation"):
+        validated = validate(lines, config)
+    with timer.stage("dedup"):
+        curated = dedup(validated, build.near_dup_threshold)
     answers = (load_negative_answers(Checkpoint(Path(out) / "checkpoint" / NEGATIVE_CHECK_FILE))
                if build.negative_check == "llm" else None)
-    curated, checked = negatives(curated, build, config.limits, answers=answers)
-    split_result = split(curated, build.test_label_fraction, config.seed)
-    hard = hardness(curated, config.seed) if build.with_hardness else None
-    return write(out, curated, split_result, config, build, hard, usage, checked)
+    checked = None
+    if build.negative_check != "off":  # off: nothing to screen, and no task run (its persisted result) to pay for
+        with timer.stage("negative_check"):
+            curated, checked = negatives(curated, build, config.limits, answers=answers)
+    with timer.stage("split"):
+        split_result = split(curated, build.test_label_fraction, config.seed)
+    hard = None
+    if build.with_hardness:
+        with timer.stage("hardness"):
+            hard = hardness(curated, config.seed)
+    return write(out, curated, split_result, config, build, hard, usage, checked, timer)
 
 
 def progress_artifact(records: int):
-    """A Prefect progress artifact that follows the loop's accepted-record count."""
+    """A Prefect progress artifact that follows the loop's accepted-record count, updated when the whole percent
+    changes: each update is a request to the Prefect API, and one per call cost more than the calls themselves
+    (10,000 calls to a fast server: the flow's generation took 3x the CLI's; README "Scale-out")."""
     artifact = create_progress_artifact(0.0, description=f"generate-hardset: accepted records of {records}")
-    return lambda accepted, calls, budget: update_progress_artifact(artifact, min(100.0, 100.0 * accepted / records))
+    shown = [0]
+
+    def update(accepted: int, calls: int, budget: int) -> None:
+        percent = min(100, 100 * accepted // records)
+        if percent != shown[0]:
+            shown[0] = percent
+            update_progress_artifact(artifact, float(percent))
+
+    return update
 
 
 # not log_prints=True: it turns print() into logging, which breaks dill's stdout capture inside `datasets`
@@ -161,22 +205,27 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
                           with_hardness: bool = BUILD_DEFAULT.with_hardness, base_url: str | None = DEFAULT.base_url,
                           negative_check: str = BUILD_DEFAULT.negative_check,
                           price_per_mtok: str | None = None, bundle_size: int = DEFAULT.bundle_size,
-                          seed_texts: str | None = DEFAULT.seed_texts) -> dict:
+                          seed_texts: str | None = DEFAULT.seed_texts, calls_per_task: int = CALLS_PER_TASK) -> dict:
     config = GenerateConfig(records=records, seed=seed, provider=provider, model=model, base_url=base_url,
                             records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls,
                             bundle_size=bundle_size, seed_texts=seed_texts)
     build = BuildConfig(test_label_fraction, near_dup_threshold, with_hardness, negative_check,
                         price_per_mtok=price_per_mtok)
+    if calls_per_task < 1:
+        raise ValueError(f"calls_per_task must be >= 1 (got {calls_per_task})")
     check_writable(Path(out))  # before an LLM server starts: writable, and no other run holds it
+    timer = StageTimer()
     with FolderLock(out), disk_errors(out):
         with make_provider(provider, model, base_url=base_url, concurrency=concurrency) as llm:
             llm.check()  # bad provider settings fail before anything is written
-            run = generate_calls(config, Checkpoint(Path(out) / "checkpoint" / "calls.jsonl"), provider=llm,
-                                 submit=submit_batches(ProviderSpec.of(llm), config),
-                                 progress=progress_artifact(records))
+            with timer.stage("calls"):
+                window = replace(config, concurrency=max(concurrency, 2 * calls_per_task))  # two task runs in flight
+                run = generate_calls(window, Checkpoint(Path(out) / "checkpoint" / "calls.jsonl"), provider=llm,
+                                     submit_chunk=submit_batches(ProviderSpec.of(llm), config), chunk=calls_per_task,
+                                     progress=progress_artifact(records))
             checked = hardset.ask_false_negatives(out, run.lines.values(), config, build, llm)  # --negative-check llm
         lines = sorted(run.lines.values(), key=lambda line: line["call"])
-        manifest = build_dataset(out, lines, config, build, usage_of(run.made + checked))
+        manifest = build_dataset(out, lines, config, build, usage_of(run.made + checked), timer)
     create_markdown_artifact(run_summary_markdown(manifest), key="generate-hardset-stats",
                              description="accepted/rejected counts, rejection reasons, hardness, false-negative check, cost")
     get_run_logger().info(f"dataset: {Path(out).resolve()} (version {manifest['version']})")
