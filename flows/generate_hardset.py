@@ -159,7 +159,7 @@ def build_dataset(out: str, lines: list[dict], config: GenerateConfig, build: Bu
     """``hardset.build_from_checkpoint``'s steps, each a task (each timed as a stage of ``timer``, as the CLI's)."""
     timer = timer or StageTimer()
     with timer.stage("validation"):
-        validated = validate(lines, config)
+        validated = validate(lines, config, build.cross_role_policy)
     with timer.stage("dedup"):
         curated = dedup(validated, build.near_dup_threshold)
     answers = (load_negative_answers(Checkpoint(Path(out) / "checkpoint" / NEGATIVE_CHECK_FILE))
@@ -205,12 +205,13 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
                           with_hardness: bool = BUILD_DEFAULT.with_hardness, base_url: str | None = DEFAULT.base_url,
                           negative_check: str = BUILD_DEFAULT.negative_check,
                           price_per_mtok: str | None = None, bundle_size: int = DEFAULT.bundle_size,
-                          seed_texts: str | None = DEFAULT.seed_texts, calls_per_task: int = CALLS_PER_TASK) -> dict:
+                          seed_texts: str | None = DEFAULT.seed_texts, calls_per_task: int = CALLS_PER_TASK,
+                          cross_role_policy: str = BUILD_DEFAULT.cross_role_policy) -> dict:
     config = GenerateConfig(records=records, seed=seed, provider=provider, model=model, base_url=base_url,
                             records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls,
                             bundle_size=bundle_size, seed_texts=seed_texts)
     build = BuildConfig(test_label_fraction, near_dup_threshold, with_hardness, negative_check,
-                        price_per_mtok=price_per_mtok)
+                        price_per_mtok=price_per_mtok, cross_role_policy=cross_role_policy)
     if calls_per_task < 1:
         raise ValueError(f"calls_per_task must be >= 1 (got {calls_per_task})")
     check_writable(Path(out))  # before an LLM server starts: writable, and no other run holds it

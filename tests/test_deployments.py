@@ -130,3 +130,18 @@ def test_prefect_deploy_reads_the_same_file(prefect_harness, tmp_path):
                                                   expected.schedules[0].schedule.timezone)
     assert weekly.parameters == expected.parameters
     assert weekly.entrypoint == "flows/regenerate_and_retrain.py:regenerate_and_retrain"
+
+
+def test_every_build_setting_of_the_cli_is_a_parameter_of_the_generate_flow():
+    """A curation setting the CLI takes (BuildConfig) can be given to the flow too, e.g. --cross-role-policy."""
+    import dataclasses
+    import inspect
+
+    from flows.generate_hardset import generate_hardset_flow
+    from gliznet.curation.hardset import BuildConfig
+
+    accepted = inspect.signature(generate_hardset_flow.fn).parameters
+    not_on_the_cli = {"negative_fraction"}  # a stated constant (SUSPECT_FRACTION), no CLI option either
+    missing = [f.name for f in dataclasses.fields(BuildConfig) if f.name not in accepted and f.name not in not_on_the_cli]
+    assert missing == []
+    assert accepted["cross_role_policy"].default == BuildConfig().cross_role_policy == "keep"
