@@ -546,6 +546,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--hardness", action=argparse.BooleanOptionalAction, default=True,
                         help="the card's MiniLM hardness check (a fixed 500-record sample)")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--resume-only", type=Path, default=None, metavar="RESULT_JSON",
+                        help="only the resume check, against the uninterrupted run saved in RESULT_JSON by an earlier "
+                             "run with the same settings; its 'resume' entry is written into that file")
     parser.add_argument("--flow", action="store_true", help="run the Prefect flow instead of the CLI")
     parser.add_argument("--compare-flow", action="store_true", help="run the CLI and the flow on the same answers")
     parser.add_argument("--calls-per-task", type=int, default=None, help="the flow's calls per task run")
@@ -570,6 +573,16 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {"records": args.records, "calls": calls, "records_per_call": args.records_per_call,
                     "concurrency": args.concurrency, "cpus": os.cpu_count(), "planted": script.planted(args.records),
                     "argv": sys.argv[1:] if argv is None else argv}
+    if args.resume_only:
+        saved = json.loads(args.resume_only.read_text(encoding="utf-8"))
+        if "cli" not in saved or saved.get("argv") is None or saved["records"] != args.records \
+                or saved["records_per_call"] != args.records_per_call or saved["concurrency"] != args.concurrency:
+            parser.error(f"--resume-only {args.resume_only}: needs the CLI result of a run with the same --records, "
+                         "--records-per-call and --concurrency")
+        saved["resume"] = resume_check(args, work, calls, saved["cli"])
+        args.resume_only.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+        print(table(saved))
+        return saved
     prefect = None
     try:
         if args.flow or args.compare_flow:

@@ -35,3 +35,12 @@ def test_scale_bench_finds_the_planted_duplicates_and_resumes_without_loss(tmp_p
     assert resume["checkpoint_lines"] == resume["checkpoint_calls_distinct"] == 12
     assert 0 < resume["checkpoint_lines_at_kill"] < 12
     assert resume["calls_asked_twice"] <= 2, "only the calls in flight at the kill are asked again"
+    # --resume-only: the resume check again, later, against the uninterrupted run saved in the result file
+    subprocess.run([sys.executable, str(ROOT / "bench" / "scale.py"), "--records", "240", "--concurrency", "2",
+                    "--no-hardness", "--exact-rate", "0.05", "--near-rate", "0.05", "--negated-rate", "0.1",
+                    "--answer-delay", "0.1", "--work", str(tmp_path / "work2"), "--resume-only", str(out)],
+                   check=True, cwd=ROOT, timeout=600)
+    again = json.loads(out.read_text())
+    assert again["cli"] == result["cli"]  # the saved uninterrupted run is kept; the check ran in the new work folder:
+    assert (tmp_path / "work2" / "n240" / "resume-cli" / "manifest.json").exists()
+    assert again["resume"]["ok"] and again["resume"]["checkpoint_lines"] == 12
