@@ -573,33 +573,33 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {"records": args.records, "calls": calls, "records_per_call": args.records_per_call,
                     "concurrency": args.concurrency, "cpus": os.cpu_count(), "planted": script.planted(args.records),
                     "argv": sys.argv[1:] if argv is None else argv}
-    if args.resume_only:
-        saved = json.loads(args.resume_only.read_text(encoding="utf-8"))
-        if "cli" not in saved or saved.get("argv") is None or saved["records"] != args.records \
-                or saved["records_per_call"] != args.records_per_call or saved["concurrency"] != args.concurrency:
+    if args.resume_only:  # the check alone, on the saved run's result (written back into its file below)
+        result = json.loads(args.resume_only.read_text(encoding="utf-8"))
+        if "cli" not in result or any(result[k] != getattr(args, k) for k in ("records", "records_per_call",
+                                                                              "concurrency")):
             parser.error(f"--resume-only {args.resume_only}: needs the CLI result of a run with the same --records, "
                          "--records-per-call and --concurrency")
-        saved["resume"] = resume_check(args, work, calls, saved["cli"])
-        args.resume_only.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
-        print(table(saved))
-        return saved
     prefect = None
     try:
-        if args.flow or args.compare_flow:
-            prefect, flow_env = start_prefect(work / "prefect-home")
-        if not args.flow:
-            result["cli"] = one_run(args, "cli", work, calls, pipeline_env(), "run")
-        if args.flow or args.compare_flow:
-            result["flow"] = one_run(args, "flow", work, calls, flow_env, "run")
-        main_run = result.get("cli") or result["flow"]
-        result["duplicates"] = found_duplicates(main_run["manifest_counts"], result["planted"])
-        if args.resume and "cli" in result:
+        if args.resume_only:
             result["resume"] = resume_check(args, work, calls, result["cli"])
+        else:
+            if args.flow or args.compare_flow:
+                prefect, flow_env = start_prefect(work / "prefect-home")
+            if not args.flow:
+                result["cli"] = one_run(args, "cli", work, calls, pipeline_env(), "run")
+            if args.flow or args.compare_flow:
+                result["flow"] = one_run(args, "flow", work, calls, flow_env, "run")
+            main_run = result.get("cli") or result["flow"]
+            result["duplicates"] = found_duplicates(main_run["manifest_counts"], result["planted"])
+            if args.resume and "cli" in result:
+                result["resume"] = resume_check(args, work, calls, result["cli"])
     finally:
         if prefect is not None:
             os.killpg(prefect.pid, signal.SIGTERM)
             prefect.wait()
-    out = args.json or ROOT / "bench" / "results" / f"scale-{args.records}{'-flow' if args.flow else ''}.json"
+    out = (args.resume_only or args.json
+           or ROOT / "bench" / "results" / f"scale-{args.records}{'-flow' if args.flow else ''}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if "cli" in result:

@@ -60,7 +60,15 @@ WORDINGS = {"bare": (None, None), "template": (TEMPLATE, None), "today": (TEMPLA
 # a scoring = a wording, optionally batch-calibrated ("+batch": each label's mean score over the set subtracted,
 # gliznet.evaluation.calibration); every candidate scoring is chosen like a wording, on the choose sets only
 CALIBRATIONS = ("none", "batch")
-CANDIDATE_WORDINGS = ("bare", "template", "bare+batch", "template+batch")
+BASE_WORDINGS = ("bare", "template")  # the wordings a trained variant is scored with
+
+
+def scoring(wording: str, calibration: str) -> str:
+    """A scoring's key in the jobs' ``scores``: the wording, ``+batch`` when batch-calibrated."""
+    return wording if calibration == "none" else f"{wording}+{calibration}"
+
+
+CANDIDATE_WORDINGS = tuple(scoring(w, c) for c in CALIBRATIONS for w in BASE_WORDINGS)
 DEFAULT_CHOOSE = "ag_news,emotion"
 DEFAULT_REPORT = "reuters21578_modapte,imdb,rotten_tomatoes,sst2,sst5"
 
@@ -163,16 +171,16 @@ def score_wordings(scorer_for, wordings, paths: dict[str, str], limit: int | Non
     """Macro-F1 per set for each wording, raw (key ``wording``) and batch-calibrated (``wording+batch``): the texts
     are scored once per wording, the two calibrations read the same score matrix."""
     data = {name: load_eval_data(path, limit=limit) for name, path in paths.items()}
+    gold = {name: d.gold_matrix() for name, d in data.items()}
     scores = {}
     for wording in wordings:
         scorer = scorer_for(wording)
         for name, d in data.items():
             raw = score_all(scorer, d.texts, d.candidate_labels)
             for calibration in CALIBRATIONS:
-                key = wording if calibration == "none" else f"{wording}+{calibration}"
-                scores.setdefault(key, {})[name] = compute_metrics(calibrate(raw, calibration), d.gold_matrix(),
-                                                                   d.candidate_labels, d.multi_label)["macro_f1"]
-        for key in (wording, f"{wording}+batch"):
+                scores.setdefault(scoring(wording, calibration), {})[name] = compute_metrics(
+                    calibrate(raw, calibration), gold[name], d.candidate_labels, d.multi_label)["macro_f1"]
+        for key in (scoring(wording, c) for c in CALIBRATIONS):
             print(f"  {key}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores[key].items()), flush=True)
     return scores
 
@@ -201,7 +209,7 @@ def run_job(args, name: str, paths: dict[str, str]) -> dict:
         def gliznet(wording):
             model.config.label_template, model.config.label_descriptions = WORDINGS[wording]
             return model.eval()
-        wordings = list(WORDINGS) if name == "today" else ["bare", "template"]
+        wordings = list(WORDINGS) if name == "today" else list(BASE_WORDINGS)
         result = {"name": name, "overrides": overrides, "steps": summary["steps"],
                   "train_seconds": summary["train_seconds"], "scores": score_wordings(gliznet, wordings, paths, limit)}
     result["seconds"] = time.perf_counter() - started

@@ -36,7 +36,6 @@ from gliznet.records import Record, Rejection, RejectReason, label_key
 
 CROSS_ROLE_POLICIES = ("keep", "reject")  # --cross-role-policy; "keep" is the default
 POLICY_WORDS = {"keep": "kept and counted", "reject": "rejected as cross_role_broken and counted"}
-POLICY = POLICY_WORDS["keep"]  # the default's wording
 
 
 @dataclass
