@@ -1,15 +1,16 @@
 """Prefect flow ``generate-hardset``: wiring only; every step is a plain gliznet function.
 
-    generate batches (gliznet.generation.loop.generate_calls, each call a task) -> validate -> dedup
-    -> split -> hardness -> write (the gliznet.curation.hardset pieces, each a task)
+    generate batches (gliznet.generation.loop.generate_calls, ``calls_per_task`` calls a task run)
+    -> build-dataset (gliznet.curation.hardset.build_from_checkpoint, the CLI's build, one task)
 
 The loop is the library's: ``generate_calls`` keeps ``concurrency`` calls in flight and appends
 each answer to the run's checkpoint as it comes back; the flow only hands it an executor that
-submits the calls, ``calls_per_task`` at a time (``CALLS_PER_TASK``), as ``generate_batch`` task runs on the
+submits the calls, ``calls_per_task`` at a time (``calls_per_task_for``), as ``generate_batch`` task runs on the
 flow's task runner (``flows.task_runners.make_task_runner``: threads by default, a Dask cluster with
 ``GLIZNET_TASK_RUNNER=dask`` [+ ``GLIZNET_DASK_ADDRESS``], or per call ``generate_hardset_with``).  A task
 run costs far more than a call to a fast server (one task run per call made the flow 6x slower than the
-CLI; README, "Scale-out"), so a task run makes ``calls_per_task`` calls in threads, and two task runs are
+CLI; README, "Scale-out"), so a task run makes ``calls_per_task`` calls in threads (no more threads than the
+provider's slots), and two task runs are
 kept in flight; the provider's ``concurrency`` slots still bound the LLM requests in flight per process.  A
 killed flow loses the answers of the task runs in flight (up to ``2 x calls_per_task`` calls asked again).
 
@@ -23,7 +24,7 @@ re-run with the same parameters takes answered calls from Prefect's result cache
 marked ``cached`` and not counted as LLM usage.  A call that got no answer (a transport failure) is
 not an answer: its task run fails with ``NoAnswer`` (never cached, not retried by Prefect: the provider
 retried already) and the loop gets every line of the task run, so a re-run asks only that call again.
-The build steps are cached on their inputs.
+The build is not cached (it reads the checkpoint, so a re-run rebuilds the same folder in seconds).
 
 Reliability.  The flow holds the output folder like the CLI (``gliznet._io.FolderLock``), stops like
 it on a dead endpoint (``generate_calls``: ``LLMUnreachable``), and a full disk is one line.
@@ -53,16 +54,25 @@ from gliznet._timings import StageTimer
 from gliznet.curation import hardset
 from gliznet.curation.card import run_summary_markdown
 from gliznet.curation.hardset import BuildConfig, check_writable
-from gliznet.curation.negatives import NEGATIVE_CHECK_FILE, load_negative_answers
 from gliznet.generation.loop import SubmitChunk, generate_calls, run_call, settles, usage_of
 from gliznet.generation.plan import CallSpec, GenerateConfig
 from gliznet.generation.prompts import load_prompt
 from gliznet.llm.registry import ProviderSpec, make_provider, provider_for
 
 CACHED = INPUTS + TASK_SOURCE
-CALLS_PER_TASK = 64  # calls one generate-batch task run makes; two task runs are kept in flight (README "Scale-out")
+CALLS_PER_TASK = 64  # the most calls one generate-batch task run makes (README "Scale-out")
+ROUNDS_PER_TASK = 4  # ... and at most this many rounds of the provider's concurrent calls (see calls_per_task_for)
+TASKS_IN_FLIGHT = 2  # generate-batch task runs kept in flight
 DEFAULT = GenerateConfig()
 BUILD_DEFAULT = BuildConfig()
+
+
+def calls_per_task_for(concurrency: int) -> int:
+    """The default calls per ``generate-batch`` task run: ``ROUNDS_PER_TASK`` rounds of the provider's
+    ``concurrency`` calls, at most ``CALLS_PER_TASK``.  A task run's answers reach the checkpoint when it ends, so
+    a killed flow asks at most ``TASKS_IN_FLIGHT x ROUNDS_PER_TASK`` rounds of calls again, whatever the LLM's
+    speed (the embedded model at ``--concurrency 4``: 16 calls a task run; a fast server at 16: 64)."""
+    return max(1, min(CALLS_PER_TASK, ROUNDS_PER_TASK * concurrency))
 
 
 def worker_id() -> str:
@@ -107,8 +117,8 @@ def generate_batch(provider: ProviderSpec, specs: list[CallSpec], config: Genera
     llm, prompt = provider_for(provider), load_prompt(config.prompt_id)
     if len(specs) == 1:
         lines = [run_call(llm, prompt, specs[0], config)]
-    else:
-        with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="gliznet-call") as pool:
+    else:  # no more threads than the provider's slots: the others would only wait (and contend for the GIL)
+        with ThreadPoolExecutor(max_workers=min(len(specs), llm.concurrency), thread_name_prefix="gliznet-call") as pool:
             lines = list(pool.map(lambda spec: run_call(llm, prompt, spec, config), specs))
     for line in lines:
         line["worker"] = worker_id()
@@ -146,35 +156,12 @@ def submit_batches(provider: ProviderSpec, config: GenerateConfig) -> SubmitChun
     return lambda specs: as_lines(generate_batch.submit(provider, list(specs), config), len(specs))
 
 
-validate = task(hardset.validate_lines, name="validate", cache_policy=CACHED, persist_result=True)
-dedup = task(hardset.curate, name="dedup", cache_policy=CACHED, persist_result=True)
-split = task(hardset.split_curated, name="split", cache_policy=CACHED, persist_result=True)
-hardness = task(hardset.score_hardness, name="hardness", cache_policy=CACHED, persist_result=True)
-negatives = task(hardset.screen_negatives, name="negative-check", cache_policy=CACHED, persist_result=True)
-write = task(hardset.write_curated, name="write-dataset", cache_policy=NO_CACHE)
-
-
-def build_dataset(out: str, lines: list[dict], config: GenerateConfig, build: BuildConfig, usage: dict,
-                  timer: StageTimer | None = None) -> dict:
-    """``hardset.build_from_checkpoint``'s steps, each a task (each timed as a stage of ``timer``, as the CLI's)."""
-    timer = timer or StageTimer()
-    with timer.stage("validation"):
-        validated = validate(lines, config, build.cross_role_policy)
-    with timer.stage("dedup"):
-        curated = dedup(validated, build.near_dup_threshold)
-    answers = (load_negative_answers(Checkpoint(Path(out) / "checkpoint" / NEGATIVE_CHECK_FILE))
-               if build.negative_check == "llm" else None)
-    checked = None
-    if build.negative_check != "off":  # off: nothing to screen, and no task run (its persisted result) to pay for
-        with timer.stage("negative_check"):
-            curated, checked = negatives(curated, build, config.limits, answers=answers)
-    with timer.stage("split"):
-        split_result = split(curated, build.test_label_fraction, config.seed)
-    hard = None
-    if build.with_hardness:
-        with timer.stage("hardness"):
-            hard = hardness(curated, config.seed)
-    return write(out, curated, split_result, config, build, hard, usage, checked, timer)
+# The build is one task: hardset.build_from_checkpoint, the CLI's own steps (validation, dedup, negative check,
+# split, hardness, write; each a stage of the manifest's timings).  Not cached and its result not persisted: as
+# separate tasks cached on their inputs, Prefect hashed and stored every step's records, which made the flow's build
+# 2.6x the CLI's at 40,000 records (README "Scale-out"); the LLM calls, the only costly part to repeat, stay cached.
+build_dataset = task(hardset.build_from_checkpoint, name="build-dataset", cache_policy=NO_CACHE,
+                     persist_result=False)
 
 
 def progress_artifact(records: int):
@@ -205,28 +192,32 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
                           with_hardness: bool = BUILD_DEFAULT.with_hardness, base_url: str | None = DEFAULT.base_url,
                           negative_check: str = BUILD_DEFAULT.negative_check,
                           price_per_mtok: str | None = None, bundle_size: int = DEFAULT.bundle_size,
-                          seed_texts: str | None = DEFAULT.seed_texts, calls_per_task: int = CALLS_PER_TASK,
+                          seed_texts: str | None = DEFAULT.seed_texts, calls_per_task: int | None = None,
                           cross_role_policy: str = BUILD_DEFAULT.cross_role_policy) -> dict:
     config = GenerateConfig(records=records, seed=seed, provider=provider, model=model, base_url=base_url,
                             records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls,
                             bundle_size=bundle_size, seed_texts=seed_texts)
     build = BuildConfig(test_label_fraction, near_dup_threshold, with_hardness, negative_check,
                         price_per_mtok=price_per_mtok, cross_role_policy=cross_role_policy)
+    if calls_per_task is None:
+        calls_per_task = calls_per_task_for(concurrency)
     if calls_per_task < 1:
-        raise ValueError(f"calls_per_task must be >= 1 (got {calls_per_task})")
+        raise ValueError(f"calls_per_task must be >= 1 or None for {ROUNDS_PER_TASK} rounds of --concurrency "
+                         f"calls (got {calls_per_task})")
     check_writable(Path(out))  # before an LLM server starts: writable, and no other run holds it
     timer = StageTimer()
     with FolderLock(out), disk_errors(out):
         with make_provider(provider, model, base_url=base_url, concurrency=concurrency) as llm:
             llm.check()  # bad provider settings fail before anything is written
             with timer.stage("calls"):
-                window = replace(config, concurrency=max(concurrency, 2 * calls_per_task))  # two task runs in flight
+                window = replace(config, concurrency=max(concurrency, TASKS_IN_FLIGHT * calls_per_task))
                 run = generate_calls(window, Checkpoint(Path(out) / "checkpoint" / "calls.jsonl"), provider=llm,
                                      submit_chunk=submit_batches(ProviderSpec.of(llm), config), chunk=calls_per_task,
                                      progress=progress_artifact(records))
             checked = hardset.ask_false_negatives(out, run.lines.values(), config, build, llm)  # --negative-check llm
-        lines = sorted(run.lines.values(), key=lambda line: line["call"])
-        manifest = build_dataset(out, lines, config, build, usage_of(run.made + checked), timer)
+        usage = usage_of(run.made + checked)
+        del run  # the build reads the checkpoint again, as the CLI's: the answers need not stay in memory twice
+        manifest = build_dataset(out, config, build, usage=usage, timer=timer)
     create_markdown_artifact(run_summary_markdown(manifest), key="generate-hardset-stats",
                              description="accepted/rejected counts, rejection reasons, hardness, false-negative check, cost")
     get_run_logger().info(f"dataset: {Path(out).resolve()} (version {manifest['version']})")

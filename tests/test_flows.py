@@ -5,6 +5,7 @@ recorded (``tests/data/recorded_answers.jsonl``) and served by the ``replay`` pr
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -22,19 +23,35 @@ pytestmark = pytest.mark.slow
 
 
 def test_generate_hardset_flow_runs_end_to_end(prefect_harness, replay, tmp_path, monkeypatch):
-    from flows.generate_hardset import generate_hardset_flow
+    from flows.generate_hardset import calls_per_task_for, generate_hardset_flow
 
     monkeypatch.setenv("GROQ_API_KEY", "replay-no-key")
     monkeypatch.setenv("GROQ_BASE_URL", replay.base_url)
     out = tmp_path / "hs"
-    result = generate_hardset_flow(out=str(out), **plan_flow_params(), with_hardness=False)
+    state = generate_hardset_flow(out=str(out), **plan_flow_params(), concurrency=1, with_hardness=False,
+                                  return_state=True)
+    result = state.result()
     manifest = json.loads((out / "manifest.json").read_text())
     assert result["fingerprint"] == manifest["fingerprint"]
+    # at --concurrency 1 a generate-batch task run makes 4 calls (4 rounds of 1): a killed flow re-asks few calls
+    assert calls_per_task_for(1) == 4 and calls_per_task_for(16) == 64 == calls_per_task_for(64)
+    batches = _task_runs_of(state.state_details.flow_run_id, "generate-batch")
+    assert len(batches) == math.ceil(manifest["counts"]["calls"] / 4), [b.name for b in batches]
+    assert [b.name for b in _task_runs_of(state.state_details.flow_run_id, "build-dataset")], "the build is one task"
     assert manifest["counts"]["accepted"] > 0
     assert datasets.load_from_disk(str(out / "triplet"))["train"].column_names == ["text", "labels", "not_labels"]
     # every call the flow made is in the checkpoint, so a plain `gliznet generate` can resume the same folder
     calls = (out / "checkpoint" / "calls.jsonl").read_text().splitlines()
     assert len(calls) == manifest["counts"]["calls"]
+
+
+def _task_runs_of(flow_run_id, task_name: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200)
+    return [run for run in runs if run.name.rsplit("-", 1)[0] == task_name]
 
 
 def _api_url() -> str:

@@ -10,8 +10,8 @@
 ``manifest.json`` is removed first and written last, and every other artefact is written to a
 staging folder and renamed into place, so a folder with a manifest is always complete.
 
-From the checkpoint to the folder, in order (``build_from_checkpoint``; the Prefect flow runs each
-piece as a task):
+From the checkpoint to the folder, in order (``build_from_checkpoint``; the Prefect flow runs it as one
+task, ``build-dataset``):
 
     validate_lines(lines, config, policy)      raw answers -> records + counted rejections (with bundles, the
                                                cross-role rule checked and its policy applied)
@@ -332,7 +332,7 @@ def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, bu
     return write_curated(out_dir, curated, split, config, build, hardness, usage, negatives, timer)
 
 
-# --- the whole job, without Prefect (the flow composes the same pieces as tasks) ----------------
+# --- the whole job, without Prefect (the flow runs the same loop and build as tasks) --------------
 
 def generate_hardset(config: GenerateConfig, out_dir: str | os.PathLike, build: BuildConfig | None = None, *,
                      progress: ProgressFn | None = None, provider_factory: Callable | None = None,
