@@ -62,3 +62,24 @@ def test_a_set_in_both_lists_is_an_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         sweep.parse_args(["--out", str(tmp_path), "--choose", "sst2,imdb", "--report", "imdb", "--aggregate"])
     assert "no set in both" in capsys.readouterr().err
+
+
+def test_leave_one_set_out_reports_each_set_by_a_choice_made_without_it_or_its_label_mates(tmp_path):
+    # "peeker" is far best on sst2 and poor everywhere else: no set's pick may be it on the strength of sst2 when
+    # sst2 is the set reported, and sst2 is never chosen on imdb or sst5 (they share "negative"/"positive").
+    def per_set(**values):
+        return {s: values.get(s, values["rest"]) for s in CHOOSE + REPORT}
+
+    write_jobs(tmp_path, {
+        "baseline": {"scores": {w: per_set(rest=0.40) for w in [*sweep.CANDIDATE_WORDINGS, "today"]}},
+        "today": {"scores": {**{w: per_set(rest=0.45) for w in sweep.CANDIDATE_WORDINGS}, "today": per_set(rest=0.5)}},
+        "peeker": {"scores": {w: per_set(sst2=0.99, rest=0.42) for w in sweep.CANDIDATE_WORDINGS}},
+    })
+    sweep.aggregate(args_for(tmp_path, {"peeker": "model.text_pooling:label"}))
+    rows = json.loads((tmp_path / "sweep.json").read_text())["leave_one_set_out"]
+    assert set(rows) == set(CHOOSE + REPORT)
+    assert rows["sst2"]["chosen_on"] == ["ag_news", "emotion"], "label mates of sst2 are not choose sets for it"
+    assert rows["sst2"]["pick"].startswith("today ") and rows["sst2"]["picked"] == 0.45
+    # with sst2 among its choose sets, peeker's 0.99 there lifts its average over today's on some other set
+    assert any(r["pick"].startswith("peeker ") for s, r in rows.items() if s != "sst2")
+    assert "### Leave one set out" in (tmp_path / "sweep.md").read_text()
