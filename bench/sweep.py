@@ -226,12 +226,11 @@ def average(scores: dict[str, float], sets: list[str]) -> float:
     return float(np.mean([scores[s] for s in sets]))
 
 
-def pick(jobs: dict, variants, sets: list[str]) -> tuple[str, str]:
+def pick(jobs: dict, variants, sets: list[str]) -> tuple[str, dict[str, str]]:
     """The protocol's one choice, made on ``sets`` only: each variant's scoring (best average over ``sets`` among
-    ``CANDIDATE_WORDINGS``), then the variant whose scoring averages best.  Returns (variant, scoring)."""
+    ``CANDIDATE_WORDINGS``), then the variant whose scoring averages best.  Returns (variant, {variant: scoring})."""
     wording_of = {n: max(CANDIDATE_WORDINGS, key=lambda w: average(jobs[n]["scores"][w], sets)) for n in variants}
-    new = max(variants, key=lambda n: average(jobs[n]["scores"][wording_of[n]], sets))
-    return new, wording_of[new]
+    return max(variants, key=lambda n: average(jobs[n]["scores"][wording_of[n]], sets)), wording_of
 
 
 def leave_one_set_out(jobs: dict, variants, keys: dict[str, set[str]]) -> dict[str, dict]:
@@ -244,7 +243,8 @@ def leave_one_set_out(jobs: dict, variants, keys: dict[str, set[str]]) -> dict[s
         pool = [s for s in keys if s != held and not keys[s] & keys[held]]
         if not pool:
             continue
-        new, wording = pick(jobs, variants, pool)
+        new, wording_of = pick(jobs, variants, pool)
+        wording = wording_of[new]
         rows[held] = {"chosen_on": pool, "pick": f"{new} ({wording})", "bare": base["bare"][held],
                       "same": base[wording][held], "picked": jobs[new]["scores"][wording][held]}
     return rows
@@ -277,9 +277,7 @@ def aggregate(args) -> str:
         print(f"left out (no {out}/<name>.json: not run or not finished): {', '.join(missing)}")
         args.variants = {n: v for n, v in args.variants.items() if n in jobs}
     choose, report = args.choose_sets, args.report_sets
-    wording_of = {n: max(CANDIDATE_WORDINGS, key=lambda w: average(jobs[n]["scores"][w], choose))
-                  for n in args.variants}
-    new, _ = pick(jobs, args.variants, choose)
+    new, wording_of = pick(jobs, args.variants, choose)
     base = jobs["baseline"]["scores"]
     columns = {"baseline (bare)": base["bare"], f"baseline ({wording_of[new]})": base[wording_of[new]],
                "baseline (today's wording)": base["today"], "today's default": jobs["today"]["scores"]["today"],

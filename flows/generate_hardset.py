@@ -10,9 +10,9 @@ flow's task runner (``flows.task_runners.make_task_runner``: threads by default,
 ``GLIZNET_TASK_RUNNER=dask`` [+ ``GLIZNET_DASK_ADDRESS``], or per call ``generate_hardset_with``).  A task
 run costs far more than a call to a fast server (one task run per call made the flow 6x slower than the
 CLI; README, "Scale-out"), so a task run makes ``calls_per_task`` calls in threads (no more threads than the
-provider's slots), and two task runs are
-kept in flight; the provider's ``concurrency`` slots still bound the LLM requests in flight per process.  A
-killed flow loses the answers of the task runs in flight (up to ``2 x calls_per_task`` calls asked again).
+provider's slots), and ``TASKS_IN_FLIGHT`` (two) task runs are kept in flight; the provider's
+``concurrency`` slots still bound the LLM requests in flight per process.  A killed flow loses the answers of
+the task runs in flight (up to ``2 x calls_per_task`` calls asked again).
 
 A task may run in another process or on another machine, so it gets a ``ProviderSpec`` (name,
 model, endpoint, limits; no secret) and builds its provider there (``provider_for``, once per
@@ -72,7 +72,7 @@ def calls_per_task_for(concurrency: int) -> int:
     ``concurrency`` calls, at most ``CALLS_PER_TASK``.  A task run's answers reach the checkpoint when it ends, so
     a killed flow asks at most ``TASKS_IN_FLIGHT x ROUNDS_PER_TASK`` rounds of calls again, whatever the LLM's
     speed (the embedded model at ``--concurrency 4``: 16 calls a task run; a fast server at 16: 64)."""
-    return max(1, min(CALLS_PER_TASK, ROUNDS_PER_TASK * concurrency))
+    return min(CALLS_PER_TASK, ROUNDS_PER_TASK * concurrency)  # concurrency >= 1: GenerateConfig checks it
 
 
 def worker_id() -> str:
