@@ -26,8 +26,10 @@ not an answer: its task run fails with ``NoAnswer`` (never cached, not retried b
 retried already) and the loop gets every line of the task run, so a re-run asks only that call again.
 The build is not cached (it reads the checkpoint, so a re-run rebuilds the same folder in seconds).
 
-Reliability.  The flow holds the output folder like the CLI (``gliznet._io.FolderLock``), stops like
-it on a dead endpoint (``generate_calls``: ``LLMUnreachable``), and a full disk is one line.
+Reliability.  The flow holds the output folder like the CLI (``gliznet._io.FolderLock``, taken before the LLM
+starts), keeps its one plan (``gliznet.generation.folder_plan.claim_plan``), stops like it on a dead endpoint
+(``generate_calls``: ``LLMUnreachable``), and a full disk is one line.  The embedded server is started with
+``gliznet._process.spawn``: a flow run cancelled or killed takes it down with it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from gliznet._timings import StageTimer
 from gliznet.curation import hardset
 from gliznet.curation.card import run_summary_markdown
 from gliznet.curation.hardset import BuildConfig, check_writable
+from gliznet.generation.folder_plan import claim_plan
 from gliznet.generation.loop import SubmitChunk, generate_calls, run_call, settles, usage_of
 from gliznet.generation.plan import CallSpec, GenerateConfig
 from gliznet.generation.prompts import load_prompt
@@ -207,6 +210,7 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
     check_writable(Path(out))  # before an LLM server starts: writable, and no other run holds it
     timer = StageTimer()
     with FolderLock(out), disk_errors(out):
+        runs = claim_plan(out, config)  # one plan per folder, as the CLI's; before the LLM starts
         with make_provider(provider, model, base_url=base_url, concurrency=concurrency) as llm:
             llm.check()  # bad provider settings fail before anything is written
             with timer.stage("calls"):
@@ -217,7 +221,7 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
             checked = hardset.ask_false_negatives(out, run.lines.values(), config, build, llm)  # --negative-check llm
         usage = usage_of(run.made + checked)
         del run  # the build reads the checkpoint again, as the CLI's: the answers need not stay in memory twice
-        manifest = build_dataset(out, config, build, usage=usage, timer=timer)
+        manifest = build_dataset(out, config, build, usage=usage, timer=timer, runs=runs)
     create_markdown_artifact(run_summary_markdown(manifest), key="generate-hardset-stats",
                              description="accepted/rejected counts, rejection reasons, hardness, false-negative check, cost")
     get_run_logger().info(f"dataset: {Path(out).resolve()} (version {manifest['version']})")

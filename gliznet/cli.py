@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from gliznet.curation.hardset import BuildConfig
+from gliznet._process import Interrupted, install_handlers, stop_requested
 from gliznet.errors import UserError
 from gliznet.evaluation.fusion import (  # the evaluate command's fusion defaults
     DEFAULT_LAMBDA,
@@ -65,6 +66,9 @@ def clear_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except Interrupted as stop:  # SIGINT / SIGTERM: one line, exit 128 + signal (main() exits at once)
+            console.print(escape(stop.line()), highlight=False, soft_wrap=True)
+            raise typer.Exit(stop.exit_code) from None
         except Exception as err:
             if not is_user_error(err):
                 raise
@@ -180,7 +184,6 @@ def generate(
     )
 
     from gliznet.curation.hardset import check_writable, generate_hardset
-    from gliznet.llm.registry import make_provider
 
     from gliznet.curation.cost import parse_price
 
@@ -191,13 +194,7 @@ def generate(
                         with_hardness=hardness, negative_check=negative_check.strip().lower(),
                         price_per_mtok=parse_price(price_per_mtok),
                         cross_role_policy=cross_role_policy.strip().lower())
-    check_writable(out)
-    client = make_provider(provider, llm, base_url=base_url, concurrency=concurrency)
-    try:
-        client.check()
-    except BaseException:
-        client.close()
-        raise
+    check_writable(out)  # the provider (and an embedded server) starts inside generate_hardset, lock held
     with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
                   TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("generate", total=records, calls="")
@@ -205,7 +202,7 @@ def generate(
         def progress(accepted: int, calls: int, budget: int) -> None:
             bar.update(task, completed=min(accepted, records), calls=f"calls {calls}/{budget}")
 
-        manifest = generate_hardset(config, out, build, progress=progress, provider_factory=lambda: client)
+        manifest = generate_hardset(config, out, build, progress=progress)
     _print_summary(manifest, out)
 
 
@@ -374,10 +371,25 @@ def train(
                          epochs=epochs, lr=lr, batch_size=batch_size, max_steps=-1 if max_steps is None else max_steps,
                          max_length=max_length, seed=seed, cpu_threads=cpu_threads, wise_alpha=wise_alpha,
                          frozen_layers=-1 if frozen_layers == "all" else frozen_layers, train_label_text=train_label_text)
-    result = run_train(str(data), backbone, str(out), config, resume=resume)
+    try:
+        result = run_train(str(data), backbone, str(out), config, resume=resume)
+    except Interrupted as stop:
+        stop.what = _train_kept(out)
+        raise
     summary = {k: v for k, v in result.items() if k not in ("batch_shapes", "step_times", "config")}
     console.print_json(json.dumps(summary, default=str))
     typer.echo(f"model: {Path(result['model_dir']).resolve()}")
+
+
+def _train_kept(out: Path) -> str:
+    """What an interrupted ``gliznet train`` leaves: no model (it is saved whole at the end, or not at all) and the
+    last complete trainer checkpoint, if any."""
+    done = sorted((p for p in (out / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").is_file()),
+                  key=lambda p: int(p.name.rsplit("-", 1)[1]) if p.name.rsplit("-", 1)[1].isdigit() else -1)
+    if done:
+        return (f"training stopped, no model saved; the trainer checkpoint {done[-1]} is kept: re-run the same "
+                "command with --resume to continue from it")
+    return "training stopped before its first trainer checkpoint, no model saved: re-run the same command to start again"
 
 
 @app.command()
@@ -570,11 +582,22 @@ def serve(
 
 
 def main() -> None:
-    """Entry point: SIGTERM exits normally, so the embedded llama-server is stopped by its atexit hook."""
-    import signal
+    """Entry point.  SIGINT and SIGTERM stop a run fast and keep what arrived (``gliznet._process``): the
+    command prints one line and exits 130 / 143 without waiting for abandoned calls (the ``atexit`` hooks,
+    which stop an embedded server, run first)."""
+    import atexit
+    import os
 
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    app()
+    install_handlers()
+    try:
+        app()
+    except SystemExit as done:
+        if stop_requested() is not None and done.code == 128 + stop_requested():
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(done.code)  # threads still waiting for an abandoned answer are not joined
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -142,9 +142,10 @@ def llama_server():
 def ollama_api(llama_server):
     """``http://127.0.0.1:P`` of the Ollama-API shim forwarding to ``llama_server``."""
     shim = ROOT / "tests" / "ollama_api_server.py"
-    proc = subprocess.Popen([sys.executable, str(shim), "--port", "0", "--upstream", llama_server.openai_url],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    from gliznet._process import spawn  # dies with the test process, however it dies
+
+    proc = spawn([sys.executable, str(shim), "--port", "0", "--upstream", llama_server.openai_url],
+                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         line = _first_line(proc, timeout=20.0)
         if not line.startswith("listening on "):

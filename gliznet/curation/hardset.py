@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from gliznet._io import Checkpoint, FolderLock, atomic_write_text, disk_errors, replace_path
+from gliznet._process import Interrupted
 from gliznet._timings import StageTimer
 from gliznet.curation.card import compute_stats, render_card
 from gliznet.curation.card import hardness as hardness_check
@@ -65,6 +66,7 @@ from gliznet.generation.loop import (
     validate_calls,
 )
 from gliznet.generation.bundles import apply_cross_role_policy, check_policy, cross_role_counts, cross_role_report
+from gliznet.generation.folder_plan import claim_plan
 from gliznet.generation.plan import GenerateConfig, prompt_text
 from gliznet.generation.seeds import seed_counts, seed_report
 from gliznet.generation.prompts import load_prompt
@@ -275,7 +277,7 @@ def score_hardness(curated: Curated, seed: int, embedder=None) -> dict:
 
 def write_curated(out_dir: str | os.PathLike, curated: Curated, split: SplitResult, config: GenerateConfig,
                   build: BuildConfig, hardness: dict | None = None, usage: dict | None = None,
-                  negatives: dict | None = None, timer: StageTimer | None = None) -> dict:
+                  negatives: dict | None = None, timer: StageTimer | None = None, runs: list[dict] | None = None) -> dict:
     """``write_hardset`` for a generated run: the manifest records both configs, the LLM usage and its cost
     (``gliznet.curation.cost``), the false-negative check's report and the stage timings (``timer``)."""
     params = {**config.as_dict(), "test_label_fraction": build.test_label_fraction,
@@ -288,6 +290,8 @@ def write_curated(out_dir: str | os.PathLike, curated: Curated, split: SplitResu
         extra["cost"] = run_cost(usage, config.provider, config.model, build.price_per_mtok)
     if negatives is not None:
         extra["negative_check"] = negatives
+    if runs is not None:  # every run on the folder and its plan-neutral settings (folder_plan.claim_plan)
+        extra["runs"] = runs
     if config.bundle_size > 1:
         extra["cross_role"] = cross_role_report(curated.counts, build.cross_role_policy)
     if config.seed_texts is not None:
@@ -297,10 +301,12 @@ def write_curated(out_dir: str | os.PathLike, curated: Curated, split: SplitResu
 
 
 def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, build: BuildConfig | None = None, *,
-                          usage: dict | None = None, timer: StageTimer | None = None, **options) -> dict:
+                          usage: dict | None = None, timer: StageTimer | None = None, runs: list[dict] | None = None,
+                          **options) -> dict:
     """Validate -> dedup -> zero-shot split -> hardness -> datasets + card + manifest, from the call
     checkpoint.  ``options``: fields of ``BuildConfig`` (``with_hardness=False``) over ``build``; ``timer``: the
-    run's stage timings so far (the manifest's ``timings``), each step added as a stage."""
+    run's stage timings so far (the manifest's ``timings``), each step added as a stage; ``runs``: the folder's
+    runs and their settings (``claim_plan``), the manifest's ``runs``."""
     build = replace(build or BuildConfig(), **options)
     timer = timer or StageTimer()
     checkpoint = Checkpoint(Path(out_dir) / "checkpoint" / "calls.jsonl")
@@ -329,7 +335,7 @@ def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, bu
     if build.with_hardness:
         with timer.stage("hardness"):
             hardness = score_hardness(curated, config.seed, embedder)
-    return write_curated(out_dir, curated, split, config, build, hardness, usage, negatives, timer)
+    return write_curated(out_dir, curated, split, config, build, hardness, usage, negatives, timer, runs)
 
 
 # --- the whole job, without Prefect (the flow runs the same loop and build as tasks) --------------
@@ -341,7 +347,10 @@ def generate_hardset(config: GenerateConfig, out_dir: str | os.PathLike, build: 
 
     ``provider_factory()`` gives the provider (default: ``make_provider`` from ``config``);
     ``options``: fields of ``BuildConfig`` over ``build``.  The run holds the folder (``FolderLock``: a
-    second run on it fails at once) and a full disk or a refused write is one ``UserError`` line."""
+    second run on it fails at once, before any LLM is started) and a full disk or a refused write is one
+    ``UserError`` line.  The folder keeps one plan (``gliznet.generation.folder_plan.claim_plan``).  An
+    interruption (``gliznet._process.Interrupted``) unwinds through the provider (its server is stopped) and the
+    lock, counting the calls this run answered and kept."""
     from gliznet.llm.registry import make_provider
 
     build = replace(build or BuildConfig(), **options)
@@ -350,19 +359,25 @@ def generate_hardset(config: GenerateConfig, out_dir: str | os.PathLike, build: 
     check_writable(out)
     factory = provider_factory or (lambda: make_provider(config.provider, config.model, base_url=config.base_url,
                                                          concurrency=config.concurrency))
-    with FolderLock(out), disk_errors(out):
-        with factory() as provider:
-            provider.check()
-            with timer.stage("calls"):
-                run = generate_calls(config, Checkpoint(out / "checkpoint" / "calls.jsonl"), provider=provider,
-                                     progress=progress)
-            checked: list[dict] = []
-            if build.negative_check == "llm":
-                with timer.stage("negative_check_calls"):
-                    checked = ask_false_negatives(out, run.lines.values(), config, build, provider)
-        usage = usage_of(run.made + checked)
-        del run  # the build reads the checkpoint again: the answers need not stay in memory twice
-        return build_from_checkpoint(out, config, build, usage=usage, timer=timer)
+    made: list[dict] = []  # the checkpoint lines this run wrote (generation, then the negative check)
+    with FolderLock(out), disk_errors(out):  # first: a refused run starts nothing
+        runs = claim_plan(out, config)
+        try:
+            with factory() as provider:
+                provider.check()
+                with timer.stage("calls"):
+                    run = generate_calls(config, Checkpoint(out / "checkpoint" / "calls.jsonl"), provider=provider,
+                                         progress=progress)
+                made = run.made
+                if build.negative_check == "llm":
+                    with timer.stage("negative_check_calls"):
+                        made += ask_false_negatives(out, run.lines.values(), config, build, provider)
+            usage = usage_of(made)
+            del run  # the build reads the checkpoint again: the answers need not stay in memory twice
+            return build_from_checkpoint(out, config, build, usage=usage, timer=timer, runs=runs)
+        except Interrupted as stop:  # the lines written so far are kept; the loop that stopped counts its own
+            stop.kept = len(made) + (stop.kept or 0)
+            raise
 
 
 def ask_false_negatives(out_dir: str | os.PathLike, lines: Iterable[dict], config: GenerateConfig,

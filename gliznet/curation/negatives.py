@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -48,7 +47,7 @@ import numpy as np
 from gliznet._io import Checkpoint
 from gliznet.generation.loop import MAX_TRANSPORT_FAILURES, LLMUnreachable, ask_into, settles
 from gliznet.generation.prompts import PromptTemplate, load_prompt
-from gliznet.generation.window import rolling_window
+from gliznet.generation.window import call_pool, rolling_window
 from gliznet.llm.provider import EndpointDown, LLMConfigError, LLMProvider
 from gliznet.records import Record, label_key
 
@@ -193,7 +192,7 @@ def ask_negatives_llm(records: list[Record], provider: LLMProvider, checkpoint: 
         else:
             down.append(line)
 
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="gliznet-negcheck") as pool:
+    with call_pool(concurrency, "gliznet-negcheck") as pool:
         try:
             rolling_window(todo, lambda record: pool.submit(ask_one, provider, prompt, record), arrived,
                            concurrency=concurrency, keep_going=lambda: len(down) < max_transport_failures)

@@ -30,7 +30,6 @@ import hashlib
 import json
 import re
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,7 +39,7 @@ from rapidfuzz import fuzz
 from gliznet._io import Checkpoint, read_jsonl
 from gliznet.generation.plan import check_llm_options
 from gliznet.generation.prompts import PromptTemplate, load_prompt
-from gliznet.generation.window import rolling_window
+from gliznet.generation.window import call_pool, rolling_window
 from gliznet.llm.provider import LLMCallError, LLMConfigError, LLMProvider
 
 REJECT_REASONS = ("llm_call_failed", "not_json", "empty", "too_short", "too_long", "repeats_label",
@@ -261,7 +260,7 @@ def describe_labels(label_sets: dict[str, list[str]] | list[str], provider: LLMP
             rejected[line["reason"]] += 1
             report.missing.append(line["label"])
 
-    with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="gliznet-describe") as pool:
+    with call_pool(config.concurrency, "gliznet-describe") as pool:
         def start(label: str):
             set_name, context = todo[label]
             return pool.submit(ask, provider, prompt, label, context, set_name, config, tries[label])

@@ -22,6 +22,10 @@ most ``max_retries + 1`` HTTP attempts each.  A provider that knows its endpoint
 (``EndpointDown``: the embedded server died twice) or that the key was refused (``LLMConfigError``) stops
 the run at its first such call, the same way.
 
+Stopped by a signal (SIGINT / SIGTERM, ``gliznet._process``): no new call starts, the answers that arrive within
+the grace are appended like any other, the calls still in flight are abandoned (the thread pool does not wait
+for them) and ``Interrupted`` carries the counts; a resumed run asks only the calls the checkpoint lacks.
+
     plan_for(config, i) -> CallSpec           what to ask in call i (gliznet.generation.plan)
     run_call(provider, prompt, spec) -> dict   one checkpoint line (raw answer or failure reason)
     Checkpoint(path)                           append-only call log; tolerates a torn last line (gliznet._io)
@@ -37,7 +41,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -53,7 +57,7 @@ from gliznet.generation.plan import (
     request_schema_for,
 )
 from gliznet.generation.prompts import PromptTemplate, load_prompt
-from gliznet.generation.window import rolling_window
+from gliznet.generation.window import call_pool, rolling_window
 from gliznet.errors import UserError
 from gliznet.llm.provider import (
     TRANSPORT_REASONS,
@@ -215,7 +219,7 @@ def _stopped(cause: str, why: str, answered: int, checkpoint: Checkpoint) -> LLM
 def thread_pool(provider: LLMProvider, config: GenerateConfig) -> Iterator[Submit]:
     """The default executor: ``config.concurrency`` threads, each running ``run_call`` on ``provider``."""
     prompt = load_prompt(config.prompt_id)
-    with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="gliznet-call") as pool:
+    with call_pool(config.concurrency, "gliznet-call") as pool:  # an interruption does not wait for the calls
         yield lambda spec: pool.submit(run_call, provider, prompt, spec, config)
 
 

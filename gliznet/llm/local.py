@@ -20,8 +20,11 @@ that is already running: a ``LocalLLMServer`` object (``server=``) or just its U
 how a Prefect task on a worker reaches the server its flow started).  Attached, ``close()``
 leaves the server alone.
 
-Lifecycle.  ``start()`` picks a free port, launches the binary in its own process group (so a
-Ctrl-C in the parent does not kill it half-way and ``stop()`` can take down the whole group),
+Lifecycle.  ``start()`` picks a free port, launches the binary with ``gliznet._process.spawn``: in its own
+process group (so a Ctrl-C in the parent does not kill it half-way: the answers in flight still arrive, and
+``stop()`` can take down the whole group) and, on Linux, with ``PR_SET_PDEATHSIG`` (SIGKILL), so the kernel
+kills it when the gliznet process dies, however it dies (SIGKILL included; on macOS / Windows there is no
+such rule: ``stop()`` and the ``atexit`` hook stop it on every exit Python sees, but not after a SIGKILL),
 polls ``GET /openai/health`` until it answers 200 and raises with the last lines of the
 server's stderr if it exits or does not become ready in time.  ``stop()`` sends SIGTERM, waits,
 then SIGKILL.  An ``atexit`` hook stops any server the program forgot to stop.
@@ -68,6 +71,7 @@ from pathlib import Path
 import groq
 
 from gliznet._extras import require
+from gliznet._process import spawn
 from gliznet.llm.groq import GroqProvider
 from gliznet.llm.provider import EndpointDown, LLMConfigError, TransientError
 
@@ -196,9 +200,9 @@ class LocalLLMServer:
             self.port = free_port()
         cmd = self.command()
         self._log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = spawn(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
         _RUNNING.add(self)
+        log.info(f"started llama-server pid {self.process.pid} on port {self.port}")
         try:
             self._wait_ready()
         except BaseException:

@@ -140,16 +140,39 @@ def model_folder(path: str | os.PathLike) -> Path:
                     "`gliznet train`, its model/ subfolder, or a folder written by GliZNet.save_pretrained")
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _check_manifest(directory: Path) -> None:
-    """A folder with a manifest holds every file it lists (a copy cut short fails here, by name); folders saved
-    before manifests existed have none and load as before."""
-    manifest = directory / MANIFEST_NAME
-    if not manifest.is_file():
+    """A folder with a manifest holds every file it lists, each of the size (and, for folders saved since hashes
+    were added, the SHA-256) it lists: a copy cut short or a damaged file fails here, by name, as one
+    ``UserError``.  Folders saved before manifests existed have none and load as before."""
+    manifest_path = directory / MANIFEST_NAME
+    if not manifest_path.is_file():
         return
-    missing = [name for name in json.loads(manifest.read_text())["files"] if not (directory / name).is_file()]
+    fix = "copy the whole model folder again, or save (train) the model again"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files, hashes = manifest["files"], manifest.get("sha256", {})
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{manifest_path} is damaged (not the JSON save_pretrained writes): {fix}") from None
+    missing = [name for name in files if not (directory / name).is_file()]
     if missing:
         raise UserError(f"{directory} lacks {', '.join(missing[:3])} listed in its {MANIFEST_NAME}: it is an incomplete "
                         "copy; copy the whole folder again, or save the model again")
+    for name, size in files.items():
+        actual = (directory / name).stat().st_size
+        if actual != size:
+            raise UserError(f"{directory / name} is damaged: {actual} bytes where its {MANIFEST_NAME} lists {size}: {fix}")
+        if name in hashes and _sha256(directory / name) != hashes[name]:
+            raise UserError(f"{directory / name} is damaged: its SHA-256 differs from the one in {MANIFEST_NAME}: {fix}")
 
 
 def _check_replaceable(directory: Path) -> None:
@@ -260,7 +283,8 @@ class GliZNet(nn.Module):
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """config + backbone (HF format) + head weights + tokenizer + a short model card, and last a manifest
-        (``gliznet_manifest.json``: the gliznet version and every file with its size).
+        (``gliznet_manifest.json``: the gliznet version and every file with its size and SHA-256, which
+        ``from_pretrained`` checks).
 
         Everything is written to a staging folder next to ``directory`` and renamed onto it, so ``directory``
         always holds one whole model, the earlier one or this one (an earlier model's folder is replaced as a whole)."""
@@ -287,8 +311,11 @@ class GliZNet(nn.Module):
             save_file(head, str(stage / HEAD_WEIGHTS))
             self.tokenizer.save_pretrained(stage)
             (stage / "README.md").write_text(model_card(self.config))
-            files = {p.relative_to(stage).as_posix(): p.stat().st_size for p in sorted(stage.rglob("*")) if p.is_file()}
-            atomic_write_text(stage / MANIFEST_NAME, json.dumps({"gliznet_version": __version__, "files": files}, indent=2) + "\n")
+            paths = {p.relative_to(stage).as_posix(): p for p in sorted(stage.rglob("*")) if p.is_file()}
+            files = {name: path.stat().st_size for name, path in paths.items()}
+            hashes = {name: _sha256(path) for name, path in paths.items()}
+            atomic_write_text(stage / MANIFEST_NAME, json.dumps({"gliznet_version": __version__, "files": files,
+                                                                 "sha256": hashes}, indent=2) + "\n")
             replace_path(stage, directory)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)

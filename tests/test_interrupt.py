@@ -1,0 +1,183 @@
+"""Ctrl-C and SIGTERM stop a run fast and keep every answer that arrived; nothing we start outlives us.
+
+Real processes throughout: the ``gliznet generate`` CLI (``tests/interrupting.py``) against the replay proxy
+(``tests/fault_proxy.py``) answering after a delay, so calls are in flight when the signal lands; the signal is
+sent once the child has reported progress (a checkpoint line, a request at the proxy, its "stopping" line).
+Time to exit is measured by ``bench/interrupt.py``, not asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, assert_one_clear_error
+from fault_proxy import RECORDED_PLAN, FaultConfig, replay_proxy
+from interrupting import CliRun, checkpoint_lines, run_to_end, tagged_pids
+
+from gliznet._io import FolderLock
+
+PLAN_CALLS = RECORDED_PLAN["max_calls"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The fingerprint of an uninterrupted run of the plan."""
+    proxy = replay_proxy()
+    try:
+        out = tmp_path_factory.mktemp("reference") / "hs"
+        done = run_to_end(out, proxy.base_url)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert not proxy.missed(), proxy.missed()[:1]
+    finally:
+        proxy.stop()
+    return json.loads((out / "manifest.json").read_text())["fingerprint"]
+
+
+def _resume_pays_each_answered_call_once(proxy, out, reference) -> None:
+    before = len(checkpoint_lines(out))
+    proxy.reset_stats()
+    done = run_to_end(out, proxy.base_url)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert proxy.stats()["chat_requests"] == PLAN_CALLS - before, "every call kept before is not asked again"
+    assert json.loads((out / "manifest.json").read_text())["fingerprint"] == reference
+    assert sorted(line["call"] for line in checkpoint_lines(out)) == list(range(PLAN_CALLS))
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_answers_in_flight_and_the_resume_asks_only_the_rest(replay, tmp_path, reference):
+    with replay.fork(FaultConfig(replay=True, replay_delay_s=1.0)) as proxy:
+        run = CliRun(tmp_path / "hs", proxy.base_url, grace_s=20, extra=("--concurrency", "2"))
+        run.wait_for(lambda: len(checkpoint_lines(run.out)) >= 1, why="a checkpoint line")
+        run.send(signal.SIGINT)
+        stopped = run.finish()
+        asked = proxy.stats()["chat_requests"]
+        assert stopped.returncode == 130, stopped.stderr[-2000:]
+        assert stopped.kept is not None, f"no interrupted line: {stopped.stderr[-2000:]}"
+        assert "Traceback" not in stopped.stderr
+        assert stopped.lines == stopped.kept >= 1 and stopped.abandoned == 0, "the grace outlasts a call: all kept"
+        assert asked == stopped.kept, "every request that reached the LLM was answered and kept"
+        assert stopped.kept < PLAN_CALLS, "stopped before the end of the plan"
+        assert not stopped.left, f"processes of the run left: {stopped.left}"
+        _resume_pays_each_answered_call_once(proxy, run.out, reference)
+
+
+@pytest.mark.slow
+def test_sigterm_with_a_short_grace_abandons_the_slow_calls_and_keeps_the_rest(replay, tmp_path, reference):
+    with replay.fork(FaultConfig(replay=True, replay_delay_s=3.0)) as proxy:
+        run = CliRun(tmp_path / "hs", proxy.base_url, grace_s=0.3, extra=("--concurrency", "2"))
+        run.wait_for(lambda: len(checkpoint_lines(run.out)) >= 1, why="a checkpoint line")
+        run.wait_for(lambda: proxy.stats()["chat_requests"] > len(checkpoint_lines(run.out)), why="a call in flight")
+        run.send(signal.SIGTERM)
+        stopped = run.finish()
+        asked = proxy.stats()["chat_requests"]
+        assert stopped.returncode == 143, stopped.stderr[-2000:]
+        assert stopped.kept is not None, f"no interrupted line: {stopped.stderr[-2000:]}"
+        assert stopped.lines == stopped.kept >= 1
+        assert stopped.abandoned >= 1 and stopped.kept + stopped.abandoned >= asked
+        assert not stopped.left, f"processes of the run left: {stopped.left}"
+        _resume_pays_each_answered_call_once(proxy, run.out, reference)
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_during_the_grace_stops_at_once(replay, tmp_path):
+    with replay.fork(FaultConfig(replay=True, replay_delay_s=60.0)) as proxy:
+        run = CliRun(tmp_path / "hs", proxy.base_url, grace_s=120, extra=("--concurrency", "2"))
+        run.wait_for(lambda: proxy.stats()["chat_requests"] >= 1, why="a call in flight")
+        run.send(signal.SIGINT)
+        run.wait_for(lambda: "stopping (SIGINT)" in run.stderr, why="the stopping line")
+        assert "Ctrl-C again" in run.stderr
+        run.send(signal.SIGINT)
+        stopped = run.finish(timeout=60)  # far less than the 60 s answers or the 120 s grace
+        assert stopped.returncode == 130, stopped.stderr[-2000:]
+        assert stopped.kept == 0 == stopped.lines and stopped.abandoned >= 1, stopped.stderr[-2000:]
+        assert not stopped.left, f"processes of the run left: {stopped.left}"
+
+
+OWNER = """
+import subprocess, sys, threading, time
+sys.path.insert(0, {root!r})
+from gliznet._process import spawn
+children = []
+def start():  # from a worker thread that ends at once: the child must live as long as the process
+    children.append(spawn([sys.executable, "-c", "import time; time.sleep(600)"]))
+worker = threading.Thread(target=start)
+worker.start()
+worker.join()
+time.sleep(0.5)
+print(children[0].pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_spawned_child_outlives_the_thread_that_started_it_but_not_its_process(tmp_path):
+    from gliznet._process import dies_with_parent
+
+    if not dies_with_parent():
+        pytest.skip("PR_SET_PDEATHSIG is Linux only (see gliznet._process)")
+    owner = subprocess.Popen([sys.executable, "-c", OWNER.format(root=str(ROOT))], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(owner.stdout.readline())
+        assert _alive(child), "the child died with the thread that spawned it"
+        owner.kill()  # SIGKILL: no handler, no atexit
+        owner.wait()
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the child outlived its owner"
+    finally:
+        owner.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+LOCAL = ["--provider", "local", "--llm", "smollm2", "--records", "8"]
+
+
+@pytest.mark.slow
+def test_sigkill_of_gliznet_takes_its_llama_server_with_it(tmp_path):
+    run = CliRun(tmp_path / "hs", None, grace_s=5, provider_args=LOCAL)
+
+    def server_started() -> bool:
+        return any("llama-server" in _cmdline(pid) for pid in tagged_pids(run.tag) - {run.proc.pid})
+
+    run.wait_for(server_started, timeout=180, why="the llama-server")
+    servers = {pid for pid in tagged_pids(run.tag) if "llama-server" in _cmdline(pid)}
+    run.send(signal.SIGKILL)
+    stopped = run.finish()
+    assert stopped.returncode == -signal.SIGKILL
+    assert not stopped.left, f"left behind: {[(pid, _cmdline(pid)) for pid in stopped.left]}"
+    assert servers and not any(_alive(pid) for pid in servers)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@pytest.mark.slow
+def test_a_run_refused_by_the_folder_lock_starts_no_process(tmp_path):
+    out = tmp_path / "hs"
+    with FolderLock(out):
+        run = CliRun(out, None, grace_s=5, provider_args=LOCAL)
+        seen: set[int] = set()
+        while run.proc.poll() is None:  # watch every process the refused run starts while it runs
+            seen |= tagged_pids(run.tag)
+            time.sleep(0.01)
+        stopped = run.finish()
+    assert seen <= {run.proc.pid}, f"the refused run started {[(p, _cmdline(p)) for p in seen - {run.proc.pid}]}"
+    done = subprocess.CompletedProcess(run.proc.args, stopped.returncode, "", stopped.stderr)
+    assert_one_clear_error(done, "is being written by another run", "wait for it to finish")
+    assert stopped.returncode == 2 and not stopped.left
