@@ -344,7 +344,7 @@ def train(
     text_template: TextTemplate = None,
     label_descriptions: LabelDescriptions = None,
 ):
-    """Train GliZNet on a dataset folder (no flags: the README's measured recipe)."""
+    """Train GliZNet on a dataset folder (no flags: the measured recipe, bench/README.md)."""
     at_least_one("--max-text-tokens", max_text_tokens, "no cap")
     if max_length < 1:
         raise UserError(f"--max-length {max_length} must be >= 1: tokens per training sequence (the recipe: 128)")

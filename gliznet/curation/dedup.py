@@ -32,7 +32,7 @@ for the Indel ratio ``2*M/(la+lb)`` with ``la <= lb`` the score is at most ``2*l
 ``CHUNK x MAX_WINDOW`` scores; only pairs above the threshold are kept.
 
 Growth.  With a vocabulary that stops growing, a "rare" token's block grows with the input, so the pairs
-scored grow as n^2 / vocabulary (measured, README "Scale-out": 10 pairs a text at 10k texts, 106 at 100k,
+scored grow as n^2 / vocabulary (measured, bench/README.md "Scale": 10 pairs a text at 10k texts, 106 at 100k,
 1,054 at 1M).  A block of more than ``MAX_BLOCK`` texts is therefore cut by a second prefix token: its texts
 are compared only with those that share another prefix token with them.  Two texts that differ in fewer
 than ``m - 1`` distinct tokens share their two rarest common tokens in both prefixes, so they still always

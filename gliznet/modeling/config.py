@@ -45,7 +45,7 @@ class GliZNetConfig:
     max_text_tokens: int | None = MAX_TEXT_TOKENS  # the text's tokens per pass, whatever room the labels leave; None: no cap
     wise_alpha: float = 1.0  # a record, not an option: the weights are (1-a)*initial + a*fine-tuned (gliznet.training.interpolate)
     # what the encoder sees of a label / a text (gliznet.modeling.label_text); None = the bare string.  Bare by
-    # default: the choice of bench/sweep.py on label sets it did not report (README "Zero-shot by sets").
+    # default: the choice of bench/sweep.py on label sets it did not report (bench/README.md "Zero-shot by sets").
     label_template: str | None = DEFAULT_LABEL_TEMPLATE  # None: the bare label; e.g. "This text is about {label}."
     text_template: str | None = None  # e.g. "Text: {text}"
     label_descriptions: str | None = DEFAULT_LABEL_DESCRIPTIONS  # None, "shipped" (data/label_descriptions.jsonl) or a JSONL

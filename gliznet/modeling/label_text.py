@@ -47,8 +47,8 @@ SHIPPED_DESCRIPTIONS: Traversable = resources.files("gliznet.data") / "label_des
 SHIPPED = "shipped"  # the option value that names SHIPPED_DESCRIPTIONS
 DESCRIPTIONS_NAME = "label_descriptions.jsonl"  # the copy inside a saved model folder
 TEMPLATE_EXAMPLES = {"label": "This text is about {label}.", "text": "Text: {text}"}
-# GliZNetConfig's defaults: bare labels.  The zero-shot-by-sets protocol (bench/sweep.py, README "Zero-shot by
-# sets") chose the wording on label sets it then did not report, and bare won for GliZNet; the shipped
+# GliZNetConfig's defaults: bare labels.  The zero-shot-by-sets protocol (bench/sweep.py, bench/README.md
+# "Zero-shot by sets") chose the wording on label sets it then did not report, and bare won for GliZNet; the shipped
 # descriptions describe the eval sets' own labels, so they stay an option (`shipped`), never a default.
 DEFAULT_LABEL_TEMPLATE: str | None = None
 DEFAULT_LABEL_DESCRIPTIONS: str | None = None

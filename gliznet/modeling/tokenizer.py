@@ -31,7 +31,7 @@ MIN_TEXT_TOKENS = 32
 # and TrainConfig.max_length.
 BACKBONE_MAX_LENGTH = 256
 # GliZNetConfig's text cap: the backbone's sentence length; longer texts scored worse on the dev portion
-# (README "Label text").
+# (bench/README.md "Label text").
 MAX_TEXT_TOKENS = BACKBONE_MAX_LENGTH
 
 

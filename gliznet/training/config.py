@@ -15,10 +15,10 @@ TRAIN_LABEL_TEXT = ("bare", "model")
 
 @dataclass
 class TrainConfig:
-    """One run.  The defaults are the measured recipe of the README, exactly what ``bench/accuracy.py`` trains
+    """One run.  The defaults are the measured recipe (bench/README.md), exactly what ``bench/accuracy.py`` trains
     with its defaults (it reads them from here): 450 steps of batch 16, seed 42, lr 1e-4 with
     ``loss.anchor_weight`` 5, 128 tokens per sequence, 16 labels per sample, 5 % warm-up, mean text pooling,
-    isolated label attention.  So ``gliznet train`` with no flags trains the model the README measured.
+    isolated label attention.  So ``gliznet train`` with no flags trains the model bench/README.md measured.
 
     ``max_steps`` wins over ``epochs``: set ``max_steps=-1`` (``--max-steps none``) to train ``epochs`` passes
     over the data instead (the full-data run, e.g. on a GPU)."""
@@ -51,7 +51,8 @@ class TrainConfig:
     frozen_layers: int = 0  # freeze the embeddings and this many bottom encoder layers; -1 freezes the whole backbone
     wise_alpha: float = 1.0  # saved weights = (1-a)*initial + a*fine-tuned (gliznet.training.interpolate); 1 = fine-tuned
     # what the training batches encode: "bare" label and text strings (measured better on the dev portion, in half
-    # the time: README "Label text"), or "model", config.model's rendering.  The saved model renders either way.
+    # the time: bench/README.md "Label text"), or "model", config.model's rendering.  The saved model renders
+    # either way.
     train_label_text: str = "bare"
 
     def __post_init__(self):
