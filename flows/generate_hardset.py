@@ -50,6 +50,7 @@ from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner
 
+from gliznet.errors import UserError
 from flows.task_runners import make_task_runner
 from gliznet._io import Checkpoint, FolderLock, disk_errors
 from gliznet._timings import StageTimer
@@ -196,17 +197,20 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
                           negative_check: str = BUILD_DEFAULT.negative_check,
                           price_per_mtok: str | None = None, bundle_size: int = DEFAULT.bundle_size,
                           seed_texts: str | None = DEFAULT.seed_texts, calls_per_task: int | None = None,
-                          cross_role_policy: str = BUILD_DEFAULT.cross_role_policy) -> dict:
+                          cross_role_policy: str = BUILD_DEFAULT.cross_role_policy,
+                          labels: str | None = DEFAULT.labels, task: str | None = DEFAULT.task,
+                          multi_label: bool = DEFAULT.multi_label) -> dict:
     config = GenerateConfig(records=records, seed=seed, provider=provider, model=model, base_url=base_url,
                             records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls,
-                            bundle_size=bundle_size, seed_texts=seed_texts)
+                            bundle_size=bundle_size, seed_texts=seed_texts, labels=labels, task=task,
+                            multi_label=multi_label)
     build = BuildConfig(test_label_fraction, near_dup_threshold, with_hardness, negative_check,
                         price_per_mtok=price_per_mtok, cross_role_policy=cross_role_policy)
     if calls_per_task is None:
         calls_per_task = calls_per_task_for(concurrency)
     if calls_per_task < 1:
-        raise ValueError(f"calls_per_task must be >= 1 or None for {ROUNDS_PER_TASK} rounds of --concurrency "
-                         f"calls (got {calls_per_task})")
+        raise UserError(f"calls_per_task must be >= 1 or None for {ROUNDS_PER_TASK} rounds of --concurrency "
+                        f"calls (got {calls_per_task})")
     check_writable(Path(out))  # before an LLM server starts: writable, and no other run holds it
     timer = StageTimer()
     with FolderLock(out), disk_errors(out):

@@ -110,17 +110,20 @@ def regenerate_and_retrain(records: int = GenerateConfig.records, seed: int | No
                            train_params: dict | None = None, eval_paths: list[str] | None = None,
                            eval_limit: int | None = None, gate_tolerance: float = GATE_TOLERANCE,
                            hub_dataset_repo: str | None = None, hub_model_repo: str | None = None,
-                           with_hardness: bool = True) -> dict:
+                           with_hardness: bool = True, labels: str | None = GenerateConfig.labels,
+                           task: str | None = GenerateConfig.task, multi_label: bool = GenerateConfig.multi_label) -> dict:
     """``seed=None``: the ISO week; ``train_params``: flat ``TrainConfig`` keys; ``eval_paths=None``: every
-    real test set; ``eval_limit``: rows per set (None: all)."""
+    real test set; ``eval_limit``: rows per set (None: all).  ``labels``/``task``: data aimed at your label set
+    (``generate --labels``); give ``eval_paths`` your frozen real test set of those labels, so the release gate
+    judges the model on it."""
     seed = weekly.week_seed() if seed is None else seed
     train_params, eval_paths = train_params or {}, weekly.resolve_eval_paths(eval_paths)
     work = Path(workdir)
     store = str(work / "models-released")
-    dataset_dir = str(weekly.dataset_dir(work, records, seed, provider, model))
+    dataset_dir = str(weekly.dataset_dir(work, records, seed, provider, model, labels, task))
 
     dataset = generate_hardset_flow(records=records, out=dataset_dir, provider=provider, model=model, seed=seed,
-                                    with_hardness=with_hardness)
+                                    with_hardness=with_hardness, labels=labels, task=task, multi_label=multi_label)
     snapshot = publish_snapshot(dataset_dir, str(work / "snapshots"), hub_dataset_repo)
     trained = train_model(dataset_dir, dataset["fingerprint"], backbone, train_params, workdir)
     model_dir = trained["model_dir"]

@@ -1,7 +1,8 @@
 """The optional parts of the install (``pyproject.toml`` extras) and the one-line error when one is missing.
 
     pip install gliznet               model, training, evaluation, predict, import and curation
-    pip install 'gliznet[generate]'   + the LLM clients (groq, ollama, openai) and the embedded llama-server
+    pip install 'gliznet[generate]'   + the LLM clients (groq, ollama, openai)
+    pip install 'gliznet[local]'      + the embedded llama-server and the 1.5B writer (--provider local); with [generate]
     pip install 'gliznet[pipeline]'   + Prefect (flows/, `gliznet serve`) and its Dask runner; includes [generate]
 
 A module the base install imports never imports an extra's package at the top: it calls ``require`` where it
@@ -18,6 +19,7 @@ from gliznet.errors import UserError
 
 EXTRAS = {  # extra -> what a user is missing without it (the start of the error line)
     "generate": "the LLM clients are not installed",
+    "local": "the embedded llama-server is not installed",
     "pipeline": "Prefect is not installed",
 }
 

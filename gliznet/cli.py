@@ -144,7 +144,8 @@ def generate(
     out: Path = typer.Option(..., "--out", help="Output folder (re-run with the same folder to resume)."),
     records: int = typer.Option(_GEN.records, "--records", "-n", help="Accepted records to generate (before dedup)."),
     provider: str = typer.Option(_GEN.provider, "--provider",
-                                 help=f"One of {', '.join(PROVIDERS)} (local: the embedded SmolLM2)."),
+                                 help=f"One of {', '.join(PROVIDERS)} (local: the embedded llama-server; --llm "
+                                 "qwen2.5-coder-1.5b, the default, or smollm2)."),
     llm: Optional[str] = optional(_GEN.model, "--llm", help="The provider's model name (none: its default)."),
     base_url: Optional[str] = optional(_GEN.base_url, "--base-url", help="The provider's endpoint (none: its default "
                                        "or environment); openai: the server's root ending in /v1, e.g. "
@@ -170,6 +171,15 @@ def generate(
     seed_texts: Optional[str] = optional(_GEN.seed_texts, "--seed-texts", help="PATH.jsonl[:column] | PATH.txt | "
                                          "HF_DATASET[:split[:column]]: real passages each call rewrites into the drawn "
                                          "genre/length/level, then labels (none: texts from a topic word)."),
+    labels: Optional[str] = optional(_GEN.labels, "--labels", help='Aim at your own label set: "a,b,c" or a file '
+                                     "(one label a line, optional label<TAB>description). Each call aims at one "
+                                     "label and writes texts that are clearly it and not its most confusable "
+                                     "siblings; the set's other labels become the negatives; split by texts."),
+    task: Optional[str] = optional(_GEN.task, "--task", help='With --labels: what the texts are, one line, e.g. '
+                                   '"a sentence from a movie review".'),
+    multi_label: bool = typer.Option(_GEN.multi_label, "--multi-label/--single-label", help="With --labels: a text "
+                                     "may carry several labels, so only the siblings named in its prompt are its "
+                                     "negatives (default: labels exclude each other)."),
     price_per_mtok: Optional[str] = typer.Option(None, "--price-per-mtok", metavar="IN,OUT|none",
                                              help="USD per million tokens in,out for the cost estimate (none: the "
                                              "dated Groq price table; unknown models get tokens only)."),
@@ -189,7 +199,8 @@ def generate(
 
     config = GenerateConfig(records=records, seed=seed, provider=provider, model=llm, base_url=base_url,
                             records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls,
-                            bundle_size=bundle_size, seed_texts=seed_texts)
+                            bundle_size=bundle_size, seed_texts=seed_texts, labels=labels, task=task,
+                            multi_label=multi_label)
     build = BuildConfig(test_label_fraction=test_label_fraction, near_dup_threshold=near_dup_threshold,
                         with_hardness=hardness, negative_check=negative_check.strip().lower(),
                         price_per_mtok=parse_price(price_per_mtok),
@@ -513,7 +524,8 @@ def describe_labels(
     out: Path = typer.Option(..., "--out", help="Descriptions JSONL (re-run with the same file to resume; failed and rejected answers go to <out>.rejected.jsonl)."),
     labels_from: Optional[Path] = optional(None, "--labels-from", kind=Path, help="A .jsonl of {text, labels}, a folder of them (one label set per file), or a dataset folder."),
     labels: Optional[str] = optional(None, "--labels", help='Comma-separated labels instead: "a,b,c".'),
-    provider: str = typer.Option(_DESC.provider, "--provider", help=f"One of {', '.join(PROVIDERS)} (local: the embedded SmolLM2)."),
+    provider: str = typer.Option(_DESC.provider, "--provider", help=f"One of {', '.join(PROVIDERS)} (local: the embedded llama-server; --llm "
+                                 "qwen2.5-coder-1.5b, the default, or smollm2)."),
     llm: Optional[str] = optional(_DESC.model, "--llm", help="The provider's model name (none: its default)."),
     concurrency: int = typer.Option(_DESC.concurrency, "--concurrency"),
 ):

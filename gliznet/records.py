@@ -118,6 +118,7 @@ class Provenance(BaseModel):
     created_at: str = Field(default_factory=utc_now_iso)
     seed_id: str | None = None  # the seed passage the text was rewritten from (--seed-texts); None: not seeded
     bundle: int | None = None  # the call whose cross-role bundle the text belongs to (--bundle-size > 1)
+    target: str | None = None  # the user's label the call aimed at (--labels); None: not aimed
 
 
 class Record(BaseModel):

@@ -11,6 +11,7 @@ The script (``answer(user, seed)``):
   a positive: 4 of 5 pool labels satisfy the cross-role rule and 1 of 3 texts breaks it;
 * a negative-check prompt (``listed as WRONG``) -> the record's first listed negative named as true, plus one
   label that is not among its negatives (ignored and counted);
+* an aimed prompt (``generate --labels``: ``{"texts": [...]}``) -> ``n`` texts;
 * any other generation prompt -> ``n`` plain records.
 Texts are random words seeded by the call, so no two calls' texts are near duplicates.
 """
@@ -34,7 +35,7 @@ WORDS = ("harbour kettle violin glacier orchard ledger falcon lantern meadow qua
 BUNDLE = [(["alpha topic"], ["beta topic", "gamma topic", "delta topic"]),
           (["beta topic"], ["alpha topic", "gamma topic", "delta topic"]),
           (["gamma topic", "delta topic"], ["alpha topic", "beta topic", "extra topic"])]
-ASKED_N = re.compile(r"(?:exactly|into) (\d+) (?:records|different texts)")
+ASKED_N = re.compile(r"(?:exactly|into) (\d+) (?:records|different texts|strings)")
 
 
 def _text(rng: random.Random) -> str:
@@ -51,6 +52,8 @@ def answer(user: str, seed: int | None) -> str:
                            "records": [{"text": _text(rng), "labels": pos, "not_labels": neg} for pos, neg in BUNDLE]})
     found = ASKED_N.search(user)
     n = int(found.group(1)) if found else 1
+    if '{"texts"' in user:
+        return json.dumps({"texts": [_text(rng) for _ in range(n)]})
     return json.dumps({"records": [{"text": _text(rng), "labels": ["plain topic"],
                                     "not_labels": ["other one", "other two", "other three"]} for _ in range(n)]})
 

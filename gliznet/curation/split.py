@@ -6,6 +6,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
+from gliznet.errors import UserError
 from gliznet.records import Record, label_key
 
 TEST_LABEL_FRACTION = 0.2  # the default share of records in the zero-shot test split (generate, import)
@@ -64,10 +65,10 @@ def zero_shot_split(records: list[Record], test_label_fraction: float = TEST_LAB
     from test records), train_records_dropped_no_label, test_records_dropped_no_label.
     """
     if not isinstance(test_label_fraction, (int, float)) or not 0.0 < test_label_fraction < 1.0:
-        raise ValueError(f"test_label_fraction={test_label_fraction!r} is out of range: "
-                         "pass a fraction strictly between 0 and 1, e.g. 0.2")
+        raise UserError(f"test_label_fraction={test_label_fraction!r} is out of range: "
+                        "pass a fraction strictly between 0 and 1, e.g. 0.2")
     if min_test_records < 0:
-        raise ValueError(f"min_test_records={min_test_records} is negative: pass 0 or more")
+        raise UserError(f"min_test_records={min_test_records} is negative: pass 0 or more")
     held = held_out_label_keys(records, test_label_fraction, seed)
     counts: Counter = Counter()
     train: list[Record] = []
@@ -93,8 +94,8 @@ def zero_shot_split(records: list[Record], test_label_fraction: float = TEST_LAB
                 continue
             train.append(record.model_copy(update={"not_labels": negatives}))
     if len(test) < min_test_records:
-        raise ValueError(f"the split put {len(test)} records in test, fewer than min_test_records="
-                         f"{min_test_records}: raise test_label_fraction, try another seed, or add records")
+        raise UserError(f"the split put {len(test)} records in test, fewer than min_test_records="
+                        f"{min_test_records}: raise test_label_fraction, try another seed, or add records")
     counts["records_train"] = len(train)
     counts["records_test"] = len(test)
     counts["held_out_labels"] = len(held)
@@ -102,3 +103,26 @@ def zero_shot_split(records: list[Record], test_label_fraction: float = TEST_LAB
     return SplitResult(train=train, test=test, test_labels=test_labels, counts=dict(counts))
 
 
+
+
+def text_split(records: list[Record], test_fraction: float = TEST_LABEL_FRACTION, seed: int = 0) -> SplitResult:
+    """Split by texts, for a run aimed at the user's own labels (``generate --labels``): every label is a target,
+    so no label can be held out; each label's records are shuffled (seeded) and about ``test_fraction`` of them,
+    at least one where a label has two or more, go to test.  Train and test share their labels."""
+    if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
+        raise UserError(f"test_fraction={test_fraction!r} is out of range: pass a fraction strictly between 0 and 1")
+    by_label: dict[str, list[Record]] = {}
+    for record in records:
+        by_label.setdefault(label_key(record.labels[0]), []).append(record)
+    rng = random.Random(seed)
+    train: list[Record] = []
+    test: list[Record] = []
+    for key in sorted(by_label):
+        group = list(by_label[key])
+        rng.shuffle(group)
+        n_test = round(test_fraction * len(group)) if len(group) >= 2 else 0
+        n_test = max(n_test, 1) if len(group) >= 2 else 0
+        test.extend(group[:n_test])
+        train.extend(group[n_test:])
+    counts = {"records_train": len(train), "records_test": len(test), "held_out_labels": 0, "by_texts": 1}
+    return SplitResult(train=train, test=test, test_labels=[], counts=counts)

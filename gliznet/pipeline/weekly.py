@@ -39,9 +39,15 @@ def content_key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def dataset_dir(workdir: str | Path, records: int, seed: int, provider: str, model: str | None) -> Path:
-    """Where the run's dataset is generated: the same generation parameters resume the same folder."""
-    return Path(workdir) / "datasets" / content_key(records, seed, provider, model)
+def dataset_dir(workdir: str | Path, records: int, seed: int, provider: str, model: str | None,
+                labels: str | None = None, task: str | None = None) -> Path:
+    """Where the run's dataset is generated: the same generation parameters resume the same folder (a run aimed at
+    a label set is keyed on the set's file content or list and the task too)."""
+    if labels is None:
+        return Path(workdir) / "datasets" / content_key(records, seed, provider, model)
+    source = Path(labels)
+    aimed = source.read_text(encoding="utf-8") if source.is_file() else labels
+    return Path(workdir) / "datasets" / content_key(records, seed, provider, model, aimed, task)
 
 
 def model_key(fingerprint: str, backbone: str | None, train_params: dict) -> str:

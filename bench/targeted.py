@@ -1,0 +1,344 @@
+"""Data aimed at a label set, measured with the choose/report protocol (``generate --labels``).
+
+For every eval set the writer gets only its label names (every label of the eval file) and the one-line task of
+``bench/targeted/sets.json``, committed before any of its texts was looked at.  Sets that share their labels and
+their kind of text share one generation (a *group*).  Choose sets decide everything that is chosen (texts per
+label, training steps, the prototypes' weight, raw or batch-calibrated scoring); report sets are only reported,
+and share no label with a choose set.
+
+    python bench/targeted.py generate                 # resumable: every group up to 16 texts a label, then 48, ...
+    python bench/targeted.py generate --levels 16,48  # stop after 48
+    python bench/targeted.py evaluate --limit 500     # train + score every column at every level reached
+    python bench/targeted.py table bench/results/targeted-DATE.json
+
+``generate`` runs the real CLI (``gliznet generate --provider local --llm qwen2.5-coder-1.5b --labels FILE --task
+TASK --records N``) into ``bench/targeted/data/<group>``; the checkpoint (``checkpoint/calls.jsonl``), records and
+card are committed, so a later session resumes instead of regenerating.  Wall seconds and tokens of every run go to
+``bench/targeted/data/<group>/generation_log.jsonl``.  The subset "k texts a label" is the first k accepted texts of
+each label in call order, so a level's data is a prefix of the next level's.
+
+Columns of ``evaluate`` (macro-F1 on up to ``--limit`` stratified rows of each set):
+
+* ``bare``: the embedding baseline (MiniLM, cos(text, label)); ``bare+batch``: the same, batch-calibrated.
+* ``proto``: frozen label prototypes, cos(text, label) + lam * cos(text, centroid of the label's synthetic texts).
+* ``logreg``: logistic regression on the frozen MiniLM vectors of the synthetic texts.
+* ``gliznet``: ``gliznet train --data <k texts a label, split by texts> --max-steps S``, scored bare.
+Each column is scored raw and batch-calibrated; the calibration, lam, S and k are chosen on the choose sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import date
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+from gliznet._io import read_jsonl  # noqa: E402
+from gliznet.evaluation.calibration import calibrate  # noqa: E402
+from gliznet.evaluation.data import load_eval_data  # noqa: E402
+from gliznet.evaluation.metrics import compute_metrics  # noqa: E402
+from gliznet.records import Record, label_key, text_key  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SETS_FILE = HERE / "targeted" / "sets.json"
+DATA = HERE / "targeted" / "data"
+LABELS = HERE / "targeted" / "labels"
+RESULTS = HERE / "results"
+WRITER = "qwen2.5-coder-1.5b"
+LAMBDAS = (0.25, 0.5, 1.0, 2.0)
+STEPS = (40, 120)  # training steps candidates (16 rows a step)
+CALIBRATIONS = ("none", "batch")
+
+
+def eval_dir() -> Path:
+    return Path(os.environ.get("GLIZNET_EVAL_DIR") or HERE.parent.parent / "shared" / "eval")
+
+
+def load_sets() -> dict:
+    return json.loads(SETS_FILE.read_text())
+
+
+def labels_file(group: str, spec: dict) -> Path:
+    """The group's labels, one a line: every label of its eval file, in first-seen order (written once)."""
+    path = LABELS / f"{group}.txt"
+    if not path.exists():
+        seen: dict[str, None] = {}
+        for _, row in read_jsonl(eval_dir() / f"{spec['labels_from']}.jsonl"):
+            for label in row["labels"]:
+                seen.setdefault(label, None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{label}\n" for label in seen))
+    return path
+
+
+def n_labels(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if line.strip())
+
+
+# -- generate ------------------------------------------------------------------------------------------------------
+
+def generate(args) -> None:
+    sets = load_sets()
+    groups = args.groups.split(",") if args.groups else sets["generation_order"]
+    for level in [int(x) for x in args.levels.split(",")]:
+        for group in groups:
+            spec = sets["groups"][group]
+            labels = labels_file(group, spec)
+            out = DATA / group
+            cmd = [sys.executable, "-m", "gliznet.cli", "generate", "--provider", "local", "--llm", args.llm,
+                   "--labels", str(labels), "--task", spec["task"], "--records", str(level * n_labels(labels)),
+                   "--seed", "0", "--records-per-call", str(args.records_per_call),
+                   "--concurrency", str(args.concurrency), "--no-hardness", "--out", str(out)]
+            if spec.get("multi_label"):
+                cmd.append("--multi-label")
+            print(f"== {group}: {level} texts a label", flush=True)
+            before = calls_in(out)
+            started = time.time()
+            code = subprocess.call(cmd)
+            log = {"level": level, "started": started, "wall_seconds": round(time.time() - started, 1),
+                   "calls_before": before, "calls_after": calls_in(out), "exit": code}
+            log.update(tokens_in(out))
+            with open(out / "generation_log.jsonl", "a") as f:
+                f.write(json.dumps(log) + "\n")
+            if code != 0:
+                raise SystemExit(f"gliznet generate exited {code} for {group}")
+
+
+def calls_in(out: Path) -> int:
+    path = out / "checkpoint" / "calls.jsonl"
+    return sum(1 for _ in path.open()) if path.exists() else 0
+
+
+def tokens_in(out: Path) -> dict:
+    lines = [x for _, x in read_jsonl(out / "checkpoint" / "calls.jsonl")] if (out / "checkpoint" / "calls.jsonl").exists() else []
+    return {"completion_tokens": sum(x.get("completion_tokens") or 0 for x in lines),
+            "prompt_tokens": sum(x.get("prompt_tokens") or 0 for x in lines),
+            "llm_seconds": round(sum(x.get("llm_seconds") or 0 for x in lines), 1)}
+
+
+# -- the data of one level -----------------------------------------------------------------------------------------
+
+def call_order(out: Path) -> dict[str, int]:
+    """text_key -> the index of the call that wrote it (the checkpoint's raw answers)."""
+    order: dict[str, int] = {}
+    for _, line in read_jsonl(out / "checkpoint" / "calls.jsonl"):
+        if not line.get("ok"):
+            continue
+        try:
+            texts = json.loads(line["raw"]).get("texts") or []
+        except (ValueError, AttributeError):
+            continue
+        for text in texts:
+            if isinstance(text, str):
+                order.setdefault(text_key(text), line["call"])
+    return order
+
+
+def level_records(group: str, level: int) -> list[Record] | None:
+    """The first ``level`` accepted records of every label in call order; None when some label has fewer."""
+    out = DATA / group
+    if not (out / "records.jsonl").exists():
+        return None
+    order = call_order(out)
+    records = [Record.model_validate(r) for _, r in read_jsonl(out / "records.jsonl")]
+    records.sort(key=lambda r: order.get(r.key, 10**9))
+    by_label: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        by_label[record.labels[0]].append(record)
+    labels = [x.strip() for x in (LABELS / f"{group}.txt").read_text().splitlines() if x.strip()]
+    if any(len(by_label[label]) < level for label in labels):
+        return None
+    return [r for label in labels for r in by_label[label][:level]]
+
+
+def generation_cost(group: str, level: int) -> dict:
+    """Minutes and tokens of generation up to ``level`` (the runs logged for levels <= it)."""
+    path = DATA / group / "generation_log.jsonl"
+    runs = [x for _, x in read_jsonl(path) if x["level"] <= level] if path.exists() else []
+    last = runs[-1] if runs else {}
+    return {"minutes": round(sum(x["wall_seconds"] for x in runs) / 60, 1),
+            "completion_tokens": last.get("completion_tokens", 0), "calls": last.get("calls_after", 0)}
+
+
+# -- evaluate ------------------------------------------------------------------------------------------------------
+
+def macro_f1(scores: np.ndarray, data, calibration: str) -> float:
+    return float(compute_metrics(calibrate(scores, calibration), data.gold_matrix(), data.candidate_labels,
+                                 data.multi_label)["macro_f1"])
+
+
+def prototype_scores(base: np.ndarray, text_vecs: np.ndarray, records: list[Record], labels: list[str],
+                     embed) -> np.ndarray:
+    """cos(text, centroid of each label's synthetic texts): (n_texts, n_labels); a label with no text scores 0."""
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        for label in r.labels:
+            by_key[label_key(label)].append(r.text)
+    centroids = np.zeros((len(labels), text_vecs.shape[1]), dtype=np.float32)
+    for j, label in enumerate(labels):
+        texts = by_key.get(label_key(label))
+        if texts:
+            c = embed(texts).mean(0)
+            centroids[j] = c / max(np.linalg.norm(c), 1e-8)
+    return text_vecs @ centroids.T
+
+
+def logreg_scores(text_vecs: np.ndarray, records: list[Record], labels: list[str], embed) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+
+    keys = [label_key(x) for x in labels]
+    xs = embed([r.text for r in records])
+    ys = [keys.index(label_key(r.labels[0])) for r in records]
+    clf = LogisticRegression(max_iter=2000, C=1.0).fit(xs, ys)
+    scores = np.full((len(text_vecs), len(labels)), -1e9, dtype=np.float32)
+    scores[:, clf.classes_] = clf.predict_log_proba(text_vecs)
+    return scores
+
+
+def train_gliznet(records: list[Record], steps: int, out: Path) -> Path:
+    """``gliznet train`` as a user runs it, on a dataset folder holding these records split by texts."""
+    from gliznet.curation.dataset import build_datasets, save_datasets
+    from gliznet.curation.split import text_split
+
+    model_dir = out / "model"
+    if (model_dir / "gliznet_config.json").exists() or (out / "train_summary.json").exists():
+        return out
+    data = out / "data"
+    save_datasets(build_datasets(text_split(records, 0.2, seed=0)), data)
+    subprocess.check_call([sys.executable, "-m", "gliznet.cli", "train", "--data", str(data), "--out", str(out),
+                           "--max-steps", str(steps)])
+    return out
+
+
+def evaluate(args) -> None:
+    from gliznet.evaluation.baselines import EmbeddingBaseline
+    from gliznet.evaluation.runs import score_all
+    from gliznet.modeling.model import GliZNet
+
+    sets = load_sets()
+    levels = [int(x) for x in args.levels.split(",")]
+    baseline = EmbeddingBaseline()
+    cache: dict[str, np.ndarray] = {}
+
+    def embed(texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        if missing:
+            cache.update(zip(missing, baseline.embedder.encode(missing)))
+        return np.stack([cache[t] for t in texts])
+
+    evals = {name: load_eval_data(str(eval_dir() / f"{name}.jsonl"), limit=args.limit) for name in sets["sets"]}
+    result: dict = {"date": date.today().isoformat(), "limit": args.limit, "writer": WRITER, "sets": {},
+                    "roles": {n: s["role"] for n, s in sets["sets"].items()}, "generation": {}}
+    for name, data in evals.items():
+        group = sets["sets"][name]["group"]
+        labels = data.candidate_labels
+        base = score_all(baseline, data.texts, labels)
+        text_vecs = embed(data.texts)
+        row: dict = {f"bare|{c}": macro_f1(base, data, c) for c in CALIBRATIONS}
+        for level in levels:
+            records = level_records(group, level)
+            if records is None:
+                continue
+            result["generation"].setdefault(group, {})[str(level)] = generation_cost(group, level)
+            proto = prototype_scores(base, text_vecs, records, labels, embed)
+            for lam in LAMBDAS:
+                for c in CALIBRATIONS:
+                    row[f"proto@{lam}|{c}|{level}"] = macro_f1(base + lam * proto, data, c)
+            if not data.multi_label:
+                lr = logreg_scores(text_vecs, records, labels, embed)
+                for c in CALIBRATIONS:
+                    row[f"logreg|{c}|{level}"] = macro_f1(lr, data, c)
+            for steps in args.steps:
+                folder = train_gliznet(records, steps, Path(args.work) / f"{group}-{level}-{steps}")
+                model = GliZNet.from_pretrained(folder).eval()
+                scores = score_all(model, data.texts, labels)
+                for c in CALIBRATIONS:
+                    row[f"gliznet@{steps}|{c}|{level}"] = macro_f1(scores, data, c)
+        result["sets"][name] = row
+        print(name, json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
+    out = Path(args.out or RESULTS / f"targeted-{result['date']}.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    print(table(result))
+
+
+# -- the protocol's choices and the table --------------------------------------------------------------------------
+
+def _avg(result: dict, key: str, names: list[str]) -> float | None:
+    values = [result["sets"][n].get(key) for n in names]
+    return None if any(v is None for v in values) else float(np.mean(values))
+
+
+def choose(result: dict, prefix: str, choose_sets: list[str]) -> str | None:
+    """The key starting with ``prefix`` (a column, any lam/steps, calibration, level) with the best choose-set
+    average; only keys present on every choose set compete."""
+    keys = {k for n in choose_sets for k in result["sets"][n] if k.startswith(prefix)}
+    scored = [(avg, k) for k in sorted(keys) if (avg := _avg(result, k, choose_sets)) is not None]
+    return max(scored)[1] if scored else None
+
+
+def table(result: dict) -> str:
+    names = list(result["sets"])
+    choose_sets = [n for n in names if result["roles"][n] == "choose"]
+    report = [n for n in names if result["roles"][n] == "report"]
+    columns = [("bare baseline", "bare|none"), ("baseline + batch calibration", "bare|batch")]
+    for title, prefix in (("label+centroid prototypes (frozen)", "proto@"), ("logistic regression (frozen)", "logreg|"),
+                          ("GliZNet trained on it", "gliznet@")):
+        key = choose(result, prefix, choose_sets)
+        if key:
+            columns.append((f"{title} [{key}]", key))
+    lines = ["| set | role | " + " | ".join(t for t, _ in columns) + " |", "|---|---|" + "---:|" * len(columns)]
+    for n in names:
+        cells = [result["sets"][n].get(k) for _, k in columns]
+        lines.append(f"| {n} | {result['roles'][n]} | " + " | ".join("-" if v is None else f"{v:.4f}" for v in cells) + " |")
+    for role, group in (("choose", choose_sets), ("report", report)):
+        present = [n for n in group if all(result["sets"][n].get(k) is not None for _, k in columns)]
+        if present:
+            cells = [_avg(result, k, present) for _, k in columns]
+            lines.append(f"| **{role} average** ({', '.join(present)}) | | " + " | ".join(f"**{v:.4f}**" for v in cells) + " |")
+    lines.append("")
+    lines.append("| group | texts a label | minutes | completion tokens | calls |")
+    lines.append("|---|---:|---:|---:|---:|")
+    for group, levels in result.get("generation", {}).items():
+        for level, cost in levels.items():
+            lines.append(f"| {group} | {level} | {cost['minutes']} | {cost['completion_tokens']} | {cost['calls']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate")
+    g.add_argument("--levels", default=",".join(str(x) for x in load_sets()["texts_per_label"]))
+    g.add_argument("--groups", default=None)
+    g.add_argument("--llm", default=WRITER)
+    g.add_argument("--records-per-call", type=int, default=4)
+    g.add_argument("--concurrency", type=int, default=2)
+    e = sub.add_parser("evaluate")
+    e.add_argument("--levels", default=",".join(str(x) for x in load_sets()["texts_per_label"]))
+    e.add_argument("--limit", type=int, default=500)
+    e.add_argument("--steps", type=lambda s: [int(x) for x in s.split(",")], default=list(STEPS))
+    e.add_argument("--work", default="runs/targeted")
+    e.add_argument("--out", default=None)
+    t = sub.add_parser("table")
+    t.add_argument("result")
+    args = parser.parse_args(argv)
+    if args.cmd == "generate":
+        generate(args)
+    elif args.cmd == "evaluate":
+        evaluate(args)
+    else:
+        print(table(json.loads(Path(args.result).read_text())))
+
+
+if __name__ == "__main__":
+    main()
