@@ -5,7 +5,8 @@
 
 Each case runs the CLI on the replay plan (``tests/fault_proxy.py`` answering the recorded answers after
 ``--delay`` seconds, ``--concurrency 2``) through ``tests/interrupting.py``, waits until the child has written a
-checkpoint line (or, for the second Ctrl-C, until it printed its "stopping" line), then signals it:
+checkpoint line and has a call in flight (or, for the second Ctrl-C, until it printed its "stopping" line), then
+signals it:
 
 * ``sigint``         Ctrl-C with the default grace: the calls in flight (answering within it) are kept;
 * ``sigterm-short``  SIGTERM with a grace shorter than a call: the calls in flight are abandoned;
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from fault_proxy import FaultConfig, replay_proxy  # noqa: E402
-from interrupting import CliRun, checkpoint_lines  # noqa: E402
+from interrupting import CliRun, call_in_flight, checkpoint_lines  # noqa: E402
 
 from gliznet._process import DEFAULT_GRACE_S  # noqa: E402
 
@@ -53,6 +54,7 @@ def run_case(name: str, delay: float, folder: Path) -> dict:
             run.send(sig)
         else:
             run.wait_for(lambda: len(checkpoint_lines(run.out)) >= 1, why="a checkpoint line")
+            run.wait_for(lambda: call_in_flight(proxy, run.out), why="a call in flight")
             run.send(sig)
         stopped = run.finish()
     finally:

@@ -59,6 +59,14 @@ def checkpoint_lines(out: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def call_in_flight(proxy, out: Path, concurrency: int = 2) -> bool:
+    """A call past the first round has reached ``proxy`` and its answer is not in the checkpoint yet: with
+    answers that take seconds, it is still in flight (a first-round request may already be answered, its
+    line being written)."""
+    asked = proxy.stats()["chat_requests"]
+    return asked > max(concurrency, len(checkpoint_lines(out)))
+
+
 def generate_args(out: Path, *extra: str, provider_args: list[str] | None = None) -> list[str]:
     return [sys.executable, "-m", "gliznet.cli", "generate",
             *(provider_args if provider_args is not None else plan_cli_args(records=RECORDS)),

@@ -17,7 +17,7 @@ import time
 import pytest
 from conftest import ROOT, assert_one_clear_error
 from fault_proxy import RECORDED_PLAN, FaultConfig, replay_proxy
-from interrupting import CliRun, checkpoint_lines, run_to_end, tagged_pids
+from interrupting import CliRun, call_in_flight, checkpoint_lines, run_to_end, tagged_pids
 
 from gliznet._io import FolderLock
 
@@ -53,13 +53,16 @@ def test_ctrl_c_keeps_the_answers_in_flight_and_the_resume_asks_only_the_rest(re
     with replay.fork(FaultConfig(replay=True, replay_delay_s=1.0)) as proxy:
         run = CliRun(tmp_path / "hs", proxy.base_url, grace_s=20, extra=("--concurrency", "2"))
         run.wait_for(lambda: len(checkpoint_lines(run.out)) >= 1, why="a checkpoint line")
+        run.wait_for(lambda: call_in_flight(proxy, run.out), why="a call in flight")
+        in_flight_at_signal = proxy.stats()["chat_requests"] - len(checkpoint_lines(run.out))
         run.send(signal.SIGINT)
         stopped = run.finish()
         asked = proxy.stats()["chat_requests"]
         assert stopped.returncode == 130, stopped.stderr[-2000:]
         assert stopped.kept is not None, f"no interrupted line: {stopped.stderr[-2000:]}"
         assert "Traceback" not in stopped.stderr
-        assert stopped.lines == stopped.kept >= 1 and stopped.abandoned == 0, "the grace outlasts a call: all kept"
+        assert stopped.lines == stopped.kept >= 1 + in_flight_at_signal, "the answers in flight arrived and were kept"
+        assert stopped.abandoned == 0, "the grace outlasts a call: all kept"
         assert asked == stopped.kept, "every request that reached the LLM was answered and kept"
         assert stopped.kept < PLAN_CALLS, "stopped before the end of the plan"
         assert not stopped.left, f"processes of the run left: {stopped.left}"
@@ -71,7 +74,7 @@ def test_sigterm_with_a_short_grace_abandons_the_slow_calls_and_keeps_the_rest(r
     with replay.fork(FaultConfig(replay=True, replay_delay_s=3.0)) as proxy:
         run = CliRun(tmp_path / "hs", proxy.base_url, grace_s=0.3, extra=("--concurrency", "2"))
         run.wait_for(lambda: len(checkpoint_lines(run.out)) >= 1, why="a checkpoint line")
-        run.wait_for(lambda: proxy.stats()["chat_requests"] > len(checkpoint_lines(run.out)), why="a call in flight")
+        run.wait_for(lambda: call_in_flight(proxy, run.out), why="a call in flight")
         run.send(signal.SIGTERM)
         stopped = run.finish()
         asked = proxy.stats()["chat_requests"]

@@ -72,7 +72,7 @@ from pathlib import Path
 import groq
 
 from gliznet._extras import require
-from gliznet._process import spawn
+from gliznet._process import spawn, stop_requested
 from gliznet.llm.groq import GroqProvider
 from gliznet.llm.provider import EndpointDown, LLMConfigError, TransientError
 from gliznet.llm.weights import DEFAULT_EMBEDDED, EMBEDDED_MODELS, EmbeddedModel, embedded_model, gguf_path
@@ -241,8 +241,11 @@ class LocalLLMServer:
         with open(self._log.name, errors="replace") as f:
             return "".join(deque(f, maxlen=lines)).rstrip()
 
-    def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM the server's process group, SIGKILL it after ``grace`` seconds; idempotent."""
+    def stop(self, grace: float | None = None) -> None:
+        """SIGTERM the server's process group, SIGKILL it after ``grace`` seconds (5; 0.5 once a stop signal was
+        received: its requests in flight are abandoned, and llama-server finishes them before it exits); idempotent."""
+        if grace is None:
+            grace = 0.5 if stop_requested() is not None else 5.0
         proc, self.process = self.process, None
         _RUNNING.discard(self)
         if proc is not None and proc.poll() is None:
