@@ -354,6 +354,7 @@ def train(
     label_template: LabelTemplate = None,
     text_template: TextTemplate = None,
     label_descriptions: LabelDescriptions = None,
+    config_file: Optional[Path] = optional(None, "--config", kind=Path, help="A .json or .yaml of TrainConfig fields, with nested model / loss mappings (e.g. {\"eval_steps\": 100, \"loss\": {\"anchor_weight\": 2}}); the options given on the command line override it (none: the defaults shown here)."),
 ):
     """Train GliZNet on a dataset folder (no flags: the measured recipe, bench/README.md)."""
     at_least_one("--max-text-tokens", max_text_tokens, "no cap")
@@ -367,21 +368,27 @@ def train(
     if (data / "triplet").is_dir() and not (data / "manifest.json").exists():
         raise UserError(f"--data {data} has no manifest.json: it is an unfinished dataset (interrupted write?); "
                         "run `gliznet generate` or `gliznet import` again on it")
-    from gliznet.modeling.config import GliZNetConfig
-    from gliznet.modeling.losses import LossConfig
-    from gliznet.training.config import TrainConfig
     from gliznet.training.interpolate import check_alpha
     from gliznet.training.trainer import train as run_train
 
     check_alpha(wise_alpha, "--wise-alpha")
     if anchor_weight < 0:
         raise UserError(f"--anchor-weight={anchor_weight} must be >= 0: 0 turns the anchor off")
-    text_options = _label_text_options(label_template, text_template, label_descriptions)
-    config = TrainConfig(model=GliZNetConfig(text_pooling=text_pooling, max_text_tokens=max_text_tokens, **text_options),
-                         loss=LossConfig(anchor_weight=anchor_weight),
-                         epochs=epochs, lr=lr, batch_size=batch_size, max_steps=-1 if max_steps is None else max_steps,
-                         max_length=max_length, seed=seed, cpu_threads=cpu_threads, wise_alpha=wise_alpha,
-                         frozen_layers=-1 if frozen_layers == "all" else frozen_layers, train_label_text=train_label_text)
+    settings = {  # option -> (the TrainConfig key it sets, its value)
+        "epochs": ("epochs", epochs), "lr": ("lr", lr), "batch_size": ("batch_size", batch_size),
+        "max_steps": ("max_steps", -1 if max_steps is None else max_steps), "max_length": ("max_length", max_length),
+        "seed": ("seed", seed), "cpu_threads": ("cpu_threads", cpu_threads), "wise_alpha": ("wise_alpha", wise_alpha),
+        "frozen_layers": ("frozen_layers", -1 if frozen_layers == "all" else frozen_layers),
+        "train_label_text": ("train_label_text", train_label_text), "anchor_weight": ("loss.anchor_weight", anchor_weight),
+        "text_pooling": ("model.text_pooling", text_pooling), "max_text_tokens": ("model.max_text_tokens", max_text_tokens),
+        **{name: (f"model.{name}", value)  # only those given
+           for name, value in _label_text_options(label_template, text_template, label_descriptions).items()},
+    }
+    given = {name for name in settings if ctx.get_parameter_source(name).name == "COMMANDLINE"}
+    if "epochs" in given:
+        given.add("max_steps")  # --epochs alone set it to none above
+    config = _train_config(config_file, [key_value for name, key_value in settings.items()
+                                         if config_file is None or name in given])
     try:
         result = run_train(str(data), backbone, str(out), config, resume=resume)
     except Interrupted as stop:
@@ -390,6 +397,24 @@ def train(
     summary = {k: v for k, v in result.items() if k not in ("batch_shapes", "step_times", "config")}
     console.print_json(json.dumps(summary, default=str))
     typer.echo(f"model: {Path(result['model_dir']).resolve()}")
+
+
+def _train_config(path: Path | None, options: list[tuple[str, Any]]):
+    """The ``TrainConfig`` of ``--config FILE`` (``TrainConfig()`` without one) with ``options``, pairs of a
+    TrainConfig key (``"lr"``, ``"loss.anchor_weight"``) and a value, set over it."""
+    from gliznet.training.config import TrainConfig, read_config_file
+
+    data = {}
+    if path is not None:
+        data = read_config_file(path)
+        try:
+            TrainConfig.from_dict(data)  # the file alone: its own mistakes name it
+        except UserError as err:
+            raise UserError(f"--config {path}: {err}") from None
+    for key, value in options:
+        part, _, name = key.rpartition(".")
+        (data.setdefault(part, {}) if part else data)[name] = value
+    return TrainConfig.from_dict(data)
 
 
 def _train_kept(out: Path) -> str:

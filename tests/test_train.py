@@ -236,6 +236,62 @@ def test_cli_train_spells_off_as_none_and_epochs_alone_trains_passes(tmp_path, m
                                                                                                     frozen, cap)
 
 
+def _cli_train_config(tmp_path, monkeypatch, *args):
+    """The TrainConfig ``gliznet train ARGS`` hands to the library (training itself replaced), or the result."""
+    from typer.testing import CliRunner
+
+    import gliznet.training.trainer as trainer
+    from gliznet.cli import app
+
+    seen = {}
+
+    def fake_train(data, backbone, out, config, resume=False):
+        seen["config"] = config
+        return {"model_dir": str(tmp_path / "model")}
+
+    monkeypatch.setattr(trainer, "train", fake_train)
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *args])
+    return seen.get("config"), result
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_cli_train_reads_a_config_file_and_the_options_given_override_it(tmp_path, monkeypatch, suffix):
+    import yaml
+
+    settings = {"eval_steps": 7, "lr": 3e-5, "max_steps": 9, "head_lr": 2e-3,
+                "model": {"text_pooling": "cls", "label_template": None}, "loss": {"anchor_weight": 2.0}}
+    path = tmp_path / f"recipe{suffix}"
+    path.write_text(json.dumps(settings) if suffix == ".json" else yaml.safe_dump(settings))
+    config, result = _cli_train_config(tmp_path, monkeypatch, "--config", str(path), "--lr", "1e-3",
+                                       "--anchor-weight", "0")
+    assert result.exit_code == 0, result.output
+    assert (config.eval_steps, config.max_steps, config.head_lr) == (7, 9, 2e-3)  # from the file
+    assert (config.model.text_pooling, config.model.label_template) == ("cls", None)
+    assert (config.lr, config.loss.anchor_weight) == (1e-3, 0.0)  # given on the command line: they win
+    assert config.batch_size == TrainConfig().batch_size  # in neither: the default
+    assert TrainConfig.from_file(path) == TrainConfig.from_dict(settings)
+    config, result = _cli_train_config(tmp_path, monkeypatch, "--config", str(path), "--epochs", "2")
+    assert (config.epochs, config.max_steps) == (2.0, -1)  # --epochs alone still trains passes
+
+
+def test_cli_train_without_a_config_file_builds_what_the_options_say(tmp_path, monkeypatch):
+    config, result = _cli_train_config(tmp_path, monkeypatch, "--lr", "2e-5", "--text-pooling", "cls")
+    assert result.exit_code == 0, result.output
+    assert config == TrainConfig(lr=2e-5, model=GliZNetConfig(text_pooling="cls"))
+
+
+@pytest.mark.parametrize("content,says", [('{"learning_rate": 1}', "'learning_rate' is unknown"),
+                                          ('{"anchor_weight": 1}', "pass it as {'loss'"),
+                                          ("[1, 2]", "must be a mapping"),
+                                          ("{", "does not parse")])
+def test_cli_train_names_a_bad_config_file_in_one_line(tmp_path, monkeypatch, content, says):
+    path = tmp_path / "recipe.json"
+    path.write_text(content)
+    config, result = _cli_train_config(tmp_path, monkeypatch, "--config", str(path))
+    assert config is None and result.exit_code == 2
+    assert f"--config {path}" in result.output and says in result.output
+
+
 @pytest.mark.slow
 def test_training_with_a_label_template_and_descriptions_saves_a_model_that_renders_the_same(data_dir, tmp_path):
     """With train_label_text="model" the template and descriptions reach the training batches (no refusal from

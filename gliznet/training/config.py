@@ -1,9 +1,13 @@
-"""TrainConfig: every setting of a training run, once (the model to build, the objective, the knobs)."""
+"""TrainConfig: every setting of a training run, once (the model to build, the objective, the knobs); read from a dict
+(``from_dict``) or a ``.json`` / ``.yaml`` file (``from_file``, ``gliznet train --config FILE``)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
+from gliznet.errors import UserError
 from gliznet.modeling.config import GliZNetConfig
 from gliznet.modeling.label_text import LabelText
 from gliznet.modeling.losses import LossConfig
@@ -62,11 +66,11 @@ class TrainConfig:
             self.loss = LossConfig.from_dict(self.loss)
         check_alpha(self.wise_alpha)
         if self.train_label_text not in TRAIN_LABEL_TEXT:
-            raise ValueError(f"train_label_text={self.train_label_text!r} is not supported (--train-label-text): use "
-                             f"{' or '.join(TRAIN_LABEL_TEXT)}")
+            raise UserError(f"train_label_text={self.train_label_text!r} is not supported (--train-label-text): use "
+                            f"{' or '.join(TRAIN_LABEL_TEXT)}")
         if self.loss.anchor_weight > 0 and self.model.projection_dim:
-            raise ValueError("anchor_weight > 0 needs projection_dim=None (the anchor compares GliZNet's vectors with "
-                             "the backbone's own): set loss.anchor_weight=0 (--anchor-weight 0) to train projections")
+            raise UserError("anchor_weight > 0 needs projection_dim=None (the anchor compares GliZNet's vectors with "
+                            "the backbone's own): set loss.anchor_weight=0 (--anchor-weight 0) to train projections")
 
     def label_text(self) -> LabelText:
         """The rendering the training rows are pre-tokenized with and the collator checks (``train_label_text``)."""
@@ -82,8 +86,36 @@ class TrainConfig:
                 continue
             for part, part_cls in (("model", GliZNetConfig), ("loss", LossConfig)):
                 if key in {f.name for f in fields(part_cls)}:
-                    raise ValueError(f"train config key {key!r} is a {part_cls.__name__} field: pass it as "
-                                     f"{{{part!r}: {{{key!r}: ...}}}}")
-            raise ValueError(f"train config key {key!r} is unknown: use fields of TrainConfig, or nested "
-                             '"model" (GliZNetConfig) / "loss" (LossConfig) dicts')
+                    raise UserError(f"train config key {key!r} is a {part_cls.__name__} field: pass it as "
+                                    f"{{{part!r}: {{{key!r}: ...}}}}")
+            raise UserError(f"train config key {key!r} is unknown: use fields of TrainConfig, or nested "
+                            '"model" (GliZNetConfig) / "loss" (LossConfig) dicts')
         return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TrainConfig":
+        """The config of a ``.json`` / ``.yaml`` file of ``from_dict``'s layout (``gliznet train --config FILE``)."""
+        return cls.from_dict(read_config_file(path))
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The mapping of a ``.json`` or ``.yaml`` / ``.yml`` config file, checked to be one (``model`` / ``loss``, when
+    present, mappings too); its keys are checked by ``TrainConfig.from_dict``."""
+    import yaml
+
+    path = Path(path)
+    if path.suffix.lower() not in (".json", ".yaml", ".yml"):
+        raise UserError(f"--config {path} is not a .json or .yaml file: pass a file of TrainConfig fields such as "
+                        '{"lr": 1e-4, "loss": {"anchor_weight": 5}}')
+    if not path.is_file():
+        raise UserError(f"--config {path} does not exist: pass a .json or .yaml file of TrainConfig fields")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        problem = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"--config {path} does not parse ({problem}): fix the file") from None
+    if not isinstance(data, dict) or any(not isinstance(data.get(part, {}), dict) for part in ("model", "loss")):
+        raise UserError(f"--config {path} must be a mapping of TrainConfig fields, with model / loss as mappings, "
+                        'e.g. {"lr": 1e-4, "loss": {"anchor_weight": 5}}')
+    return data
