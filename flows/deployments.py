@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from gliznet.errors import UserError
 from gliznet._extras import require
 
 DEFAULT_FILE = Path(__file__).resolve().parent / "prefect.yaml"
@@ -26,22 +27,22 @@ def read_deployment_file(path: str | Path | None = None) -> list[dict]:
     """The ``deployments`` of a prefect.yaml-shaped file, each checked for what serving needs."""
     path = Path(path or DEFAULT_FILE)
     if not path.is_file():
-        raise ValueError(f"--config {path} does not exist: pass a deployment file like flows/prefect.yaml")
+        raise UserError(f"--config {path} does not exist: pass a deployment file like flows/prefect.yaml")
     try:
         content = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         mark, problem = getattr(err, "problem_mark", None), getattr(err, "problem", None) or "unreadable"
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ValueError(f"--config {path} is not valid YAML ({where}{problem}): fix it, see flows/prefect.yaml "
-                         f"for the layout") from None
+        raise UserError(f"--config {path} is not valid YAML ({where}{problem}): fix it, see flows/prefect.yaml "
+                        f"for the layout") from None
     deployments = content.get("deployments") if isinstance(content, dict) else None
     if not isinstance(deployments, list) or not deployments:
-        raise ValueError(f"--config {path} has no 'deployments' list: see flows/prefect.yaml for the layout")
+        raise UserError(f"--config {path} has no 'deployments' list: see flows/prefect.yaml for the layout")
     for i, deployment in enumerate(deployments):
         missing = [key for key in ("name", "entrypoint") if not isinstance(deployment, dict) or key not in deployment]
         if missing:
-            raise ValueError(f"--config {path}: deployment #{i + 1} has no '{missing[0]}': "
-                             f"see flows/prefect.yaml for the keys")
+            raise UserError(f"--config {path}: deployment #{i + 1} has no '{missing[0]}': "
+                            f"see flows/prefect.yaml for the keys")
     return deployments
 
 
@@ -57,8 +58,8 @@ def flow_of(deployment: dict):
             raise  # the module exists but needs something that is not installed
     except AttributeError:
         pass
-    raise ValueError(f"deployment '{deployment['name']}': entrypoint {entrypoint} names no flow: use "
-                     f"<package>/<module>.py:<flow>, e.g. flows/generate_hardset.py:generate_hardset_flow")
+    raise UserError(f"deployment '{deployment['name']}': entrypoint {entrypoint} names no flow: use "
+                    f"<package>/<module>.py:<flow>, e.g. flows/generate_hardset.py:generate_hardset_flow")
 
 
 def cron_schedules(deployment: dict) -> list:
@@ -68,8 +69,8 @@ def cron_schedules(deployment: dict) -> list:
     schedules = []
     for entry in deployment.get("schedules") or []:
         if not isinstance(entry, dict) or "cron" not in entry:
-            raise ValueError(f"deployment '{deployment['name']}': each schedule needs 'cron' (and 'timezone'); "
-                             f"got {entry!r}")
+            raise UserError(f"deployment '{deployment['name']}': each schedule needs 'cron' (and 'timezone'); "
+                            f"got {entry!r}")
         options = {key: entry[key] for key in ("timezone", "active") if key in entry}
         try:
             if "timezone" in entry:
@@ -77,8 +78,8 @@ def cron_schedules(deployment: dict) -> list:
             schedules.append(Cron(entry["cron"], **options))
         except (ValueError, ZoneInfoNotFoundError) as err:
             reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-            raise ValueError(f"deployment '{deployment['name']}': schedule {entry} is invalid ({reason}): "
-                             f"give a 5-field cron and an IANA timezone like Europe/Berlin") from None
+            raise UserError(f"deployment '{deployment['name']}': schedule {entry} is invalid ({reason}): "
+                            f"give a 5-field cron and an IANA timezone like Europe/Berlin") from None
     return schedules
 
 
@@ -91,7 +92,7 @@ def build_deployments(config_path: str | Path | None = None) -> list:
         try:
             flow, schedules = flow_of(declared), cron_schedules(declared)
         except ValueError as err:
-            raise ValueError(f"--config {path}: {err}") from None
+            raise UserError(f"--config {path}: {err}") from None
         deployments.append(flow.to_deployment(name=declared["name"], description=declared.get("description"),
                                               schedules=schedules, parameters=declared.get("parameters") or {}))
     return deployments

@@ -24,6 +24,7 @@ import os
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from gliznet.errors import UserError
 from gliznet._extras import require
 
 TASK_RUNNERS = ("threads", "dask")
@@ -42,7 +43,7 @@ def make_task_runner(kind: str | None = None, *, max_workers: int = 8, address: 
     kind = (kind or os.environ.get(RUNNER_ENV) or "threads").strip().lower()
     if kind == "threads":
         if max_workers < 1:
-            raise ValueError(f"max_workers={max_workers} is invalid: pass 1 or more threads")
+            raise UserError(f"max_workers={max_workers} is invalid: pass 1 or more threads")
         return ThreadPoolTaskRunner(max_workers=max_workers)
     if kind == "dask":
         DaskTaskRunner = require("pipeline", "prefect_dask", "the Dask task runner is not installed").DaskTaskRunner
@@ -50,12 +51,12 @@ def make_task_runner(kind: str | None = None, *, max_workers: int = 8, address: 
         if address:
             return DaskTaskRunner(address=address)
         if n_workers < 1:
-            raise ValueError(f"n_workers={n_workers} is invalid: pass 1 or more Dask worker processes")
+            raise UserError(f"n_workers={n_workers} is invalid: pass 1 or more Dask worker processes")
         kwargs = {"n_workers": n_workers, "processes": True, "threads_per_worker": max(1, max_workers // n_workers),
                   **(cluster_kwargs or {})}
         return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=kwargs)
-    raise ValueError(f"task_runner={kind!r} is unknown: use one of {', '.join(TASK_RUNNERS)} "
-                     f"(argument or ${RUNNER_ENV})")
+    raise UserError(f"task_runner={kind!r} is unknown: use one of {', '.join(TASK_RUNNERS)} "
+                    f"(argument or ${RUNNER_ENV})")
 
 
 __all__ = ["ADDRESS_ENV", "RUNNER_ENV", "TASK_RUNNERS", "make_task_runner"]

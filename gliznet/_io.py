@@ -73,7 +73,7 @@ def read_jsonl(source: str | os.PathLike | Traversable, option: str = "", *, tor
                 if on_bad_line is None:
                     what = (f"is not UTF-8 ({err.reason} at byte {err.start})" if isinstance(err, UnicodeDecodeError)
                             else f"is not JSON ({getattr(err, 'msg', None) or type(err).__name__})")
-                    raise ValueError(f"{where}:{number} {what}: {FIX_LINE}") from None
+                    raise UserError(f"{where}:{number} {what}: {FIX_LINE}") from None
                 on_bad_line(number, raw.decode("utf-8", "replace").rstrip("\r\n"), str(err) or type(err).__name__)
                 continue
             yield number, value
@@ -324,19 +324,19 @@ def load_triplets(data_dir: str):
 
     path = Path(data_dir) / "triplet"
     if not path.is_dir():
-        raise ValueError(f"--data {data_dir} is not a gliznet dataset folder (no triplet/): "
-                         "run `gliznet generate` or `gliznet import` first")
+        raise UserError(f"--data {data_dir} is not a gliznet dataset folder (no triplet/): "
+                        "run `gliznet generate` or `gliznet import` first")
     try:
         dataset = load_from_disk(str(path))
     except (FileNotFoundError, ValueError) as err:
-        raise ValueError(f"--data {data_dir}: triplet/ is not a saved dataset ({err}): "
-                         "rebuild it with `gliznet generate` or `gliznet import`") from None
+        raise UserError(f"--data {data_dir}: triplet/ is not a saved dataset ({err}): "
+                        "rebuild it with `gliznet generate` or `gliznet import`") from None
     for split in ("train", "test"):
         if split not in dataset:
-            raise ValueError(f"{path} has no {split!r} split: rebuild it with `gliznet generate` or `gliznet import`")
+            raise UserError(f"{path} has no {split!r} split: rebuild it with `gliznet generate` or `gliznet import`")
         missing = {"text", "labels", "not_labels"} - set(dataset[split].column_names)
         if missing:
-            raise ValueError(f"{path}[{split}] lacks columns {sorted(missing)}: rebuild it with `gliznet import`")
+            raise UserError(f"{path}[{split}] lacks columns {sorted(missing)}: rebuild it with `gliznet import`")
     return dataset
 
 

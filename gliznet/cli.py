@@ -44,19 +44,30 @@ console = Console(stderr=True)
 
 # -- 1. errors: a user's mistake is one line, our own bug keeps its traceback ---------------------------
 def is_user_error(err: BaseException) -> bool:
-    """``UserError`` and ``LLMConfigError``, a missing file, or a ``ValueError`` raised by gliznet's own code
-    (the library's input checks, which predate ``UserError``).  A ``ValueError`` from inside a dependency
-    (torch, numpy), a ``RuntimeError`` (CUDA out of memory) or any other exception is not."""
+    """``UserError`` (bad input, raised where the input is checked), ``LLMConfigError`` (a missing key, an
+    unknown model) and a ``FileNotFoundError`` of a path the user gave.  Anything else - a ``ValueError`` of an
+    internal check or from inside a dependency, a ``RuntimeError`` (CUDA out of memory), a file missing from
+    the installed package - is a bug or a failure of the machine and keeps its traceback."""
     from gliznet.llm.provider import LLMConfigError
 
-    if isinstance(err, (UserError, LLMConfigError, FileNotFoundError)):
-        return True
-    if not isinstance(err, ValueError) or err.__traceback__ is None:
+    if isinstance(err, FileNotFoundError):
+        return not _in_package(err.filename)
+    return isinstance(err, (UserError, LLMConfigError))
+
+
+def _in_package(filename: Any) -> bool:
+    """Whether ``filename`` lies inside the installed package (code, prompts, data, flows): missing, it is our bug."""
+    import importlib.util
+
+    if filename is None:
         return False
-    tb = err.__traceback__
-    while tb.tb_next is not None:  # the frame that raised it
-        tb = tb.tb_next
-    return tb.tb_frame.f_globals.get("__name__", "").split(".")[0] in ("gliznet", "flows")
+    path = Path(str(filename)).resolve()
+    for name in ("gliznet", "gliznet.templates", "gliznet.data", "flows"):
+        spec = importlib.util.find_spec(name)
+        for root in (spec.submodule_search_locations or []) if spec else []:
+            if path.is_relative_to(Path(root).resolve()):
+                return True
+    return False
 
 
 def clear_errors(fn):

@@ -1,6 +1,7 @@
 """Bad input to the CLI and the flow ends with one clear line, a non-zero exit and nothing that looks done.
 
-For each case a real ``python -m gliznet.cli`` process runs; the test asserts
+For each case a real ``python -m gliznet.cli`` process runs (``slow``; one bad input per command also runs in
+process, quickly); the test asserts
 
 * exit code != 0 and no Python traceback;
 * exactly one ``error:`` line, the last line of stderr, naming the parameter and saying what to do;
@@ -18,7 +19,6 @@ import pytest
 from conftest import assert_one_clear_error, run_cli
 from fault_proxy import RECORDED_ALIAS, plan_flow_params
 
-pytestmark = pytest.mark.slow  # every case runs the CLI in a subprocess or the flow on a Prefect server
 
 
 def no_manifest_under(path: Path) -> bool:
@@ -33,12 +33,14 @@ def blocker(tmp_path) -> Path:
     return f
 
 
+@pytest.mark.slow
 def test_negative_records_names_the_parameter(tmp_path):
     out = tmp_path / "out"
     line = assert_one_clear_error(run_cli("generate", "--records", "-3", "--out", str(out)), "--records", "at least")
     assert "-3" in line and no_manifest_under(out)
 
 
+@pytest.mark.slow
 def test_unknown_provider_lists_the_known_ones(tmp_path):
     out = tmp_path / "out"
     assert_one_clear_error(run_cli("generate", "--provider", "openai-ish", "--out", str(out)),
@@ -46,6 +48,7 @@ def test_unknown_provider_lists_the_known_ones(tmp_path):
     assert no_manifest_under(out)
 
 
+@pytest.mark.slow
 def test_missing_groq_key_says_to_export_it(tmp_path):
     out = tmp_path / "out"
     done = run_cli("generate", "--provider", "groq", "--records", "4", "--out", str(out), env_drop=("GROQ_API_KEY",))
@@ -54,6 +57,7 @@ def test_missing_groq_key_says_to_export_it(tmp_path):
     assert not (out / "checkpoint" / "calls.jsonl").exists(), "no call was made"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["under-a-file", "is-a-file"])
 def test_unwritable_out_names_out_and_the_fix(blocker, where):
     out = blocker / "dataset" if where == "under-a-file" else blocker
@@ -62,6 +66,7 @@ def test_unwritable_out_names_out_and_the_fix(blocker, where):
     assert blocker.read_text() == "in the way"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag,value", [("--records-per-call", "0"), ("--concurrency", "0"), ("--max-calls", "-1"),
                                         ("--test-label-fraction", "1.5"), ("--near-dup-threshold", "0")])
 def test_out_of_range_generate_options_name_themselves(tmp_path, flag, value):
@@ -70,6 +75,7 @@ def test_out_of_range_generate_options_name_themselves(tmp_path, flag, value):
     assert no_manifest_under(out)
 
 
+@pytest.mark.slow
 def test_train_refuses_a_folder_that_is_not_a_dataset(tmp_path):
     data = tmp_path / "holiday-photos"
     data.mkdir()
@@ -79,6 +85,7 @@ def test_train_refuses_a_folder_that_is_not_a_dataset(tmp_path):
     assert no_manifest_under(model) and not (model / "model").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag,value,fix", [("--max-text-tokens", "-1", "none for no cap"),
                                             ("--max-text-tokens", "0", "none for no cap"),
                                             ("--max-steps", "-1", "none for --epochs passes"),
@@ -90,17 +97,20 @@ def test_off_is_spelled_none_and_the_old_numbers_are_named(tmp_path, flag, value
     assert not model.exists()
 
 
+@pytest.mark.slow
 def test_evaluate_names_a_zero_fusion_top_k(tmp_path):
     assert_one_clear_error(run_cli("evaluate", "--baseline", "embedding", "--data", str(tmp_path), "--fusion-seen",
                                    str(tmp_path), "--fusion-top-k", "0"), "--fusion-top-k", "none for every seen label")
 
 
+@pytest.mark.slow
 def test_evaluate_names_an_unknown_calibration(tmp_path):
     assert_one_clear_error(run_cli("evaluate", "--baseline", "embedding", "--data", str(tmp_path), "--calibration",
                                    "mean", "--out", str(tmp_path / "eval")), "--calibration", "'none', 'batch'")
     assert not (tmp_path / "eval").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["predict", "some text", "--labels", "a,b"], ["evaluate", "--data", "x.jsonl"],
                                      ["interpolate", "--alpha", "0.5", "--out", "OUT/half"]])
 def test_model_that_is_no_gliznet_folder_names_model_and_both_layouts(tmp_path, command):
@@ -112,17 +122,19 @@ def test_model_that_is_no_gliznet_folder_names_model_and_both_layouts(tmp_path, 
     assert not (tmp_path / "half").exists()
 
 
-def test_only_user_errors_lose_their_traceback():
-    """UserError, LLMConfigError, a missing file and gliznet's own input checks (ValueErrors it raises) are one
-    line and exit 2; a RuntimeError (CUDA out of memory) or a ValueError from inside a dependency is a bug or a
-    failure of the machine and propagates with its traceback."""
+def test_only_user_errors_lose_their_traceback(tmp_path):
+    """UserError (a config dataclass's check too), LLMConfigError and a file the user named that is missing are
+    one line and exit 2; a ValueError - an internal check of gliznet's or one from inside a dependency -, a
+    RuntimeError (CUDA out of memory) or a file missing from the installed package is a bug or a failure of
+    the machine and propagates with its traceback."""
     import numpy as np
     import typer
 
+    import gliznet
     from gliznet.cli import clear_errors
     from gliznet.errors import UserError
-    from gliznet.generation.plan import GenerateConfig
     from gliznet.llm.provider import LLMConfigError
+    from gliznet.training.config import TrainConfig
 
     def raising(exc: BaseException):
         def fail():
@@ -130,20 +142,88 @@ def test_only_user_errors_lose_their_traceback():
         return clear_errors(fail)
 
     for user_error in (UserError("--x 0 must be >= 1, or none"), LLMConfigError("GROQ_API_KEY is not set: export it"),
-                       FileNotFoundError("no such file: x.jsonl")):
+                       FileNotFoundError("no such file: x.jsonl"),
+                       FileNotFoundError(2, "No such file or directory", str(tmp_path / "x.jsonl"))):
         with pytest.raises(typer.Exit) as done:
             raising(user_error)()
         assert done.value.exit_code == 2
     with pytest.raises(typer.Exit):
-        clear_errors(lambda: GenerateConfig(records=0))()  # a library input check, raised in gliznet code
+        clear_errors(lambda: TrainConfig(train_label_text="nope"))()  # a config dataclass's input check
     with pytest.raises(RuntimeError, match="out of memory"):
         raising(RuntimeError("CUDA out of memory"))()
     with pytest.raises(ValueError, match="reshape"):
         clear_errors(lambda: np.zeros(3).reshape(2))()  # raised inside numpy: a bug of ours, not the user's
     with pytest.raises(ValueError, match="a bug"):
-        raising(ValueError("a bug"))()  # raised outside gliznet's modules
+        raising(ValueError("a bug"))()
+    with pytest.raises(ValueError, match="rendering"):  # an internal invariant raised in gliznet's own code
+        clear_errors(lambda: _collate_with_the_wrong_rendering())()
+    ours = str(Path(gliznet.__file__).parent / "missing-template.j2")
+    with pytest.raises(FileNotFoundError):  # a file of the package itself: our bug
+        raising(FileNotFoundError(2, "No such file or directory", ours))()
 
 
+def _collate_with_the_wrong_rendering():
+    from gliznet.training.batches import LabelCollator
+    from gliznet.training.config import TrainConfig
+
+    LabelCollator(None, TrainConfig())([{"label_text": "another rendering"}])
+
+
+# -- one bad input per command, in process: exit 2 and one line --------------------------------------
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    import json
+
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+ROWS = [{"text": f"text {i} about kettles", "labels": [f"label {i % 4}"]} for i in range(12)]
+
+
+def _bad_input_cases(tmp: Path) -> dict[str, tuple[list[str], tuple[str, ...]]]:
+    """command -> (its arguments with one bad input, what the one error line must name)."""
+    (tmp / "no-manifest").mkdir()
+    data = _jsonl(tmp / "rows.jsonl", ROWS)
+    return {
+        "generate": (["generate", "--out", str(tmp / "out"), "--negative-check", "nope"], ("--negative-check", "nope")),
+        "import": (["import", "--from", str(data), "--out", str(tmp / "out"), "--test-label-fraction", "1.5"],
+                   ("test_label_fraction", "1.5")),
+        "train": (["train", "--data", str(tmp / "no-manifest"), "--out", str(tmp / "out")], ("--data", "triplet")),
+        "train --config": (["train", "--data", str(tmp), "--out", str(tmp / "out"), "--config", str(tmp / "x.yaml")],
+                           ("--config", "does not exist")),
+        "evaluate": (["evaluate", "--baseline", "embedding", "--data", str(data), "--portion", "middle",
+                      "--out", str(tmp / "out")], ("--portion", "middle")),
+        "predict": (["predict", "a text", "--model", str(tmp), "--labels", "a,b", "--label-template", "no slot"],
+                    ("label_template", "{label}")),
+        "interpolate": (["interpolate", "--model", str(tmp), "--alpha", "2", "--out", str(tmp / "out")],
+                        ("--alpha", "[0, 1]")),
+        "publish": (["publish", "--data", str(tmp / "no-manifest"), "--store", str(tmp / "out")], ("manifest.json",)),
+        "describe-labels": (["describe-labels", "--labels-from", str(tmp / "missing.jsonl"),
+                             "--out", str(tmp / "out.jsonl")], ("--labels-from", "does not exist")),
+        "serve": (["serve", "--config", str(tmp / "missing.yaml")], ("--config", "does not exist")),
+    }
+
+
+@pytest.mark.parametrize("command", ["generate", "import", "train", "train --config", "evaluate", "predict",
+                                     "interpolate", "publish", "describe-labels", "serve"])
+def test_each_command_names_a_bad_input_in_one_line_with_exit_2(tmp_path, command):
+    from typer.testing import CliRunner
+
+    from gliznet.cli import app
+
+    args, must_name = _bad_input_cases(tmp_path)[command]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = [line.strip() for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    for word in must_name:
+        assert word in lines[0], lines[0]
+    assert ":" in lines[0].removeprefix("error:") or " must be " in lines[0], lines[0]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("manifest.json"))
+
+
+@pytest.mark.slow
 def test_train_refuses_a_dataset_folder_whose_triplet_is_not_a_dataset(tmp_path):
     """A ``triplet/`` that is not a saved DatasetDict (a crash left it half-written) is named as --data."""
     data = tmp_path / "broken"
@@ -154,6 +234,7 @@ def test_train_refuses_a_dataset_folder_whose_triplet_is_not_a_dataset(tmp_path)
     assert no_manifest_under(model)
 
 
+@pytest.mark.slow
 def test_train_refuses_a_dataset_folder_without_manifest(tmp_path):
     """A folder whose manifest.json is missing was never finished (write_hardset writes the manifest
     last): it must not be trained on even if its triplet/ happens to load."""
@@ -179,6 +260,7 @@ def test_train_refuses_a_dataset_folder_without_manifest(tmp_path):
 
 # -- the Prefect flow --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("params,names", [
     ({"records": -1}, "--records"),
     ({"provider": "nope"}, "provider"),

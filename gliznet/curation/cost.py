@@ -16,6 +16,8 @@ self-hosted one: ``local``, ``ollama``, ``openai`` against vLLM) gets tokens onl
 
 from __future__ import annotations
 
+from gliznet.errors import UserError
+
 PRICES_AS_OF = "2025-08-01"
 PRICE_SOURCE = f"Groq list prices (groq.com/pricing, as of {PRICES_AS_OF}; check before relying on them)"
 PRICE_TABLE: dict[tuple[str, str], tuple[float, float]] = {  # (provider, model) -> USD per 1M tokens (in, out)
@@ -38,8 +40,8 @@ def parse_price(text: str | None) -> tuple[float, float] | None:
     except ValueError:
         price = ()
     if len(price) != 2 or min(price) < 0:
-        raise ValueError(f"--price-per-mtok {text!r} is not two prices: pass IN,OUT in USD per million tokens, "
-                         "e.g. 0.05,0.08 (or none for the dated table)")
+        raise UserError(f"--price-per-mtok {text!r} is not two prices: pass IN,OUT in USD per million tokens, "
+                        "e.g. 0.05,0.08 (or none for the dated table)")
     return price  # type: ignore[return-value]
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import datasets
 
+from gliznet.errors import UserError
 from gliznet._io import atomic_write_lines, read_jsonl
 from gliznet.curation.split import SplitResult
 from gliznet.records import Record
@@ -85,6 +86,6 @@ def load_records_jsonl(path: str | os.PathLike) -> list[Record]:
         try:
             records.append(Record.model_validate(row))
         except ValueError as err:
-            raise ValueError(f"{path}:{number} is not a record ({err.__class__.__name__}): "
-                             "fix or remove that line") from err
+            raise UserError(f"{path}:{number} is not a record ({err.__class__.__name__}): "
+                            "fix or remove that line") from err
     return records

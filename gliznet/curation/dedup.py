@@ -53,6 +53,7 @@ from typing import Iterator
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from gliznet.errors import UserError
 from gliznet.records import Record, Rejection, RejectReason, label_key, text_key
 
 NEAR_DUP_THRESHOLD = 90.0  # the default score from which a text is a near-duplicate (generate, import)
@@ -237,7 +238,7 @@ def near_duplicates(texts: list[str], threshold: float = NEAR_DUP_THRESHOLD,
     100 here too - run ``merge_exact`` first to union their labels instead.
     """
     if not 0.0 < threshold <= 100.0:
-        raise ValueError(f"threshold={threshold} is out of range: pass a score in (0, 100], e.g. 90")
+        raise UserError(f"threshold={threshold} is out of range: pass a score in (0, 100], e.g. 90")
     keys = [text_key(t) for t in texts]
     scores: dict[tuple[int, int], float] = {}          # (early, late) -> score
     for members in _candidate_blocks(keys):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gliznet.errors import UserError
 from gliznet._io import FolderLock, disk_errors, read_jsonl
 from gliznet.curation.dedup import NEAR_DUP_THRESHOLD
 from gliznet.curation.hardset import curate, score_hardness, split_curated, write_hardset
@@ -108,7 +109,7 @@ def import_labelled(path: str, out_dir: str, *, test_label_fraction: float = TES
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path} does not exist: pass a JSONL file of {{text, labels, not_labels}} rows")
     if mine_hard_negatives < 0:
-        raise ValueError(f"mine_hard_negatives={mine_hard_negatives} is negative: pass 0 (off) or more")
+        raise UserError(f"mine_hard_negatives={mine_hard_negatives} is negative: pass 0 (off) or more")
     with FolderLock(out_dir), disk_errors(out_dir):
         return _import(path, out_dir, test_label_fraction, seed, mine_hard_negatives, embedder, limits)
 
@@ -129,8 +130,8 @@ def _import(path: str, out_dir: str, test_label_fraction: float, seed: int, mine
     validated = Validated(records, unreadable + rejections, counts)
     if not validated.records:
         reasons = dict(Counter(r.reason.value for r in validated.rejections))
-        raise ValueError(f"no row of {path} passed validation (rejections by reason: {reasons}): "
-                         "check the file format or pass relaxed limits")
+        raise UserError(f"no row of {path} passed validation (rejections by reason: {reasons}): "
+                        "check the file format or pass relaxed limits")
     curated = curate(validated, NEAR_DUP_THRESHOLD)
     split = split_curated(curated, test_label_fraction, seed)
     hardness = score_hardness(curated, seed, embedder) if embedder is not None else None

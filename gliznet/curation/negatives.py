@@ -44,6 +44,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from gliznet.errors import UserError
 from gliznet._io import Checkpoint
 from gliznet.generation.loop import MAX_TRANSPORT_FAILURES, LLMUnreachable, ask_into, settles
 from gliznet.generation.prompts import PromptTemplate, load_prompt
@@ -90,7 +91,7 @@ def check_negatives_embed(records: list[Record], embedder, fraction: float = SUS
     ``embedder.encode(list[str]) -> (n, d)`` L2-normalised vectors; every distinct string is embedded once.
     Records without positives or negatives pass unchanged (nothing to compare)."""
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"negative_fraction must be in (0, 1] (got {fraction}): pass a share such as 0.95")
+        raise UserError(f"negative_fraction must be in (0, 1] (got {fraction}): pass a share such as 0.95")
     scored = [r for r in records if r.labels and r.not_labels]
     strings = sorted({s for r in scored for s in (r.text, *r.labels, *r.not_labels)})
     vectors = np.asarray(embedder.encode(strings), dtype=np.float32) if strings else np.zeros((0, 1), np.float32)

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Iterable
 
+from gliznet.errors import UserError
 from gliznet._io import atomic_write_text, replace_path
 
 LATEST = "latest"
@@ -49,7 +50,8 @@ def version_tag(fingerprint: str, day: date | None = None) -> str:
 def read_manifest(folder: str | os.PathLike) -> dict:
     path = Path(folder) / "manifest.json"
     if not path.exists():
-        raise ValueError(f"{folder} has no manifest.json: it is not a finished gliznet dataset/model folder")
+        raise UserError(f"{folder} has no manifest.json: it is not a finished gliznet dataset/model folder; "
+                        "pass one that `gliznet generate`, `gliznet import` or `gliznet train` finished")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -108,7 +110,7 @@ def publish_hub(src: str | os.PathLike, repo_id: str, token: str | None = None, 
 
     token = token or os.environ.get("HF_TOKEN")
     if not token:
-        raise ValueError("HF_TOKEN is not set: export it to publish to the Hub, or leave --hub-repo empty")
+        raise UserError("HF_TOKEN is not set: export it to publish to the Hub, or leave --hub-repo empty")
     src = Path(src)
     manifest = read_manifest(src)
     version = manifest["version"]

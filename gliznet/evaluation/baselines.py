@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gliznet.errors import UserError
 from gliznet.modeling.backbone import Embedder, load_backbone
 from gliznet.modeling.label_text import LabelText
 from gliznet.modeling.tokenizer import BACKBONE_MAX_LENGTH, check_labels
@@ -105,7 +106,7 @@ def make_baseline(name: str, backbone: str | None = None, *, label_template: str
     """``"embedding"`` -> ``EmbeddingBaseline``, ``"cross-encoder"`` -> ``CrossEncoderBaseline``; the label
     text options as in ``GliZNetConfig`` (``gliznet.modeling.label_text``)."""
     if name not in BASELINES:
-        raise ValueError("--baseline must be one of embedding, cross-encoder")
+        raise UserError("--baseline must be one of embedding, cross-encoder")
     label_text = LabelText.from_options(label_template, text_template, label_descriptions)
     if name == "embedding":
         return EmbeddingBaseline(backbone=backbone, label_text=label_text)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gliznet.errors import UserError
+
 CALIBRATIONS = ("none", "batch")
 MIN_BATCH = 2  # fewer texts than this carry no estimate of a label's prior
 
@@ -26,8 +28,8 @@ def check_calibration(calibration: str | None) -> str:
     """``calibration`` as one of ``CALIBRATIONS`` (None means ``none``), or one clear error naming the choices."""
     value = "none" if calibration is None else str(calibration).lower()
     if value not in CALIBRATIONS:
-        raise ValueError(f"calibration={calibration!r} is not supported: use one of {CALIBRATIONS} "
-                         "(batch: subtract each label's mean score over the texts scored together)")
+        raise UserError(f"calibration={calibration!r} is not supported: use one of {CALIBRATIONS} "
+                        "(batch: subtract each label's mean score over the texts scored together)")
     return value
 
 
@@ -40,6 +42,6 @@ def calibrate(scores: np.ndarray, calibration: str | None = "batch") -> np.ndarr
     if scores.ndim != 2:
         raise ValueError(f"scores of shape {scores.shape} must be (n_texts, n_labels)")
     if scores.shape[0] < MIN_BATCH:
-        raise ValueError(f"calibration='batch' needs at least {MIN_BATCH} texts scored together to estimate each "
-                         f"label's prior, got {scores.shape[0]}: score more texts at once, or use calibration='none'")
+        raise UserError(f"calibration='batch' needs at least {MIN_BATCH} texts scored together to estimate each "
+                        f"label's prior, got {scores.shape[0]}: score more texts at once, or use calibration='none'")
     return scores - scores.mean(axis=0, keepdims=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gliznet.errors import UserError
 from gliznet._io import read_jsonl
 
 DATA_HELP = ('pass a .jsonl of {"text": str, "labels": [str, ...]} rows, or a gliznet dataset folder '
@@ -54,8 +55,8 @@ def portion_of(set_name: str, text: str) -> str:
 
 def check_portion(portion: str | None) -> str | None:
     if portion not in (None, *PORTIONS):
-        raise ValueError(f"--portion {portion!r} is not a portion: use dev (30 % of each set, for choosing a "
-                         "recipe), test (the other 70 %, for reporting) or leave it out for every row")
+        raise UserError(f"--portion {portion!r} is not a portion: use dev (30 % of each set, for choosing a "
+                        "recipe), test (the other 70 %, for reporting) or leave it out for every row")
     return portion
 
 
@@ -71,17 +72,17 @@ def load_eval_data(path: str, limit: int | None = None, seed: int = 0, portion: 
     p = labelled_path(path)
     name, texts, gold, candidates = read_labelled_jsonl(p) if p.is_file() else _read_dataset_dir(p)
     if not texts:
-        raise ValueError(f"--data {path!r} holds no rows: {DATA_HELP}")
+        raise UserError(f"--data {path!r} holds no rows: {DATA_HELP}")
     if portion is not None:
         keep = [i for i, text in enumerate(texts) if portion_of(name, text) == portion]
         if not keep:
-            raise ValueError(f"--data {path!r} has no row in the {portion} portion ({len(texts)} rows): "
-                             "evaluate it without --portion")
+            raise UserError(f"--data {path!r} has no row in the {portion} portion ({len(texts)} rows): "
+                            "evaluate it without --portion")
         texts = [texts[i] for i in keep]
         gold = [gold[i] for i in keep]
     if limit is not None:
         if limit < 1:
-            raise ValueError(f"limit={limit} must be >= 1 (or None for the whole set)")
+            raise UserError(f"limit={limit} must be >= 1 (or None for the whole set)")
         keep = _stratified_subsample(gold, limit, seed)
         texts = [texts[i] for i in keep]
         gold = [gold[i] for i in keep]
@@ -95,9 +96,9 @@ def labelled_path(path: str, option: str = "--data", help: str = DATA_HELP) -> P
     naming ``option`` and ``help``."""
     p = Path(path)
     if not p.exists():
-        raise ValueError(f"{option} {path!r} does not exist: {help}")
+        raise UserError(f"{option} {path!r} does not exist: {help}")
     if p.is_file() and p.suffix != ".jsonl":
-        raise ValueError(f"{option} {path!r} is not a .jsonl file: {help}")
+        raise UserError(f"{option} {path!r} is not a .jsonl file: {help}")
     return p
 
 
@@ -112,7 +113,7 @@ def read_labelled_jsonl(p: Path, option: str = "--data", help: str = DATA_HELP
         if (not isinstance(row, dict) or not isinstance(row.get("text"), str)
                 or not isinstance(row.get("labels"), list)
                 or not all(isinstance(x, str) for x in row["labels"])):
-            raise ValueError(f"{option} {p}:{number} lacks a string 'text' and a list 'labels': {help}")
+            raise UserError(f"{option} {p}:{number} lacks a string 'text' and a list 'labels': {help}")
         texts.append(row["text"])
         gold.append(list(dict.fromkeys(row["labels"])))
     candidates = sorted({label for labels in gold for label in labels})
@@ -127,7 +128,7 @@ def dataset_config_dir(p: Path, option: str = "--data") -> tuple[Path, str]:
     for config in ("triplet", "couplet"):
         if (p / config / "dataset_dict.json").exists():
             return p / config, p.name
-    raise ValueError(f"{option} {str(p)!r} is a folder without a saved DatasetDict: {DATA_HELP}")
+    raise UserError(f"{option} {str(p)!r} is a folder without a saved DatasetDict: {DATA_HELP}")
 
 
 def _read_dataset_dir(p: Path) -> tuple[str, list[str], list[list[str]], list[str]]:
@@ -137,8 +138,8 @@ def _read_dataset_dir(p: Path) -> tuple[str, list[str], list[list[str]], list[st
     config_dir, name = dataset_config_dir(p)
     dataset = load_from_disk(str(config_dir))
     if "test" not in dataset:
-        raise ValueError(f"--data {str(p)!r} has no 'test' split (found {sorted(dataset)}): "
-                         "evaluate on a dataset built with a zero-shot test split")
+        raise UserError(f"--data {str(p)!r} has no 'test' split (found {sorted(dataset)}): "
+                        "evaluate on a dataset built with a zero-shot test split")
     test = dataset["test"]
     texts = list(test["text"])
     gold = [list(dict.fromkeys(labels)) for labels in test["labels"]]
@@ -176,8 +177,8 @@ def default_eval_paths() -> list[str]:
     fix = ("set GLIZNET_EVAL_DIR to a folder of {text, labels} .jsonl files, "
            "e.g. export GLIZNET_EVAL_DIR=../shared/eval, or pass --data FILE")
     if not folder:
-        raise ValueError(f"GLIZNET_EVAL_DIR is not set: {fix}")
+        raise UserError(f"GLIZNET_EVAL_DIR is not set: {fix}")
     paths = sorted(str(p) for p in Path(folder).glob("*.jsonl")) if Path(folder).is_dir() else []
     if not paths:
-        raise ValueError(f"no *.jsonl eval sets in GLIZNET_EVAL_DIR={folder}: {fix}")
+        raise UserError(f"no *.jsonl eval sets in GLIZNET_EVAL_DIR={folder}: {fix}")
     return paths

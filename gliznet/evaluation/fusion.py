@@ -31,6 +31,7 @@ from typing import Protocol
 
 import numpy as np
 
+from gliznet.errors import UserError
 from gliznet.records import label_key
 
 DEFAULT_LAMBDA = 0.3
@@ -44,12 +45,12 @@ DEFAULT_TOP_K = 10
 
 def check_fusion_params(lam: float, tau: float, top_k: int | None) -> None:
     if not 0.0 <= lam <= 1.0:
-        raise ValueError(f"--fusion-lambda={lam} must be in [0, 1]: 0 keeps the model's scores, 1 uses only the "
-                         "seen labels' evidence")
+        raise UserError(f"--fusion-lambda={lam} must be in [0, 1]: 0 keeps the model's scores, 1 uses only the "
+                        "seen labels' evidence")
     if not tau > 0:
-        raise ValueError(f"--fusion-tau={tau} must be > 0: the softmax temperature over the seen labels' scores")
+        raise UserError(f"--fusion-tau={tau} must be > 0: the softmax temperature over the seen labels' scores")
     if top_k is not None and top_k < 1:
-        raise ValueError(f"--fusion-top-k={top_k} must be >= 1 (or left out for every seen label)")
+        raise UserError(f"--fusion-top-k={top_k} must be >= 1 (or left out for every seen label)")
 
 
 def seen_label_probabilities(scores_seen: np.ndarray, tau: float, top_k: int | None = None) -> np.ndarray:
@@ -182,9 +183,9 @@ def label_space(scorer) -> LabelSpace:
         return GliZNetSpace(scorer)
     if hasattr(scorer, "embedder") and hasattr(scorer, "label_vectors"):
         return EmbeddingSpace(scorer)
-    raise ValueError(f"fusion needs the label vectors of its base scorer, and {type(scorer).__name__} has none: use "
-                     "a GliZNet model or --baseline embedding, or pass FusionScorer(..., space=...) with "
-                     "label_vectors / to_score / seen_scores")
+    raise UserError(f"fusion needs the label vectors of its base scorer, and {type(scorer).__name__} has none: use "
+                    "a GliZNet model or --baseline embedding, or pass FusionScorer(..., space=...) with "
+                    "label_vectors / to_score / seen_scores")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -206,7 +207,7 @@ class FusionScorer:
         check_fusion_params(lam, tau, top_k)
         by_key = {label_key(label): label for label in seen_labels if isinstance(label, str) and label_key(label)}
         if not by_key:
-            raise ValueError("seen_labels is empty: pass the training data's labels (--fusion-seen DATASET_DIR)")
+            raise UserError("seen_labels is empty: pass the training data's labels (--fusion-seen DATASET_DIR)")
         self.base = base_scorer
         self.seen = sorted(by_key.values())
         self.seen_keys = set(by_key)
@@ -251,7 +252,7 @@ def _labels_of_dataset(p: Path) -> set[str]:
     config_dir, _ = dataset_config_dir(p, option="--fusion-seen")
     dataset = load_from_disk(str(config_dir))
     if "train" not in dataset:
-        raise ValueError(f"--fusion-seen {str(p)!r} has no 'train' split (found {sorted(dataset)}): {SEEN_HELP}")
+        raise UserError(f"--fusion-seen {str(p)!r} has no 'train' split (found {sorted(dataset)}): {SEEN_HELP}")
     return {label for labels in dataset["train"]["labels"] for label in labels}
 
 
@@ -269,10 +270,10 @@ def load_seen_labels(paths: str) -> list[str]:
     for part in [x.strip() for x in paths.split(",") if x.strip()]:
         p = labelled_path(part, "--fusion-seen", SEEN_HELP)
         if str(p.resolve()) in eval_files:
-            raise ValueError(f"--fusion-seen {part!r} is an eval set: {SEEN_HELP}")
+            raise UserError(f"--fusion-seen {part!r} is an eval set: {SEEN_HELP}")
         labels |= _labels_of_jsonl(p) if p.is_file() else _labels_of_dataset(p)
     if not labels:
-        raise ValueError(f"--fusion-seen {paths!r} names no labels: {SEEN_HELP}")
+        raise UserError(f"--fusion-seen {paths!r} names no labels: {SEEN_HELP}")
     return sorted(labels)
 
 

@@ -32,6 +32,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from gliznet.errors import UserError
 from gliznet.records import Record, Rejection, RejectReason, label_key
 
 CROSS_ROLE_POLICIES = ("keep", "reject")  # --cross-role-policy; "keep" is the default
@@ -109,7 +110,7 @@ def cross_role_counts(records: Iterable[Record]) -> Counter:
 def check_policy(policy: str) -> str:
     """``policy`` if it is one of ``CROSS_ROLE_POLICIES``, else one ``ValueError`` naming the choices."""
     if policy not in CROSS_ROLE_POLICIES:
-        raise ValueError(f"--cross-role-policy '{policy}' is unknown: use one of {', '.join(CROSS_ROLE_POLICIES)}")
+        raise UserError(f"--cross-role-policy '{policy}' is unknown: use one of {', '.join(CROSS_ROLE_POLICIES)}")
     return policy
 
 

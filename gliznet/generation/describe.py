@@ -36,6 +36,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz
 
+from gliznet.errors import UserError
 from gliznet._io import Checkpoint, read_jsonl
 from gliznet.generation.plan import check_llm_options
 from gliznet.generation.prompts import PromptTemplate, load_prompt
@@ -64,7 +65,7 @@ class DescribeConfig:
     def __post_init__(self):
         check_llm_options(self.provider, self.concurrency)
         if not 0 < self.min_chars < self.max_chars:
-            raise ValueError(f"min_chars={self.min_chars} / max_chars={self.max_chars}: need 0 < min_chars < max_chars")
+            raise UserError(f"min_chars={self.min_chars} / max_chars={self.max_chars}: need 0 < min_chars < max_chars")
 
 
 # -- 1. which labels ------------------------------------------------------------------------------------
@@ -98,11 +99,11 @@ def label_sets_from(source: str | Path) -> dict[str, list[str]]:
     elif path.is_dir():
         sets = {f.stem: _labels_of_jsonl(f) for f in sorted(path.glob("*.jsonl"))}
     else:
-        raise ValueError(f"--labels-from {source} does not exist: pass a .jsonl of {{text, labels}}, a folder of "
-                         "them, or a dataset folder")
+        raise UserError(f"--labels-from {source} does not exist: pass a .jsonl of {{text, labels}}, a folder of "
+                        "them, or a dataset folder")
     sets = {name: labels for name, labels in sets.items() if labels}
     if not sets:
-        raise ValueError(f"--labels-from {source} holds no labels: pass a .jsonl of {{text, labels}} rows")
+        raise UserError(f"--labels-from {source} holds no labels: pass a .jsonl of {{text, labels}} rows")
     return sets
 
 

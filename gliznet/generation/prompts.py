@@ -21,6 +21,8 @@ from pathlib import Path
 
 import jinja2
 
+from gliznet.errors import UserError
+
 PROMPTS_DIR: Traversable = (Path(os.environ["GLIZNET_PROMPTS_DIR"]) if os.environ.get("GLIZNET_PROMPTS_DIR")
                             else resources.files("gliznet.templates"))
 
@@ -55,5 +57,5 @@ def load_prompt(prompt_id: str) -> PromptTemplate:
     if not user.is_file() or not system.is_file():
         known = sorted(p.name.removesuffix(".j2") for p in PROMPTS_DIR.iterdir()
                        if p.name.endswith(".j2") and not p.name.endswith("_system.j2"))
-        raise ValueError(f"--prompt '{prompt_id}' not found in {PROMPTS_DIR}: use one of {', '.join(known)}")
+        raise UserError(f"--prompt '{prompt_id}' not found in {PROMPTS_DIR}: use one of {', '.join(known)}")
     return PromptTemplate(prompt_id, system.read_text(encoding="utf-8"), user.read_text(encoding="utf-8"))

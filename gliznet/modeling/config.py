@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Literal
 
+from gliznet.errors import UserError
 from gliznet.modeling.label_text import (
     DEFAULT_LABEL_DESCRIPTIONS,
     DEFAULT_LABEL_TEMPLATE,
@@ -58,13 +59,13 @@ class GliZNetConfig:
                    "label_attention": ("full", "isolated", "labels_read_text")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not supported: use one of {allowed}")
+                raise UserError(f"{name}={getattr(self, name)!r} is not supported: use one of {allowed}")
         if not (isinstance(self.pool_dim, int) and self.pool_dim >= 1):
-            raise ValueError(f"pool_dim={self.pool_dim!r} must be a positive width, e.g. 64")
+            raise UserError(f"pool_dim={self.pool_dim!r} must be a positive width, e.g. 64")
         cap = self.max_text_tokens
         if cap is not None and not (isinstance(cap, int) and cap >= 1):
-            raise ValueError(f"max_text_tokens={cap!r} is not a positive number of tokens: use e.g. "
-                             "128, or None for no cap")
+            raise UserError(f"max_text_tokens={cap!r} is not a positive number of tokens: use e.g. "
+                            "128, or None for no cap")
 
     def layout(self, max_length: int | None = None) -> dict:
         """The keywords of ``GliZNetTokenizer.assemble`` for this model, every call site's one source;
@@ -80,7 +81,7 @@ class GliZNetConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"model config keys {unknown} are unknown: use fields of GliZNetConfig {sorted(known)}")
+            raise UserError(f"model config keys {unknown} are unknown: use fields of GliZNetConfig {sorted(known)}")
         return cls(**data)
 
 

@@ -40,6 +40,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Mapping
 
+from gliznet.errors import UserError
 from gliznet._io import atomic_write_bytes, read_jsonl
 from gliznet.records import label_key as loose_key  # the one label normaliser: the descriptions' fallback key
 
@@ -64,17 +65,17 @@ def check_template(template: str | None, field_name: str) -> None:
     option = "--" + field_name.replace("_", "-")
     example = TEMPLATE_EXAMPLES[placeholder]
     if not isinstance(template, str):
-        raise ValueError(f"{field_name} ({option}) must be a string like {example!r}, got {type(template).__name__}")
+        raise UserError(f"{field_name} ({option}) must be a string like {example!r}, got {type(template).__name__}")
     try:
         fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as err:
-        raise ValueError(f"{field_name}={template!r} ({option}) is not a valid template ({err}): "
-                         f"write it like {example!r}, with {{{{ }}}} for literal braces") from None
+        raise UserError(f"{field_name}={template!r} ({option}) is not a valid template ({err}): "
+                        f"write it like {example!r}, with {{{{ }}}} for literal braces") from None
     if fields.count(placeholder) < 1 or set(fields) != {placeholder}:
         others = sorted(set(fields) - {placeholder})
         extra = f" and only it (it also has {{{', '.join(others)}}})" if others else ""
-        raise ValueError(f"{field_name}={template!r} ({option}) must contain {{{placeholder}}}{extra}: "
-                         f"write it like {example!r}")
+        raise UserError(f"{field_name}={template!r} ({option}) must contain {{{placeholder}}}{extra}: "
+                        f"write it like {example!r}")
 
 
 # -- 2. descriptions ----------------------------------------------------------------------------------
@@ -84,14 +85,14 @@ def read_description_lines(path: str | Path | Traversable) -> list[dict]:
     source = SHIPPED_DESCRIPTIONS if str(path) == SHIPPED else path
     source = source if hasattr(source, "read_text") else Path(source)
     if not source.is_file():
-        raise ValueError(f"label_descriptions {path} is not a file (--label-descriptions): pass a JSONL written "
-                         f"by `gliznet describe-labels`, or {SHIPPED!r} for the shipped descriptions")
+        raise UserError(f"label_descriptions {path} is not a file (--label-descriptions): pass a JSONL written "
+                        f"by `gliznet describe-labels`, or {SHIPPED!r} for the shipped descriptions")
     lines = []
     for number, entry in read_jsonl(source, "--label-descriptions", torn_tail=True):
         if not isinstance(entry, dict) or not isinstance(entry.get("label"), str) \
                 or not isinstance(entry.get("description"), str):
-            raise ValueError(f"--label-descriptions {path}:{number} is not a description line: each line needs "
-                             'string "label" and "description" fields')
+            raise UserError(f"--label-descriptions {path}:{number} is not a description line: each line needs "
+                            'string "label" and "description" fields')
         lines.append(entry)
     return lines
 
@@ -219,8 +220,8 @@ def resolve_descriptions(value: str, base_dir: str | Path | None = None) -> Path
     if not path.is_absolute() and base_dir is not None and (Path(base_dir) / path).is_file():
         return Path(base_dir) / path
     if not path.is_file():
-        raise ValueError(f"label_descriptions {value} is not a file (--label-descriptions): pass a JSONL written "
-                         f"by `gliznet describe-labels`, or {SHIPPED!r} for the shipped descriptions")
+        raise UserError(f"label_descriptions {value} is not a file (--label-descriptions): pass a JSONL written "
+                        f"by `gliznet describe-labels`, or {SHIPPED!r} for the shipped descriptions")
     return path
 
 

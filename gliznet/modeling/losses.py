@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gliznet.errors import UserError
+
 
 @dataclass
 class LossConfig:
@@ -41,16 +43,16 @@ class LossConfig:
     def __post_init__(self):
         for f in fields(self):
             if f.name.endswith("_weight") and getattr(self, f.name) < 0:
-                raise ValueError(f"{f.name}={getattr(self, f.name)} must be >= 0: 0 turns that loss term off")
+                raise UserError(f"{f.name}={getattr(self, f.name)} must be >= 0: 0 turns that loss term off")
         if self.focal_gamma < 0:
-            raise ValueError(f"focal_gamma={self.focal_gamma} must be >= 0: 0 is plain binary cross-entropy")
+            raise UserError(f"focal_gamma={self.focal_gamma} must be >= 0: 0 is plain binary cross-entropy")
 
     @classmethod
     def from_dict(cls, data: dict) -> "LossConfig":
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"loss config keys {unknown} are unknown: use fields of LossConfig {sorted(known)}")
+            raise UserError(f"loss config keys {unknown} are unknown: use fields of LossConfig {sorted(known)}")
         return cls(**data)
 
 

@@ -240,7 +240,7 @@ class GliZNet(nn.Module):
         try:
             encoder = AutoModel.from_pretrained(path)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot load backbone {backbone!r}: pass a local model directory or a Hub id ({exc})") from exc
+            raise UserError(f"cannot load backbone {backbone!r}: pass a local model directory or a Hub id ({exc})") from exc
         old_vocab = encoder.get_input_embeddings().weight.shape[0]
         if len(tokenizer) > old_vocab:
             encoder.resize_token_embeddings(len(tokenizer))

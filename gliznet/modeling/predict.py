@@ -28,6 +28,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from gliznet.errors import UserError
 from gliznet.modeling.tokenizer import Assembled, check_labels, validate_example
 
 LABEL_CACHE_SIZE = 65_536  # label vectors a model keeps (~100 MB at 384 dimensions in float32)
@@ -37,13 +38,13 @@ LABEL_BATCH = 128  # labels per pass when encoding label vectors
 def _per_text_labels(texts, labels) -> tuple[bool, list[list[str]]]:
     """``(shared, one label list per text)``: ``labels`` is one list for every text or one list per text."""
     if isinstance(texts, str):
-        raise ValueError("texts is a string: pass a list of texts")
+        raise UserError("texts is a string: pass a list of texts")
     shared = isinstance(labels, str) or labels is None or len(labels) == 0 or all(isinstance(x, str) for x in labels)
     if shared:
         check_labels(labels)
     per_text = [list(labels)] * len(texts) if shared else [list(x) for x in labels]
     if len(per_text) != len(texts):
-        raise ValueError(f"{len(texts)} texts but {len(per_text)} label lists: pass one shared list or one list per text")
+        raise UserError(f"{len(texts)} texts but {len(per_text)} label lists: pass one shared list or one list per text")
     for i, (text, cand) in enumerate(zip(texts, per_text)):
         validate_example(text, cand, where=f"texts[{i}]")
     return shared, per_text
@@ -171,9 +172,9 @@ def score_labels(model, texts: list[str], labels: list[str] | list[list[str]], b
     """(n_texts, n_labels) probabilities for a shared label list; a list of arrays for per-text lists.
     ``cache=False`` always scores in passes of ``max_labels_per_pass`` labels (the text repeated per pass)."""
     if max_labels_per_pass < 1 or batch_size < 1:
-        raise ValueError("batch_size and max_labels_per_pass must be >= 1")
+        raise UserError("batch_size and max_labels_per_pass must be >= 1")
     if len(texts) == 0:
-        raise ValueError("texts is empty: pass at least one text")
+        raise UserError("texts is empty: pass at least one text")
     shared, per_text = _per_text_labels(texts, labels)
     tok, cfg = model.tokenizer, model.config
     layout = cfg.layout()

@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from gliznet.errors import UserError
+
 LAB_TOKEN = "[LAB]"
 # The layout defaults, declared once: ``GliZNetConfig`` (gliznet.modeling.model) takes its own from these.
 MAX_LENGTH = 512
@@ -69,7 +71,7 @@ class GliZNetTokenizer:
         try:
             hf = AutoTokenizer.from_pretrained(path)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot load a tokenizer from {path!r}: pass a local model directory or a Hub id ({exc})") from exc
+            raise UserError(f"cannot load a tokenizer from {path!r}: pass a local model directory or a Hub id ({exc})") from exc
         return cls(hf)
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
@@ -142,13 +144,13 @@ class GliZNetTokenizer:
         ``kept_labels`` / ``dropped_labels`` (indices into ``labels[i]``).
         """
         if isinstance(texts, str):
-            raise ValueError("texts is a string: pass a list of texts")
+            raise UserError("texts is a string: pass a list of texts")
         if len(texts) != len(labels):
-            raise ValueError(f"texts has {len(texts)} items but labels has {len(labels)}: pass one label list per text")
+            raise UserError(f"texts has {len(texts)} items but labels has {len(labels)}: pass one label list per text")
         if not texts:
-            raise ValueError("texts is empty: pass at least one text")
+            raise UserError("texts is empty: pass at least one text")
         if max_length < 8:
-            raise ValueError(f"max_length={max_length} is too small: use at least 8")
+            raise UserError(f"max_length={max_length} is too small: use at least 8")
         for i, (text, cand) in enumerate(zip(texts, labels)):
             validate_example(text, cand, where=f"sample {i}")
         text_ids = self.encode_pieces(texts)
@@ -164,19 +166,19 @@ def check_labels(labels, where: str | None = None) -> None:
     non-empty strings, each once.  ``where`` (e.g. ``"texts[3]"``) starts the error when given."""
     at = f"{where}: " if where else ""
     if isinstance(labels, str):
-        raise ValueError(f"{at}labels is a string: pass a list of labels, e.g. ['sports', 'politics']")
+        raise UserError(f"{at}labels is a string: pass a list of labels, e.g. ['sports', 'politics']")
     if labels is None or len(labels) == 0:
-        raise ValueError(f"{at}labels is empty: pass at least one candidate label")
+        raise UserError(f"{at}labels is empty: pass at least one candidate label")
     for lab in labels:
         if not isinstance(lab, str) or not lab.strip():
-            raise ValueError(f"{at}a label is empty: pass non-empty label strings")
+            raise UserError(f"{at}a label is empty: pass non-empty label strings")
     if len(set(labels)) != len(labels):
         dup = sorted({lab for lab in labels if labels.count(lab) > 1})
-        raise ValueError(f"{at}duplicate labels {dup}: pass each candidate label once (labels has duplicates)")
+        raise UserError(f"{at}duplicate labels {dup}: pass each candidate label once (labels has duplicates)")
 
 
 def validate_example(text: str, labels: list[str], where: str = "input") -> None:
     """Clear errors for the inputs a classifier cannot score: an empty text, or a bad label list (``check_labels``)."""
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{where}: the text is empty: pass a non-empty string")
+        raise UserError(f"{where}: the text is empty: pass a non-empty string")
     check_labels(labels, where)

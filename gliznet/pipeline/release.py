@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from gliznet.errors import UserError
 from gliznet.curation.publish import latest_version, publish_local
 
 GATE_TOLERANCE = 0.01  # macro-F1 a new model may lose against the current release and still be released
@@ -39,7 +40,7 @@ def release_gate(candidate_score: float, previous_score: float | None, tolerance
                  previous_version: str | None = None) -> GateDecision:
     """released iff there is no previous release, or candidate >= previous - tolerance."""
     if tolerance < 0:
-        raise ValueError(f"gate_tolerance must be >= 0 (got {tolerance})")
+        raise UserError(f"gate_tolerance must be >= 0 (got {tolerance})")
     if previous_score is None:
         return GateDecision("released", candidate_score, None, None, tolerance, "first release")
     if candidate_score >= previous_score - tolerance:
@@ -110,7 +111,7 @@ def publish_model_hub(model_dir: str | Path, repo_id: str, version: str, token: 
 
     token = token or os.environ.get("HF_TOKEN")
     if not token:
-        raise ValueError("HF_TOKEN is not set: export it to publish the model, or leave hub_model_repo empty")
+        raise UserError("HF_TOKEN is not set: export it to publish the model, or leave hub_model_repo empty")
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="model", private=True, exist_ok=True)
     api.upload_folder(repo_id=repo_id, folder_path=str(model_dir), repo_type="model",

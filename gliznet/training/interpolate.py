@@ -20,12 +20,13 @@ import copy
 
 import torch
 
+from gliznet.errors import UserError
 from gliznet.modeling.model import GliZNet
 
 
 def check_alpha(alpha: float, name: str = "wise_alpha") -> float:
     if not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f"{name}={alpha} is outside [0, 1]: 1 keeps the fine-tuned weights, 0 the initial ones")
+        raise UserError(f"{name}={alpha} is outside [0, 1]: 1 keeps the fine-tuned weights, 0 the initial ones")
     return float(alpha)
 
 
@@ -37,8 +38,8 @@ def copy_state(model: GliZNet) -> dict[str, torch.Tensor]:
 def rebuilt_initial_state(tuned: GliZNet) -> dict[str, torch.Tensor]:
     """The weights ``GliZNet.from_backbone`` gives ``tuned``'s backbone and config."""
     if tuned.config.projection_dim:
-        raise ValueError("this model has projections (projection_dim set), whose initial weights were random: "
-                         "interpolate at training time (`gliznet train --wise-alpha A`) instead")
+        raise UserError("this model has projections (projection_dim set), whose initial weights were random: "
+                        "interpolate at training time (`gliznet train --wise-alpha A`) instead")
     fresh = GliZNet.from_backbone(tuned.config.backbone, copy.deepcopy(tuned.config))
     return copy_state(fresh)
 
