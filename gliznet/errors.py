@@ -6,8 +6,9 @@ message is one line that names the parameter and says what to do
 as that one line with exit code 2 (``gliznet.cli.clear_errors``); anything else is a bug or a failure of
 the machine (CUDA out of memory, a dead server) and keeps its traceback.
 
-It is a ``ValueError``, so the library's older input checks (``raise ValueError("--x must be ...")``) and
-the code that catches them keep working while they move to it.
+Raise it where the input is checked (an option, a config dataclass's ``__post_init__``, a file the user
+gave), never for an internal invariant: those stay ``ValueError`` and keep their traceback.  It is a
+``ValueError``, so a library caller's ``except ValueError`` keeps catching bad input.
 """
 
 

@@ -43,6 +43,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from gliznet._io import load_triplets
+from gliznet.errors import UserError
 from gliznet.modeling.model import GliZNet
 from gliznet.training.batches import LabelCollator, pretokenize, prior_vectors
 from gliznet.training.config import TrainConfig
@@ -225,13 +226,13 @@ def freeze_bottom(model: GliZNet, layers: int) -> None:
     stacks = [m for name, m in model.backbone.named_modules()
               if isinstance(m, torch.nn.ModuleList) and name.split(".")[-1] in ("layer", "layers")]
     if layers < -1:
-        raise ValueError(f"frozen_layers={layers}: use -1 (whole backbone), 0 (none) or a count of bottom layers")
+        raise UserError(f"frozen_layers={layers}: use -1 (whole backbone), 0 (none) or a count of bottom layers")
     if not stacks:
-        raise ValueError(f"frozen_layers={layers}: use -1 (whole backbone), 0 (none) or a count of bottom layers; "
-                         f"{type(model.backbone).__name__} has no encoder layer list, use -1 or 0")
+        raise UserError(f"frozen_layers={layers}: use -1 (whole backbone), 0 (none) or a count of bottom layers; "
+                        f"{type(model.backbone).__name__} has no encoder layer list, use -1 or 0")
     stack = stacks[0]
     if layers > len(stack):
-        raise ValueError(f"frozen_layers={layers} but the backbone has {len(stack)} layers: use at most {len(stack)}, or -1")
+        raise UserError(f"frozen_layers={layers} but the backbone has {len(stack)} layers: use at most {len(stack)}, or -1")
     model.backbone.get_input_embeddings().requires_grad_(False)
     for module in model.backbone.modules():  # position / token-type embeddings and their LayerNorm
         if type(module).__name__.endswith("Embeddings"):
@@ -303,7 +304,7 @@ def training_rows(dataset, data_dir: str, model: GliZNet, backbone: str | None, 
     train_split = pretokenize(train_split, model.tokenizer, config.max_length, label_text=label_text)
     test_split = pretokenize(test_split, model.tokenizer, config.max_length, label_text=label_text)
     if len(train_split) == 0:
-        raise ValueError(f"{data_dir}/triplet train split has no usable rows (non-empty text and >= 1 label): add data")
+        raise UserError(f"{data_dir}/triplet train split has no usable rows (non-empty text and >= 1 label): add data (--data)")
     return train_split, test_split, label_priors
 
 
