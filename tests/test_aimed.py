@@ -154,6 +154,7 @@ def test_the_split_by_texts_keeps_every_label_in_train_and_test():
 
 
 # -- a whole run ---------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_an_aimed_run_is_balanced_counted_in_the_card_and_resumes_without_asking_again(tmp_path):
     config = aimed(records=40, records_per_call=2, concurrency=1, max_calls=30)  # one call at a time: exact counts
     out = tmp_path / "aimed"

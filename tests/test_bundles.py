@@ -9,6 +9,7 @@ import json
 import pytest
 from scripted_llm import ScriptedProvider
 
+from gliznet._io import read_jsonl
 from gliznet.curation.hardset import BuildConfig, generate_hardset
 from gliznet.generation.bundles import apply_cross_role_policy, check_cross_role, cross_role_counts, cross_role_report
 from gliznet.generation.plan import GenerateConfig, plan_for, render_call, request_schema_for
@@ -81,6 +82,7 @@ def test_the_default_mode_asks_exactly_what_it_always_did():
     assert "pool" not in request_schema_for(config)["properties"]
 
 
+@pytest.mark.slow
 def test_a_bundle_run_end_to_end_reports_the_cross_role_share(tmp_path):
     config = GenerateConfig(records=9, seed=4, provider="local", bundle_size=3, concurrency=2, max_calls=3)
     manifest = generate_hardset(config, tmp_path / "hs", with_hardness=False,
@@ -91,7 +93,7 @@ def test_a_bundle_run_end_to_end_reports_the_cross_role_share(tmp_path):
     assert cross["bundles_checked"] == 3 and cross["texts"] == 9
     assert (cross["pool_labels"], cross["pool_labels_satisfying_rule"], cross["texts_breaking_rule"]) == (15, 12, 3)
     assert cross["share_satisfying_rule"] == 0.8
-    records = [json.loads(line) for line in (tmp_path / "hs" / "records.jsonl").read_text().splitlines()]
+    records = [row for _, row in read_jsonl(tmp_path / "hs" / "records.jsonl")]
     assert sorted({r["provenance"]["bundle"] for r in records}) == [0, 1, 2]
     assert {r["provenance"]["prompt_id"] for r in records} == {"hardset_bundle"}
     assert manifest["prompt_hashes"]["hardset_bundle"] == load_prompt("hardset_bundle").hash
@@ -141,6 +143,7 @@ def test_an_unknown_cross_role_policy_is_one_error_naming_the_choices():
     assert BuildConfig().cross_role_policy == "keep"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["keep", "reject"])
 def test_a_bundle_run_applies_the_stated_policy_end_to_end(tmp_path, policy):
     config = GenerateConfig(records=9, seed=4, provider="local", bundle_size=3, concurrency=2, max_calls=3)
@@ -151,7 +154,7 @@ def test_a_bundle_run_applies_the_stated_policy_end_to_end(tmp_path, policy):
     assert manifest["parameters"]["cross_role_policy"] == policy
     assert cross["texts_breaking_rule"] == 3, "the rule is judged on every valid text, whatever the policy"
     card = (tmp_path / "hs" / "README.md").read_text()
-    rejected = [json.loads(line) for line in (tmp_path / "hs" / "rejected.jsonl").read_text().splitlines()]
+    rejected = [row for _, row in read_jsonl(tmp_path / "hs" / "rejected.jsonl")]
     if policy == "keep":
         assert counts["accepted"] == 9 and cross["texts_rejected"] == 0 and "cross_role_broken" not in by_reason
         assert "kept and counted" in card

@@ -8,6 +8,7 @@ import json
 import pytest
 from fault_proxy import plan_config
 
+from gliznet._io import read_jsonl
 from gliznet.curation.card import run_summary_markdown
 from gliznet.curation.cost import PRICE_TABLE, PRICES_AS_OF, cost_line, parse_price, run_cost
 from gliznet.curation.hardset import BuildConfig, generate_hardset
@@ -44,13 +45,14 @@ def test_a_bad_price_names_the_option_and_the_fix(bad):
     assert parse_price("none") is None and parse_price(None) is None
 
 
+@pytest.mark.slow
 def test_a_run_records_its_cost_in_manifest_card_and_artifact(tmp_path, replay, monkeypatch):
     monkeypatch.setenv("GROQ_API_KEY", "recorded")
     out = tmp_path / "hs"
     config = plan_config()
     manifest = generate_hardset(config, out, BuildConfig(with_hardness=False, price_per_mtok=(0.5, 1.5)),
                                 provider_factory=lambda: make_provider("groq", config.model, base_url=replay.base_url))
-    calls = [json.loads(line) for line in (out / "checkpoint" / "calls.jsonl").read_text().splitlines()]
+    calls = [row for _, row in read_jsonl(out / "checkpoint" / "calls.jsonl")]
     tokens_in = sum(c.get("prompt_tokens") or 0 for c in calls)
     tokens_out = sum(c.get("completion_tokens") or 0 for c in calls)
     cost = manifest["cost"]

@@ -11,10 +11,11 @@
    the uninterrupted run's.
 
 2. Atomic writes.  ``write_hardset`` writes into a staging folder, renames artefacts into place and writes
-   ``manifest.json`` last (after removing the old one first).  A process rewriting a large dataset folder
-   over and over is SIGKILLed at random moments, and an exception is injected into each step of the
-   writer: afterwards a folder either has no manifest (reads as unfinished) or has one whose datasets
-   load and whose content has exactly the manifest's fingerprint.
+   ``manifest.json`` last (after removing the old one first).  A child rewriting a dataset folder is SIGKILLed
+   at named points inside the writer (before or after a step: it says where it is and waits there for the
+   kill), and an exception is injected into each step of the writer: afterwards a folder either has no
+   manifest (reads as unfinished) or has one whose datasets load and whose content has exactly the
+   manifest's fingerprint.
 """
 
 from __future__ import annotations
@@ -32,29 +33,22 @@ from pathlib import Path
 
 import datasets
 import pytest
+from conftest import first_line
 from fault_proxy import FaultConfig, plan_cli_args, plan_config
+from helpers import make_records, write
 
-from gliznet.curation.hardset import MANIFEST, is_complete, write_hardset
+from gliznet._io import read_jsonl
+from gliznet.curation.hardset import MANIFEST, is_complete
 from gliznet.curation.publish import dataset_fingerprint
-from gliznet.curation.split import zero_shot_split
 from gliznet.generation.plan import prompt_text
 from gliznet.generation.prompts import load_prompt
-from gliznet.records import Provenance, Record, parse_batch, text_key
+from gliznet.records import parse_batch, text_key
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLS = 20
 RECORDS = 100  # more than the plan's calls can give: every run makes all of them
 
 
-def read_jsonl(path: Path, tolerant: bool = False) -> list[dict]:
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if not tolerant:
-                raise  # only a SIGKILLed writer may leave a torn last line
-    return rows
 
 
 # -- 1. crash-resume ---------------------------------------------------------------------------------
@@ -74,7 +68,7 @@ def test_resume_after_20_random_sigkills_loses_and_duplicates_nothing(replay, tm
         ref_seconds = time.monotonic() - start
         assert reference.returncode == 0, reference.stderr[-2000:]
         ref_manifest = json.loads((tmp_path / "reference" / MANIFEST).read_text())
-        ref_records = Counter(text_key(r["text"]) for r in read_jsonl(tmp_path / "reference" / "records.jsonl"))
+        ref_records = Counter(text_key(r["text"]) for _, r in read_jsonl(tmp_path / "reference" / "records.jsonl"))
         rng = random.Random(20241125)
         delays = [rng.uniform(0.35, 1.0) * ref_seconds for _ in range(KILLS)]  # imports take the first ~third
 
@@ -86,7 +80,7 @@ def test_resume_after_20_random_sigkills_loses_and_duplicates_nothing(replay, tm
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             calls = out / "checkpoint" / "calls.jsonl"
-            before = {c["call"]: c for c in read_jsonl(calls, tolerant=True)}
+            before = {c["call"]: c for _, c in read_jsonl(calls, torn_tail=True)} if calls.exists() else {}
             phase = ("finished" if is_complete(out) else "building" if len(before) == ref_manifest["counts"]["calls"]
                      else "generating" if before else "starting")
             resumed = subprocess.run(command(out), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -102,14 +96,14 @@ def test_resume_after_20_random_sigkills_loses_and_duplicates_nothing(replay, tm
     lost = duplicated = 0
     for run in runs:
         out, before = run["out"], run["before"]
-        after = read_jsonl(out / "checkpoint" / "calls.jsonl")
+        after = [row for _, row in read_jsonl(out / "checkpoint" / "calls.jsonl")]
         indices = [c["call"] for c in after]
         assert len(indices) == len(set(indices)), f"{out.name}: a call was asked twice"
         for index, line in before.items():
             assert next(c for c in after if c["call"] == index) == line, f"{out.name}: call {index} changed"
-        final = Counter(text_key(r["text"]) for r in read_jsonl(out / "records.jsonl"))
+        final = Counter(text_key(r["text"]) for _, r in read_jsonl(out / "records.jsonl"))
         duplicated += sum(n - 1 for n in final.values())
-        near = {text_key(json.loads(r["raw"])["text"]) for r in read_jsonl(out / "rejected.jsonl")
+        near = {text_key(json.loads(r["raw"])["text"]) for _, r in read_jsonl(out / "rejected.jsonl")
                 if r["reason"] == "near_duplicate" and r["raw"].startswith("{")}
         for line in before.values():
             if line.get("ok"):
@@ -131,21 +125,6 @@ def test_resume_after_20_random_sigkills_loses_and_duplicates_nothing(replay, tm
 
 # -- 2. atomic writes --------------------------------------------------------------------------------
 
-PROV = Provenance(provider="t", model="t", prompt_id="p", prompt_hash="h", topic="t", genre="g", length="l",
-                  reading_level="r", seed=0)
-
-
-def make_records(n: int, tag: str) -> list[Record]:
-    return [Record(text=f"{tag} text {i}: the kettle boiled while the committee argued about budgets",
-                   labels=[f"topic {i % 40}"], not_labels=[f"other {i % 13}", f"else {i % 11}", f"none {i % 7}"],
-                   provenance=PROV) for i in range(n)]
-
-
-def write(out: Path, records: list[Record]) -> dict:
-    return write_hardset(out, records=records, rejections=[], counts=Counter(), params={"n": len(records)},
-                         split=zero_shot_split(records, test_label_fraction=0.2, seed=0))
-
-
 def assert_complete_or_unfinished(out: Path) -> str:
     """A folder is either unfinished (no manifest) or complete: its datasets load and match the manifest."""
     if not (out / MANIFEST).exists():
@@ -161,39 +140,67 @@ def assert_complete_or_unfinished(out: Path) -> str:
 
 WRITER = """
 import sys
+import time
 from pathlib import Path
 sys.path[:0] = [{root!r}, {tests!r}]
-from test_crash_resume import make_records, write
-out = Path(sys.argv[1])
-sets = [make_records(4000, "alpha"), make_records(4000, "beta")]
-i = 0
-while True:
-    write(out, sets[i % 2])
-    print("wrote", i, flush=True)
-    i += 1
+import gliznet.curation.hardset as hardset
+from helpers import make_records, write
+
+out, step, nth, when = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+real, calls = getattr(hardset, step), [0]
+
+
+def stop_here():
+    print("at", step, nth, when, flush=True)  # the parent SIGKILLs this process on reading the line
+    time.sleep(600)
+
+
+def announced(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] == nth and when == "before":
+        stop_here()
+    result = real(*args, **kwargs)
+    if calls[0] == nth and when == "after":
+        stop_here()
+    return result
+
+
+setattr(hardset, step, announced)
+write(out, make_records(400, "rewrite"))
+print("finished without stopping", flush=True)
 """
+
+# Where the SIGKILL lands inside write_hardset: (step, which call of it, before or after that call).  Only a kill
+# after the manifest's write leaves a complete folder (the new one); every other leaves it unfinished.
+KILL_POINTS = [("write_records_jsonl", 1, "before"), ("write_records_jsonl", 2, "after"),
+               ("save_datasets", 1, "before"), ("save_datasets", 1, "after"), ("render_card", 1, "after"),
+               ("replace_path", 1, "after"), ("replace_path", 3, "after"),  # mid-swap: 2 of 5 artefacts renamed
+               ("atomic_write_text", 1, "before"), ("atomic_write_text", 1, "after")]
 
 
 @pytest.mark.slow
-def test_sigkill_during_large_writes_never_leaves_a_manifest_over_broken_data(tmp_path):
+@pytest.mark.parametrize("step,nth,when", KILL_POINTS)
+def test_sigkill_inside_a_rewrite_never_leaves_a_manifest_over_broken_data(tmp_path, step, nth, when):
+    """A child rewriting a dataset folder says where it is and waits there; the kill lands exactly at that point."""
     script = tmp_path / "writer.py"
     script.write_text(WRITER.format(root=str(ROOT), tests=str(ROOT / "tests")))
-    rng = random.Random(7)
-    outcomes = Counter()
-    for i in range(10):
-        out = tmp_path / f"ds-{i}"
-        write(out, make_records(300, "first"))  # a complete folder to be overwritten
-        proc = subprocess.Popen([sys.executable, str(script), str(out)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True,
-                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        time.sleep(rng.uniform(2.0, 7.0))  # imports take ~2 s, one write ~1-2 s
+    out = tmp_path / "ds"
+    write(out, make_records(300, "first"))  # a complete folder to be overwritten
+    proc = subprocess.Popen([sys.executable, str(script), str(out), step, str(nth), when], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        line = first_line(proc, timeout=120)
+    finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        outcomes[assert_complete_or_unfinished(out)] += 1
-        write(out, make_records(50, "again"))  # the next run repairs the folder
-        assert assert_complete_or_unfinished(out) == "complete"
-    print(f"\natomic writes: 10 SIGKILLs mid-rewrite -> {dict(outcomes)}; no manifest over unloadable data")
-    assert outcomes["unfinished"] >= 1, "no kill landed inside a write: lengthen the writes"
+    assert line == f"at {step} {nth} {when}", f"{line}\n{proc.stderr.read()[-2000:]}"
+    after_manifest = (step, when) == ("atomic_write_text", "after")
+    assert assert_complete_or_unfinished(out) == ("complete" if after_manifest else "unfinished")
+    if after_manifest:
+        assert json.loads((out / MANIFEST).read_text())["counts"]["accepted"] == 400, "the new folder, whole"
+    write(out, make_records(50, "again"))  # the next run repairs the folder
+    assert assert_complete_or_unfinished(out) == "complete"
 
 
 @pytest.mark.parametrize("step", ["write_records_jsonl", "save_datasets", "render_card", "replace_path"])

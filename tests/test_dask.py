@@ -11,6 +11,8 @@ import socket
 
 import pytest
 
+from gliznet._io import read_jsonl
+
 GROQ_KEY = "gsk_not-a-real-key-but-a-secret-0123456789"
 
 
@@ -86,7 +88,7 @@ def test_generate_hardset_runs_its_batches_on_dask_worker_processes(prefect_harn
     assert result["fingerprint"] == manifest["fingerprint"]
     assert manifest["parameters"]["provider"] == "groq"
     assert datasets.load_from_disk(str(out / "triplet"))["train"].column_names == ["text", "labels", "not_labels"]
-    calls = [json.loads(line) for line in (out / "checkpoint" / "calls.jsonl").read_text().splitlines()]
+    calls = [row for _, row in read_jsonl(out / "checkpoint" / "calls.jsonl")]
     assert len(calls) == manifest["counts"]["calls"] >= 1
     assert manifest["llm_usage"]["calls"] == len(calls)
     assert {line["provider"] for line in calls} == {"groq"}

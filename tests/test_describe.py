@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from gliznet._io import read_jsonl
 from gliznet.generation.describe import (
     DescribeConfig,
     DescriptionCache,
@@ -55,7 +56,7 @@ def _answers(**overrides):
 
 
 def _lines(path):
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [row for _, row in read_jsonl(path)] if path.exists() else []
 
 
 def test_a_rerun_asks_only_the_labels_the_cache_does_not_describe(tmp_path):

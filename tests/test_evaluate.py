@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,6 @@ import pytest
 from gliznet.evaluation.data import EvalData, default_eval_paths, load_eval_data
 from gliznet.evaluation.runs import evaluate, evaluate_suite
 
-SHARED_EVAL = Path(os.environ["GLIZNET_EVAL_DIR"])  # the real eval sets (set by conftest when unset)
 
 
 class KeywordScorer:
@@ -71,26 +69,26 @@ def test_evaluate_suite_summarises_headline_macro_f1(tmp_path):
     assert (out / "multi" / "report.json").exists()
 
 
-def test_load_eval_data_reads_shared_sst2():
-    data = load_eval_data(str(SHARED_EVAL / "sst2.jsonl"))
+def test_load_eval_data_reads_shared_sst2(eval_dir):
+    data = load_eval_data(str(eval_dir / "sst2.jsonl"))
     assert data.name == "sst2" and len(data.texts) == 872
     assert data.candidate_labels == ["negative", "positive"] and not data.multi_label
     assert data.gold_matrix().sum() == 872
 
 
-def test_limit_subsamples_stratified_and_keeps_every_candidate():
-    data = load_eval_data(str(SHARED_EVAL / "emotion.jsonl"), limit=200, seed=1)
-    full = load_eval_data(str(SHARED_EVAL / "emotion.jsonl"))
+def test_limit_subsamples_stratified_and_keeps_every_candidate(eval_dir):
+    data = load_eval_data(str(eval_dir / "emotion.jsonl"), limit=200, seed=1)
+    full = load_eval_data(str(eval_dir / "emotion.jsonl"))
     assert len(data.texts) == 200 and data.candidate_labels == full.candidate_labels
     share = {label: sum(g == [label] for g in data.gold) / 200 for label in data.candidate_labels}
     full_share = {label: sum(g == [label] for g in full.gold) / 2000 for label in full.candidate_labels}
     assert all(abs(share[k] - full_share[k]) <= 0.01 for k in share)
-    assert load_eval_data(str(SHARED_EVAL / "emotion.jsonl"), limit=200, seed=1).texts == data.texts
-    assert load_eval_data(str(SHARED_EVAL / "emotion.jsonl"), limit=200, seed=2).texts != data.texts
+    assert load_eval_data(str(eval_dir / "emotion.jsonl"), limit=200, seed=1).texts == data.texts
+    assert load_eval_data(str(eval_dir / "emotion.jsonl"), limit=200, seed=2).texts != data.texts
 
 
-def test_reuters_is_detected_as_multi_label():
-    data = load_eval_data(str(SHARED_EVAL / "reuters21578_modapte.jsonl"))
+def test_reuters_is_detected_as_multi_label(eval_dir):
+    data = load_eval_data(str(eval_dir / "reuters21578_modapte.jsonl"))
     assert data.multi_label and len(data.candidate_labels) == 86  # of the source split's 90, 86 occur in the sample
 
 

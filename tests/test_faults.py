@@ -42,6 +42,7 @@ from fault_proxy import (
     plan_config,
 )
 
+from gliznet._io import read_jsonl
 from gliznet.curation.hardset import generate_hardset
 from gliznet.generation.loop import run_call
 from gliznet.generation.plan import GenerateConfig, plan_call, prompt_text
@@ -56,16 +57,14 @@ ISSUE_KINDS = TRANSIENT_KINDS + CONTENT_KINDS  # 429, 500, 503, hang, cut, malfo
 ALL_CALLS = 100  # more records than the plan's calls give: a run makes every call, so it ends the same way each time
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def account(out: Path, config: GenerateConfig, proxy_stats: dict, usage: dict, max_retries: int,
             retry_after_s: float) -> dict:
     """Check every identity of the module docstring; return the figures."""
-    calls = read_jsonl(out / "checkpoint" / "calls.jsonl")
-    records = read_jsonl(out / "records.jsonl")
-    rejected = read_jsonl(out / "rejected.jsonl")
+    calls = [row for _, row in read_jsonl(out / "checkpoint" / "calls.jsonl")]
+    records = [row for _, row in read_jsonl(out / "records.jsonl")]
+    rejected = [row for _, row in read_jsonl(out / "rejected.jsonl")]
     manifest = json.loads((out / "manifest.json").read_text())
     reasons = Counter(r["reason"] for r in rejected)
 

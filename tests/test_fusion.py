@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +16,6 @@ from gliznet.evaluation.fusion import (
     seen_label_probabilities,
 )
 
-SHARED_EVAL = Path(os.environ["GLIZNET_EVAL_DIR"])  # the real eval sets (set by conftest when unset)
 
 
 def test_fuse_matches_a_hand_computed_case():
@@ -107,7 +104,7 @@ def test_fusion_needs_seen_labels_and_a_known_base():
         label_space(base)
 
 
-def test_seen_labels_come_from_a_dataset_train_split_or_a_jsonl(tmp_path):
+def test_seen_labels_come_from_a_dataset_train_split_or_a_jsonl(tmp_path, eval_dir):
     from datasets import Dataset, DatasetDict
 
     train = Dataset.from_dict({"text": ["t1", "t2"], "labels": [["alarm set"], ["weather", "alarm set"]],
@@ -119,7 +116,7 @@ def test_seen_labels_come_from_a_dataset_train_split_or_a_jsonl(tmp_path):
     assert load_seen_labels(str(tmp_path / "ds")) == ["alarm set", "weather"]  # positives of train only
     assert load_seen_labels(f"{tmp_path / 'ds'},{rows}") == ["alarm set", "banking", "weather"]
     with pytest.raises(ValueError, match="eval set"):
-        load_seen_labels(str(SHARED_EVAL / "sst2.jsonl"))
+        load_seen_labels(str(eval_dir / "sst2.jsonl"))
     with pytest.raises(ValueError, match="--fusion-seen"):
         load_seen_labels(str(tmp_path / "missing"))
 

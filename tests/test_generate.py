@@ -15,7 +15,7 @@ import datasets
 import pytest
 from fault_proxy import FaultConfig, plan_cli_args, plan_config
 
-from gliznet._io import Checkpoint
+from gliznet._io import Checkpoint, read_jsonl
 from gliznet.curation.hardset import generate_hardset
 from gliznet.generation.plan import GenerateConfig, load_topics, plan_call, prompt_text
 from gliznet.generation.prompts import PromptTemplate, load_prompt
@@ -80,8 +80,6 @@ def test_checkpoint_drops_a_torn_last_line_and_keeps_the_rest(tmp_path):
 
 # --- runs ---------------------------------------------------------------------------------------
 
-def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _schema_shaped(raw: str, n_records: int) -> bool:
@@ -109,7 +107,7 @@ def test_generate_hardset_on_the_embedded_llm_keeps_the_folder_contract(tmp_path
     except RuntimeError as err:
         assert "no record was accepted from 4 LLM calls" in str(err), err
         manifest = None
-    calls = _read_jsonl(out / "checkpoint" / "calls.jsonl")
+    calls = [row for _, row in read_jsonl(out / "checkpoint" / "calls.jsonl")]
     assert sorted(c["call"] for c in calls) == [0, 1, 2, 3], "8 records need all 4 calls of 2"
     assert all(c["provider"] == "local" and c["model"] == llama_server.alias for c in calls)
     answered = [c for c in calls if c["ok"]]
@@ -121,7 +119,8 @@ def test_generate_hardset_on_the_embedded_llm_keeps_the_folder_contract(tmp_path
         return
     for name in ["records.jsonl", "rejected.jsonl", "README.md", "manifest.json", "checkpoint/calls.jsonl"]:
         assert (out / name).exists(), name
-    records, rejected = _read_jsonl(out / "records.jsonl"), _read_jsonl(out / "rejected.jsonl")
+    records = [row for _, row in read_jsonl(out / "records.jsonl")]
+    rejected = [row for _, row in read_jsonl(out / "rejected.jsonl")]
     counts = manifest["counts"]
     assert counts["accepted"] == len(records) and counts["rejected"] == len(rejected) and counts["calls"] == 4
     # every record keeps its provenance; every rejection says why and keeps what the model wrote
@@ -164,19 +163,19 @@ def test_resume_after_sigkill_loses_nothing(tmp_path, replay):
             time.sleep(0.1)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        before = {c["call"]: c for c in _read_jsonl_tolerant(calls)}
+        before = {c["call"]: c for _, c in read_jsonl(calls, torn_tail=True)}
         assert len(before) >= 3 and not (out / "manifest.json").exists()
 
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    after = _read_jsonl(calls)
+    after = [row for _, row in read_jsonl(calls)]
     indices = [c["call"] for c in after]
     assert len(indices) == len(set(indices)), "no call answered twice"
     for index, line in before.items():  # nothing already generated is lost or changed
         assert next(c for c in after if c["call"] == index) == line
     manifest = json.loads((out / "manifest.json").read_text())
-    records = _read_jsonl(out / "records.jsonl")
-    rejected = _read_jsonl(out / "rejected.jsonl")
+    records = [row for _, row in read_jsonl(out / "records.jsonl")]
+    rejected = [row for _, row in read_jsonl(out / "rejected.jsonl")]
     assert manifest["counts"]["accepted"] == len(records)
     keys = [text_key(r["text"]) for r in records]
     assert len(keys) == len(set(keys)), "no record duplicated"
@@ -192,14 +191,6 @@ def test_resume_after_sigkill_loses_nothing(tmp_path, replay):
                 assert record.key in set(keys) | near
 
 
-def _read_jsonl_tolerant(path: Path) -> list[dict]:
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass  # a torn last line is allowed after SIGKILL
-    return rows
 
 
 def _blank() -> Provenance:

@@ -8,55 +8,18 @@ The LLM behind ``run_call`` is tested in test_providers.py / test_generate.py.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from helpers import Executor, answered, failed
 
 from gliznet._io import Checkpoint
 from gliznet.generation.loop import generate_calls, usage_of
 from gliznet.generation.plan import CallSpec, GenerateConfig
 
 GUARD_S = 30.0  # deadlock guard only: a correct loop never waits this long
-
-
-def answered(spec: CallSpec, records: int = 1) -> dict:
-    """A checkpoint line whose answer holds ``records`` valid records (distinct per call)."""
-    items = [{"text": f"Call {spec.index} item {k}: the harbour raised docking fees for cargo ships this spring.",
-              "labels": ["shipping"], "not_labels": ["aviation", "railways", "fishing"]} for k in range(records)]
-    return {"call": spec.index, "spec": vars(spec), "provider": "local", "model": "m", "prompt_id": "hardset_batch",
-            "prompt_hash": "h", "created_at": "2024-01-01T00:00:00+00:00", "ok": True,
-            "raw": json.dumps({"records": items}), "prompt_tokens": 10, "completion_tokens": 20,
-            "latency_s": 0.5, "llm_seconds": 0.5, "attempts": 1}
-
-
-def failed(spec: CallSpec) -> dict:
-    """A call the LLM answered with a refusal (HTTP 400): it settles the call (a transport failure would not:
-    see test_reliability.py)."""
-    return {"call": spec.index, "spec": vars(spec), "provider": "local", "model": "m", "prompt_id": "hardset_batch",
-            "prompt_hash": "h", "created_at": "2024-01-01T00:00:00+00:00", "ok": False, "error": "bad_request",
-            "failure": "answer", "detail": "HTTP 400: refused", "attempts": 3, "llm_seconds": 1.5}
-
-
-class Executor:
-    """A plain thread pool that runs ``call(spec)`` and records which calls started, in order."""
-
-    def __init__(self, call, workers: int = 8):
-        self.call = call
-        self.started: list[int] = []
-        self.pool = ThreadPoolExecutor(max_workers=workers)
-
-    def submit(self, spec: CallSpec):
-        self.started.append(spec.index)
-        return self.pool.submit(self.call, spec)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.pool.shutdown(wait=True)
 
 
 def test_a_finished_call_frees_its_slot_while_the_others_still_run(tmp_path):

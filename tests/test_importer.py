@@ -9,6 +9,7 @@ from pathlib import Path
 import datasets
 import pytest
 
+from gliznet._io import read_jsonl
 from gliznet.curation.dataset import load_records_jsonl
 from gliznet.curation.importer import import_labelled
 from gliznet.records import Limits, RejectReason, label_key
@@ -22,8 +23,7 @@ RELAXED = Limits(min_text_chars=5)
 def clinc_rows() -> list[dict]:
     if not CLINC.is_file():
         pytest.fail(f"real training data not found at {CLINC}: the shared/ folder must sit next to the repo")
-    with open(CLINC, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
+    rows = [row for _, row in read_jsonl(CLINC)]
     return rows[::150]   # 120 rows spread over the intents (the file is grouped by intent)
 
 
@@ -37,7 +37,7 @@ def write_slice(path: Path, rows: list[dict], extra_lines: tuple[str, ...] = ())
 
 
 def rejected(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+    return [row for _, row in read_jsonl(out / "rejected.jsonl")]
 
 
 def test_import_writes_the_hardset_folder_and_accounts_for_every_row(tmp_path, clinc_rows):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from scripted_llm import ScriptedOpenAI, ScriptedProvider
 
+from gliznet._io import read_jsonl
 from gliznet.curation.hardset import NothingAccepted, generate_hardset
 from gliznet.curation.negatives import check_negatives_llm
 from gliznet.generation.plan import GenerateConfig
@@ -55,6 +56,7 @@ def test_negatives_the_llm_names_as_true_are_dropped_and_counted():
     assert report["suspect_false_negative_rate"] == round(1 / 6, 4) and report["records_scored"] == 2
 
 
+@pytest.mark.slow
 def test_an_llm_checked_run_drops_counts_and_on_rerun_asks_nothing_again(tmp_path):
     config = GenerateConfig(records=6, seed=1, provider="local", bundle_size=3, max_calls=2, concurrency=2)
     llm = ScriptedProvider()
@@ -66,9 +68,9 @@ def test_an_llm_checked_run_drops_counts_and_on_rerun_asks_nothing_again(tmp_pat
     assert counts["negatives_dropped_suspect_false_negative"] == 6 and counts["negative_check_unknown_labels"] == 6
     assert check["mode"] == "llm" and check["negatives_checked"] == 18 and check["negatives_dropped"] == 6
     assert manifest["llm_usage"]["calls"] == 2 + 6, "the check's calls count in the run's usage and cost"
-    lines = [json.loads(x) for x in (tmp_path / "hs" / "checkpoint" / "negative_check.jsonl").read_text().splitlines()]
+    lines = [row for _, row in read_jsonl(tmp_path / "hs" / "checkpoint" / "negative_check.jsonl")]
     assert len(lines) == 6 and all(line["ok"] and line["prompt_id"] == "negative_check" for line in lines)
-    records = [json.loads(x) for x in (tmp_path / "hs" / "records.jsonl").read_text().splitlines()]
+    records = [row for _, row in read_jsonl(tmp_path / "hs" / "records.jsonl")]
     assert len(records) == 6 and all(len(r["not_labels"]) == 2 for r in records), "each lost its first negative"
     again = ScriptedProvider()
     rerun = generate_hardset(config, tmp_path / "hs", with_hardness=False, negative_check="llm",
@@ -104,8 +106,8 @@ def test_an_llm_check_resumes_after_sigkill_with_nothing_lost_or_repeated(tmp_pa
         asked = Counter(p for p in server.prompts if "listed as WRONG" in p)
     after = check_file.read_text().splitlines()
     assert after[:len(before)] == before, "every answer written before the kill is kept unchanged"
-    keys = Counter(json.loads(line)["record"] for line in after)
-    records = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
+    keys = Counter(row["record"] for _, row in read_jsonl(check_file))
+    records = [row for _, row in read_jsonl(out / "records.jsonl")]
     assert len(records) == 15 and set(keys) == {text_key(r["text"]) for r in records}
     assert set(keys.values()) == {1}, "no record was checked twice"
     assert sum(asked.values()) - len(keys) <= 1, "at most the call in flight at the kill was asked again"
@@ -127,7 +129,7 @@ def test_bundles_seeds_and_the_llm_check_run_live_on_the_embedded_model(tmp_path
         manifest = generate_hardset(config, tmp_path / "hs", with_hardness=False, negative_check="llm")
     except NothingAccepted:
         manifest = None
-    calls = [json.loads(x) for x in (tmp_path / "hs" / "checkpoint" / "calls.jsonl").read_text().splitlines()]
+    calls = [row for _, row in read_jsonl(tmp_path / "hs" / "checkpoint" / "calls.jsonl")]
     assert len(calls) >= 1 and all(c["spec"]["bundle_size"] == 3 and c["spec"]["seed_id"] for c in calls)
     assert sorted(c["spec"]["seed_pass"] for c in calls)[:3] == [0] * min(3, len(calls))
     if manifest is None:

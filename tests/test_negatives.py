@@ -3,12 +3,12 @@ MiniLM encoder; flagged negatives dropped and counted, shown beside hardness in 
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 from fault_proxy import plan_config
 
+from gliznet._io import read_jsonl
 from gliznet.curation.card import run_summary_markdown
 from gliznet.curation.hardset import BuildConfig, generate_hardset
 from gliznet.curation.negatives import SUSPECT_FRACTION, check_negatives_embed
@@ -83,6 +83,7 @@ def test_unknown_negative_check_mode_names_the_choices():
         BuildConfig(negative_check="nli")
 
 
+@pytest.mark.slow
 def test_a_run_with_the_embed_check_counts_drops_and_shows_both_rates(tmp_path, replay, monkeypatch, embedder):
     monkeypatch.setenv("GROQ_API_KEY", "recorded")
     out = tmp_path / "hs"
@@ -90,7 +91,7 @@ def test_a_run_with_the_embed_check_counts_drops_and_shows_both_rates(tmp_path, 
     manifest = generate_hardset(config, out, BuildConfig(with_hardness=True, negative_check="embed"),
                                 provider_factory=lambda: make_provider("groq", config.model, base_url=replay.base_url))
     check, counts = manifest["negative_check"], manifest["counts"]
-    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    records = [row for _, row in read_jsonl(out / "records.jsonl")]
     assert check["negatives_dropped"] == counts.get("negatives_dropped_suspect_false_negative", 0)
     assert check["negatives_checked"] == counts["negatives_checked"]
     assert sum(len(r["not_labels"]) for r in records) <= check["negatives_checked"] - check["negatives_dropped"]

@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 from conftest import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
 
+from gliznet._io import read_jsonl
 from gliznet.curation.hardset import NothingAccepted, generate_hardset
 from gliznet.generation.plan import GenerateConfig
 from gliznet.llm.openai import NO_KEY, OpenAIProvider
@@ -58,7 +59,7 @@ def test_a_generation_run_through_the_openai_client_checkpoints_tokens_and_cost(
         manifest = generate_hardset(config, tmp_path / "hs", with_hardness=False, price_per_mtok=(1.0, 2.0))
     except NothingAccepted:
         manifest = None
-    calls = [json.loads(line) for line in (tmp_path / "hs" / "checkpoint" / "calls.jsonl").read_text().splitlines()]
+    calls = [row for _, row in read_jsonl(tmp_path / "hs" / "checkpoint" / "calls.jsonl")]
     assert sorted(c["call"] for c in calls) == [0, 1]
     assert all(c["provider"] == "openai" and c["model"] == llama_server.alias for c in calls)
     assert any(c["ok"] and c["prompt_tokens"] > 0 for c in calls), calls[0].get("detail")

@@ -189,6 +189,7 @@ def test_the_base_commands_run_without_the_extras(tmp_path):
     assert run_cli_without_extras("--help").returncode == 0
 
 
+@pytest.mark.slow
 def test_import_gliznet_and_the_cli_load_no_torch_and_no_extra_until_the_model_is_touched():
     code = ("import sys, gliznet, gliznet.cli\n"
             f"heavy = {(*EXTRA_MODULES, 'torch')!r}\n"

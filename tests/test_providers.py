@@ -85,6 +85,7 @@ def test_unknown_provider_name_lists_the_choices():
 
 
 # -- package layout: interface, providers, registry ---------------------------------------------
+@pytest.mark.slow
 def test_the_provider_interface_imports_no_provider():
     """``provider.py`` is the interface only: importing it (and the package) loads no provider module."""
     code = ("import sys, gliznet.llm.provider, gliznet.llm; "

@@ -26,15 +26,14 @@ import sys
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from conftest import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER, assert_one_clear_error
 from fault_proxy import RECORDED_ALIAS, FaultConfig, FaultProxy, plan_cli_args, plan_config
-from test_generate_loop import answered, failed
+from helpers import Executor, answered, failed
 
-from gliznet._io import LOCK_NAME, Checkpoint, FolderBusy, FolderLock, disk_errors
+from gliznet._io import Checkpoint, FolderBusy, FolderLock, LOCK_NAME, disk_errors, read_jsonl
 from gliznet.curation.hardset import generate_hardset
 from gliznet.errors import UserError
 from gliznet.generation.loop import (
@@ -56,27 +55,6 @@ def unreached(spec: CallSpec) -> dict:
     """The checkpoint line of a call that got no answer (connection refused after its retries)."""
     return {**failed(spec), "error": "connection", "failure": "transport", "cause": CAUSE,
             "detail": f"groq call failed after 5 attempts (connection): {CAUSE}", "attempts": 5}
-
-
-class Executor:
-    """A thread pool running ``call(spec)``; records the calls started."""
-
-    def __init__(self, call, workers: int = 4):
-        self.call, self.started, self.pool = call, [], ThreadPoolExecutor(workers)
-
-    def submit(self, spec):
-        self.started.append(spec.index)
-        return self.pool.submit(self.call, spec)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.pool.shutdown(wait=True)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 # -- 1. failed calls are not answers -------------------------------------------------------------------
@@ -161,6 +139,7 @@ def test_a_second_writer_of_a_folder_is_refused_with_the_holder_named(tmp_path):
     FolderLock(tmp_path / "ds").acquire().release()
 
 
+@pytest.mark.slow
 def test_a_stale_lock_of_a_dead_process_is_taken_over_and_said_so(tmp_path, caplog):
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(gone.stdout)
@@ -182,6 +161,7 @@ def test_a_lock_written_on_another_host_is_refused_with_how_to_clear_it(tmp_path
         FolderLock(folder).acquire()
 
 
+@pytest.mark.slow
 def test_a_lock_held_by_another_live_process_is_refused(tmp_path):
     folder = tmp_path / "ds"
     holder = subprocess.Popen([sys.executable, "-c", (
@@ -273,7 +253,7 @@ def test_cli_stops_on_a_dead_endpoint_and_the_same_command_resumes_it(recording,
     line = assert_one_clear_error(stopped, f"cannot reach {url}", "calls in a row got no answer",
                                   "re-run the same command to resume")
     assert stopped.returncode == 2
-    calls = read_jsonl(out / "checkpoint" / "calls.jsonl")
+    calls = [row for _, row in read_jsonl(out / "checkpoint" / "calls.jsonl")]
     answered_before = {c["call"] for c in calls if settles(c)}
     unanswered = [c for c in calls if not settles(c)]
     assert not (out / "manifest.json").exists()
@@ -288,14 +268,14 @@ def test_cli_stops_on_a_dead_endpoint_and_the_same_command_resumes_it(recording,
                                  timeout=300)
         paid_after = back.stats()["replayed"]
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    final = read_jsonl(out / "checkpoint" / "calls.jsonl")
+    final = [row for _, row in read_jsonl(out / "checkpoint" / "calls.jsonl")]
     answers = Counter(c["call"] for c in final if settles(c))
     assert set(answers) == set(range(9)) and max(answers.values()) == 1, "each call answered once"
     assert paid_before + paid_after == 9, "no call paid twice"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["fingerprint"] == ref["fingerprint"]
-    records = Counter(text_key(r["text"]) for r in read_jsonl(out / "records.jsonl"))
-    assert records == Counter(text_key(r["text"]) for r in read_jsonl(tmp_path / "reference" / "records.jsonl"))
+    records = Counter(text_key(r["text"]) for _, r in read_jsonl(out / "records.jsonl"))
+    assert records == Counter(text_key(r["text"]) for _, r in read_jsonl(tmp_path / "reference" / "records.jsonl"))
     print(f"\ndead endpoint: stopped after {len(calls)} checkpoint lines ({len(answered_before)} answered, "
           f"{len(unanswered)} without answer); resumed: {len(final)} lines, {manifest['counts']['accepted']} "
           f"records; the line: {line}")
@@ -317,7 +297,7 @@ def test_a_503_storm_costs_a_bounded_number_of_attempts_and_resume_pays_each_cal
         with pytest.raises(LLMUnreachable, match=r"^HTTP 503 from http://127\.0\.0\.1:\d+ \(\d calls in a row"):
             generate_hardset(config, tmp_path / "hs", provider_factory=factory(proxy.base_url), with_hardness=False)
         storm_requests = proxy.stats()["chat_requests"]
-        lines = read_jsonl(tmp_path / "hs" / "checkpoint" / "calls.jsonl")
+        lines = [row for _, row in read_jsonl(tmp_path / "hs" / "checkpoint" / "calls.jsonl")]
         assert MAX_TRANSPORT_FAILURES <= len(lines) <= MAX_TRANSPORT_FAILURES + 3 - 1
         assert storm_requests == sum(c["attempts"] for c in lines) == len(lines) * (max_retries + 1)
         proxy.set_config(FaultConfig(replay=True))
@@ -348,7 +328,7 @@ def test_two_runs_on_one_folder_the_second_refuses_and_the_first_finishes(record
                                   "gliznet")
     assert second.returncode == 2
     assert first.returncode == 0, first_err[-2000:]
-    indices = [c["call"] for c in read_jsonl(calls)]
+    indices = [c["call"] for _, c in read_jsonl(calls)]
     assert sorted(indices) == list(range(9)), "the first run made every call once; the second none"
     assert stats["chat_requests"] == 9
     assert not (out / LOCK_NAME).exists(), "the first run released the folder"

@@ -10,6 +10,7 @@ import pytest
 from conftest import assert_one_clear_error, run_cli
 from scripted_llm import ScriptedProvider
 
+from gliznet._io import read_jsonl
 from gliznet.curation.hardset import generate_hardset
 from gliznet.errors import UserError
 from gliznet.generation import seeds
@@ -108,15 +109,16 @@ def test_old_records_without_seed_or_bundle_fields_still_load():
     assert prov.seed_id is None and prov.bundle is None
 
 
+@pytest.mark.slow
 def test_a_seeded_run_records_passage_ids_and_counts_the_second_pass(passages, tmp_path):
     config = GenerateConfig(records=14, seed=2, provider="local", records_per_call=2, max_calls=7, concurrency=2,
                             seed_texts=f"{passages}:body")
     manifest = generate_hardset(config, tmp_path / "hs", with_hardness=False,
                                 provider_factory=lambda: ScriptedProvider())
-    records = [json.loads(line) for line in (tmp_path / "hs" / "records.jsonl").read_text().splitlines()]
+    records = [row for _, row in read_jsonl(tmp_path / "hs" / "records.jsonl")]
     assert {r["provenance"]["seed_id"] for r in records} == {"p0", "p1", "p2", "p3", "p4"}
     assert {r["provenance"]["prompt_id"] for r in records} == {"hardset_seeded"}
-    calls = [json.loads(line) for line in (tmp_path / "hs" / "checkpoint" / "calls.jsonl").read_text().splitlines()]
+    calls = [row for _, row in read_jsonl(tmp_path / "hs" / "checkpoint" / "calls.jsonl")]
     assert sorted(c["spec"]["seed_pass"] for c in calls) == [0, 0, 0, 0, 0, 1, 1]
     assert manifest["seed_texts"] == {**manifest["seed_texts"], "passages_available": 5, "calls_grounded": 7,
                                       "passages_used": 5, "calls_reusing_a_passage": 2}

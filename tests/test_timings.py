@@ -34,6 +34,7 @@ def test_a_stage_is_noted_with_its_seconds_and_memory_even_when_it_raises():
     json.dumps(report)  # JSON-able as it is
 
 
+@pytest.mark.slow
 def test_a_generated_folder_states_what_each_stage_cost_in_its_manifest(tmp_path):
     config = GenerateConfig(records=8, seed=3, provider="local", records_per_call=4, concurrency=2, max_calls=2)
     manifest = generate_hardset(config, tmp_path / "hs", with_hardness=False,
