@@ -430,8 +430,14 @@ def _train_config(path: Path | None, options: list[tuple[str, Any]]):
 
 def _train_kept(out: Path) -> str:
     """What an interrupted ``gliznet train`` leaves: no model (it is saved whole at the end, or not at all) and the
-    last complete trainer checkpoint, if any."""
-    done = sorted((p for p in (out / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").is_file()),
+    last complete trainer checkpoint, if any.  A checkpoint cut short (no ``trainer_state.json``, which the Trainer
+    writes last) is removed, so that ``--resume`` never starts from half a checkpoint."""
+    import shutil
+
+    folders = [p for p in (out / "checkpoints").glob("checkpoint-*") if p.is_dir()]
+    for half in (p for p in folders if not (p / "trainer_state.json").is_file()):
+        shutil.rmtree(half, ignore_errors=True)
+    done = sorted((p for p in folders if (p / "trainer_state.json").is_file()),
                   key=lambda p: int(p.name.rsplit("-", 1)[1]) if p.name.rsplit("-", 1)[1].isdigit() else -1)
     if done:
         return (f"training stopped, no model saved; the trainer checkpoint {done[-1]} is kept: re-run the same "
@@ -626,7 +632,11 @@ def serve(
         serve_all,  # flows import Prefect: only this command needs it
     )
 
-    serve_all(config)
+    try:
+        serve_all(config)
+    except Interrupted as stop:  # Ctrl-C / SIGTERM: the deployments stop being served; flow runs are Prefect's
+        stop.what = "stopped serving the deployments"
+        raise
 
 
 def main() -> None:

@@ -87,29 +87,32 @@ class Stopped:
 
 
 class CliRun:
-    """One ``gliznet generate`` process (see the module docstring)."""
+    """One ``gliznet generate`` process (see the module docstring), or any ``gliznet`` command given as ``args``."""
 
     def __init__(self, out: Path, base_url: str | None, *, grace_s: float, extra: tuple[str, ...] = (),
-                 provider_args: list[str] | None = None):
+                 provider_args: list[str] | None = None, args: list[str] | None = None, with_stdout: bool = False):
         self.out = out
         self.tag = uuid.uuid4().hex
         env = {**os.environ, TAG_ENV: self.tag, "GLIZNET_GRACE_S": str(grace_s), "HF_HUB_OFFLINE": "1",
-               "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
+               "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "200", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         if base_url is not None:
             env.update(GROQ_API_KEY="interrupt-test", GROQ_BASE_URL=base_url)
-        self.proc = spawn(generate_args(out, *extra, provider_args=provider_args), cwd=ROOT, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        args = args if args is not None else generate_args(out, *extra, provider_args=provider_args)
+        self.proc = spawn(args, cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE if with_stdout else subprocess.DEVNULL,
+                          stderr=subprocess.STDOUT if with_stdout else subprocess.PIPE, text=True)
         self._stderr: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.signalled_at: float | None = None
 
     def _read(self) -> None:
-        for line in self.proc.stderr:
+        for line in self.proc.stderr or self.proc.stdout:
             self._stderr.append(line)
 
     @property
     def stderr(self) -> str:
+        """What the child wrote to stderr (and to stdout, ``with_stdout``)."""
         return "".join(self._stderr)
 
     def wait_for(self, what: Callable[[], bool], timeout: float = 120.0, why: str = "") -> None:

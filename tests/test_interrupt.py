@@ -9,10 +9,12 @@ Time to exit is measured by ``bench/interrupt.py``, not asserted here.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, assert_one_clear_error
@@ -25,8 +27,8 @@ PLAN_CALLS = RECORDED_PLAN["max_calls"]
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The fingerprint of an uninterrupted run of the plan."""
+def reference_run(tmp_path_factory) -> Path:
+    """The dataset folder of an uninterrupted run of the plan."""
     proxy = replay_proxy()
     try:
         out = tmp_path_factory.mktemp("reference") / "hs"
@@ -35,7 +37,13 @@ def reference(tmp_path_factory):
         assert not proxy.missed(), proxy.missed()[:1]
     finally:
         proxy.stop()
-    return json.loads((out / "manifest.json").read_text())["fingerprint"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(reference_run) -> str:
+    """The fingerprint of an uninterrupted run of the plan."""
+    return json.loads((reference_run / "manifest.json").read_text())["fingerprint"]
 
 
 def _resume_pays_each_answered_call_once(proxy, out, reference) -> None:
@@ -184,3 +192,26 @@ def test_a_run_refused_by_the_folder_lock_starts_no_process(tmp_path):
     done = subprocess.CompletedProcess(run.proc.args, stopped.returncode, "", stopped.stderr)
     assert_one_clear_error(done, "is being written by another run", "wait for it to finish")
     assert stopped.returncode == 2 and not stopped.left
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_training_saves_no_half_model_and_keeps_the_last_trainer_checkpoint(reference_run, tmp_path):
+    out = tmp_path / "trained"
+    config = tmp_path / "train.json"
+    config.write_text(json.dumps({"logging_steps": 1, "save_steps": 2}))  # a log line a step, a checkpoint every 2
+    run = CliRun(out, None, grace_s=5, with_stdout=True, args=[
+        sys.executable, "-m", "gliznet.cli", "train", "--data", str(reference_run), "--out", str(out),
+        "--config", str(config), "--max-steps", "400"])
+    run.wait_for(lambda: run.stderr.count("'loss'") >= 3, timeout=600, why="three training steps")
+    run.send(signal.SIGINT)
+    stopped = run.finish()
+    assert stopped.returncode == 130, stopped.stderr[-2000:]
+    assert "Traceback" not in stopped.stderr
+    kept = re.search(r"interrupted: training stopped, no model saved; the trainer checkpoint (\S+) is kept: re-run "
+                     r"the same command with --resume to continue from it", stopped.stderr)
+    assert kept, stopped.stderr[-2000:]
+    assert Path(kept[1]).is_dir() and (Path(kept[1]) / "trainer_state.json").is_file()
+    assert all((p / "trainer_state.json").is_file() for p in (out / "checkpoints").glob("checkpoint-*")), \
+        "a half-written trainer checkpoint is removed"
+    assert not (out / "model").exists() and not list(out.glob(".model.staging-*")), "no model is saved"
+    assert not stopped.left, f"processes of the run left: {stopped.left}"
