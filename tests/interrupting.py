@@ -52,8 +52,8 @@ def tagged_pids(tag: str) -> set[int]:
     return found
 
 
-def checkpoint_lines(out: Path) -> list[dict]:
-    path = out / "checkpoint" / "calls.jsonl"
+def checkpoint_lines(out: Path, name: str = "calls.jsonl") -> list[dict]:
+    path = out / "checkpoint" / name
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -144,9 +144,11 @@ class CliRun:
                        int(found[2]) if found else None, len(checkpoint_lines(self.out)), left)
 
 
-def run_to_end(out: Path, base_url: str, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_to_end(out: Path, base_url: str, *extra: str, timeout: float = 300,
+               provider_args: list[str] | None = None) -> subprocess.CompletedProcess:
     """The same command, uninterrupted (a reference run, or the resume)."""
     env = {**os.environ, "GROQ_API_KEY": "interrupt-test", "GROQ_BASE_URL": base_url, "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(generate_args(out, *extra), cwd=ROOT, env=env, capture_output=True, text=True,
+    return subprocess.run(generate_args(out, *extra, provider_args=provider_args), cwd=ROOT, env=env,
+                          capture_output=True, text=True,
                           timeout=timeout)

@@ -215,3 +215,49 @@ def test_ctrl_c_during_training_saves_no_half_model_and_keeps_the_last_trainer_c
         "a half-written trainer checkpoint is removed"
     assert not (out / "model").exists() and not list(out.glob(".model.staging-*")), "no model is saved"
     assert not stopped.left, f"processes of the run left: {stopped.left}"
+
+
+def _modes_proxy(delay_s: float):
+    """A replay proxy over the base and the recorded modes' answers (the ``--negative-check llm`` pass's)."""
+    from fault_proxy import RECORDING, FaultProxy, Recording
+    from recorded_modes import MODES_RECORDING
+
+    recording = Recording.load(RECORDING)
+    modes = Recording.load(MODES_RECORDING)
+    recording.answers.update(modes.answers)
+    recording.requests.update(modes.requests)
+    return FaultProxy(None, FaultConfig(replay=True, replay_delay_s=delay_s), recording=recording).start()
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_llm_negative_check_keeps_both_checkpoints_and_the_resume_asks_only_the_rest(tmp_path):
+    from recorded_modes import mode_cli_args
+
+    args = mode_cli_args("llm-check")  # --concurrency 1 --negative-check llm on the recorded plan
+    checks = lambda out: checkpoint_lines(out, "negative_check.jsonl")  # noqa: E731
+    proxy = _modes_proxy(0.5)
+    try:
+        reference = tmp_path / "reference"
+        done = run_to_end(reference, proxy.base_url, provider_args=args)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+        run = CliRun(tmp_path / "hs", proxy.base_url, grace_s=20, provider_args=args)
+        run.wait_for(lambda: len(checks(run.out)) >= 1, why="a negative-check line")
+        run.send(signal.SIGINT)
+        stopped = run.finish()
+        assert stopped.returncode == 130, stopped.stderr[-2000:]
+        calls, checked = checkpoint_lines(run.out), checks(run.out)
+        assert stopped.kept == len(calls) + len(checked) and stopped.abandoned == 0, stopped.stderr[-2000:]
+        assert len(checked) < len(checks(reference)), "stopped before the end of the check"
+        assert not stopped.left
+
+        proxy.reset_stats()
+        done = run_to_end(run.out, proxy.base_url, provider_args=args)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert checkpoint_lines(run.out) == calls, "no generation call asked again"
+        assert proxy.stats()["chat_requests"] == len(checks(run.out)) - len(checked), "each check asked once"
+        fingerprint = lambda out: json.loads((out / "manifest.json").read_text())["fingerprint"]  # noqa: E731
+        assert fingerprint(run.out) == fingerprint(reference)
+        assert not proxy.missed(), proxy.missed()[:1]
+    finally:
+        proxy.stop()
