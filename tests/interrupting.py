@@ -11,10 +11,8 @@ never for a fixed time, then signals it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -26,6 +24,7 @@ from typing import Callable
 
 from fault_proxy import plan_cli_args
 
+from gliznet._io import read_jsonl
 from gliznet._process import spawn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +55,7 @@ def checkpoint_lines(out: Path, name: str = "calls.jsonl") -> list[dict]:
     path = out / "checkpoint" / name
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row for _, row in read_jsonl(path, torn_tail=True)]  # the run may be appending a line
 
 
 def call_in_flight(proxy, out: Path, concurrency: int = 2) -> bool:

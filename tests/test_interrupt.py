@@ -125,6 +125,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_a_spawned_child_outlives_the_thread_that_started_it_but_not_its_process(tmp_path):
     from gliznet._process import dies_with_parent
 
