@@ -58,6 +58,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gliznet._process import spawn  # noqa: E402 - the servers this bench starts die with it
+
 MODEL = "scale-model"
 MIN_HISTORY = 200  # the first records are originals: copies need earlier originals
 LOOKBACK = 5000  # a copy's original is at most this many records earlier
@@ -287,7 +289,7 @@ def start_server(args, calls: int) -> tuple[subprocess.Popen, str]:
            "--records-per-call", str(args.records_per_call), "--vocab", str(args.vocab), "--labels", str(args.labels),
            "--exact-rate", str(args.exact_rate), "--near-rate", str(args.near_rate),
            "--negated-rate", str(args.negated_rate), "--answer-delay", str(args.answer_delay)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    proc = spawn(cmd, stdout=subprocess.PIPE, text=True)  # dies with the bench, however it dies
     port = int(proc.stdout.readline())
     return proc, f"http://127.0.0.1:{port}/v1"
 
@@ -377,8 +379,8 @@ def start_prefect(home: Path) -> tuple[subprocess.Popen, dict]:
     env = pipeline_env({"PREFECT_HOME": str(home), "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
                         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_LOGGING_LEVEL": "WARNING"})
     prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
-    proc = subprocess.Popen([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            stdout=open(home / "server.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = spawn([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                 stdout=open(home / "server.log", "ab"), stderr=subprocess.STDOUT)  # dies with the bench
     deadline = time.time() + 180
     while time.time() < deadline:
         try:

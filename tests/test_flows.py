@@ -67,7 +67,9 @@ def test_served_deployments_run_through_the_prefect_api(prefect_harness, replay,
     env = {**os.environ, "PREFECT_API_URL": _api_url(), "PYTHONUNBUFFERED": "1", "GROQ_API_KEY": "replay-no-key",
            "GROQ_BASE_URL": replay.base_url}
     log = open(tmp_path / "serve.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "gliznet.cli", "serve"], cwd=ROOT, env=env, stdout=log,
+    from gliznet._process import spawn  # dies with the test process, however it dies
+
+    server = spawn([sys.executable, "-m", "gliznet.cli", "serve"], cwd=ROOT, env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         with get_client(sync_client=True) as client:

@@ -235,8 +235,9 @@ def test_the_readme_journey_runs_as_written(tmp_path):
                 job.terminate()
                 job.wait(timeout=10)
             elif args[-1] == "&":
-                job = subprocess.Popen(args[:-1], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT)
+                from gliznet._process import spawn  # a background job dies with the test process, however it dies
+
+                job = spawn(args[:-1], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 jobs.append(job)
                 line = first_line(job, timeout=30)
                 assert job.poll() is None, f"{shlex.join(args)} exited: {line}"
