@@ -53,6 +53,25 @@ def test_a_setting_added_to_the_config_after_the_folder_was_planned_holds_its_de
     claim_plan(tmp_path, plan_config())  # the default: the same plan
 
 
+def test_a_folder_from_before_plan_files_is_checked_against_its_first_call(tmp_path):
+    from dataclasses import asdict
+
+    from gliznet.generation.plan import plan_for
+    from gliznet.generation.prompts import load_prompt
+
+    config = plan_config()
+    prompt = load_prompt(config.prompt_id)
+    line = {"call": 0, "spec": asdict(plan_for(config, 0)), "provider": "groq", "model": "smollm2",
+            "prompt_id": prompt.prompt_id, "prompt_hash": prompt.hash, "ok": True, "raw": "{}"}
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "calls.jsonl").write_text(json.dumps(line) + "\n")
+    with pytest.raises(PlanChanged, match=r"call plan of call 0 differs: --seed"):
+        claim_plan(tmp_path, plan_config(seed=99))
+    assert not plan_path(tmp_path).exists()
+    claim_plan(tmp_path, plan_config(records=30))  # the same plan: adopted
+    assert plan_path(tmp_path).is_file()
+
+
 def test_every_config_field_is_either_plan_or_neutral():
     from dataclasses import fields
 

@@ -13,7 +13,8 @@ on the folder:
   ``max_calls``, ``base_url``: how and how far the same calls are asked) goes on, and its settings are appended
   to the runs list, which the manifest carries (``runs``) so it describes all of the data.
 
-A folder written before ``plan.json`` existed is adopted with the settings of the run that finds it.
+A folder written before ``plan.json`` existed is checked against the first call in its checkpoint (its plan:
+topic, seed, bundle, passage; its provider and prompt), then adopted with the settings of the run that finds it.
 """
 
 from __future__ import annotations
@@ -96,7 +97,35 @@ def claim_plan(out: str | Path, config: GenerateConfig) -> list[dict]:
                               f"settings to resume it, or pass a new --out for the new settings")
         runs = [*held.get("runs", []), run]
     else:
+        _check_legacy(out, config)
         runs = [run]
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({"plan": now, "runs": runs}, indent=2, default=str) + "\n")
     return runs
+
+
+def _check_legacy(out: str | Path, config: GenerateConfig) -> None:
+    """A checkpoint without ``plan.json``: its first call must be the call ``config`` plans under that index."""
+    from dataclasses import asdict
+
+    from gliznet._io import Checkpoint
+    from gliznet.generation.plan import plan_for
+
+    path = Path(out) / "checkpoint" / "calls.jsonl"
+    if not path.is_file():
+        return
+    lines = Checkpoint(path).entries()
+    first = next((line for line in lines if isinstance(line, dict) and isinstance(line.get("call"), int)), None)
+    if first is None:
+        return
+    prompt = load_prompt(config.prompt_id)
+    held = {"call plan": first.get("spec"), "--provider": first.get("provider"),
+            "the prompt (prompt_id)": first.get("prompt_id"), "the prompt template (its hash)": first.get("prompt_hash")}
+    now = {"call plan": json.loads(json.dumps(asdict(plan_for(config, first["call"])))), "--provider": config.provider,
+           "the prompt (prompt_id)": prompt.prompt_id, "the prompt template (its hash)": prompt.hash}
+    differ = [name for name in held if held[name] != now[name]]
+    if differ:
+        raise PlanChanged(f"--out {out} holds calls of another plan ({', '.join(differ)} of call {first['call']} "
+                          f"differ{'s' if len(differ) == 1 else ''}: --seed, --bundle-size, --seed-texts, --provider or "
+                          "the prompt changed): re-run with the folder's settings to resume it, or pass a new --out for "
+                          "the new settings")
