@@ -22,9 +22,8 @@ import hashlib
 import json
 import random
 import re
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from json_stub import JsonStub, Reply, Request
 
 from gliznet.llm.provider import LLMProvider
 
@@ -76,64 +75,31 @@ class ScriptedProvider(LLMProvider):
         pass
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: "ScriptedOpenAI"
-
-    def log_message(self, *args):  # quiet
-        pass
-
-    def _send(self, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):  # noqa: N802
-        self._send({"object": "list", "data": [{"id": ScriptedOpenAI.MODEL, "object": "model", "created": 0,
-                                                "owned_by": "test"}]})
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        user = body["messages"][-1]["content"]
-        self.server.record(user)
-        if "listed as WRONG" in user:
-            time.sleep(self.server.check_delay_s)
-        content = answer(user, body.get("seed"))
-        self._send({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": 20, "completion_tokens": 10, "total_tokens": 30}})
-
-
-class ScriptedOpenAI(ThreadingHTTPServer):
-    """``answer`` as an OpenAI-compatible server; ``check_delay_s`` slows each negative-check answer."""
+class ScriptedOpenAI(JsonStub):
+    """``answer`` as an OpenAI-compatible server (a started ``JsonStub``; ``base_url`` ends in ``/v1``);
+    ``check_delay_s`` slows each negative-check answer; ``prompts`` lists the user prompts in arrival order."""
 
     MODEL = "scripted-model"
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:  # a client killed mid-answer (SIGKILL tests): quiet
-        pass
 
     def __init__(self, check_delay_s: float = 0.0):
-        super().__init__(("127.0.0.1", 0), _Handler)
         self.check_delay_s = check_delay_s
-        self.prompts: list[str] = []
-        self._lock = threading.Lock()
-
-    def record(self, user: str) -> None:
-        with self._lock:
-            self.prompts.append(user)
+        super().__init__(self._answer)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+        return f"{self.url}/v1"
 
-    def __enter__(self):
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-        return self
+    @property
+    def prompts(self) -> list[str]:
+        return [request.body["messages"][-1]["content"] for request in self.posts]
 
-    def __exit__(self, *exc):
-        self.shutdown()
-        self.server_close()
+    def _answer(self, request: Request) -> Reply | dict:
+        if request.method == "GET":  # /v1/models
+            return {"object": "list", "data": [{"id": self.MODEL, "object": "model", "created": 0, "owned_by": "test"}]}
+        user = request.body["messages"][-1]["content"]
+        content = answer(user, request.body.get("seed"))
+        return Reply({"id": "x", "object": "chat.completion", "created": 0, "model": request.body["model"],
+                      "choices": [{"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": content}}],
+                      "usage": {"prompt_tokens": 20, "completion_tokens": 10, "total_tokens": 30}},
+                     delay_s=self.check_delay_s if "listed as WRONG" in user else 0.0)

@@ -8,12 +8,11 @@ fallback and the key rules against a small scripted OpenAI-style server.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jsonschema
 import pytest
 from conftest import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
+from json_stub import JsonStub, Reply
 
 from gliznet._io import read_jsonl
 from gliznet.curation.hardset import NothingAccepted, generate_hardset
@@ -72,76 +71,52 @@ def test_a_generation_run_through_the_openai_client_checkpoints_tokens_and_cost(
 
 
 # -- json_schema fallback and keys, against a scripted OpenAI-style server ---------------------------
-class _Scripted(BaseHTTPRequestHandler):
+def _refuses_json_schema(request):
     """Refuses ``json_schema`` like many servers do; answers ``json_object`` with a fixed record."""
-
-    bodies: list[dict] = []
-    auth: list[str] = []
-
-    def log_message(self, *args):  # quiet
-        pass
-
-    def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):  # noqa: N802
-        self._send(200, {"object": "list", "data": [{"id": "served-model", "object": "model", "created": 0,
-                                                     "owned_by": "me"}]})
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        type(self).bodies.append(body)
-        type(self).auth.append(self.headers.get("authorization", ""))
-        if body["response_format"]["type"] == "json_schema":
-            self._send(400, {"error": {"message": "response_format json_schema is not supported by this model",
-                                       "type": "invalid_request_error"}})
-            return
-        content = json.dumps({"text": "A fine kettle.", "labels": ["kitchen"]})
-        self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                         "choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": content}}],
-                         "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}})
+    if request.method == "GET":
+        return {"object": "list", "data": [{"id": "served-model", "object": "model", "created": 0, "owned_by": "me"}]}
+    if request.body["response_format"]["type"] == "json_schema":
+        return Reply({"error": {"message": "response_format json_schema is not supported by this model",
+                                "type": "invalid_request_error"}}, status=400)
+    content = json.dumps({"text": "A fine kettle.", "labels": ["kitchen"]})
+    return {"id": "x", "object": "chat.completion", "created": 0, "model": request.body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}
 
 
 @pytest.fixture
 def scripted_openai():
-    _Scripted.bodies, _Scripted.auth = [], []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    """A ``JsonStub`` with OpenAI routes (its ``url`` + ``/v1`` is the base URL) that refuses ``json_schema``."""
+    with JsonStub(_refuses_json_schema) as stub:
+        yield stub
 
 
 def test_a_server_without_json_schema_gets_json_mode_with_the_schema_in_the_prompt(scripted_openai, no_openai_env):
-    with make_provider("openai", "served-model", base_url=scripted_openai, max_retries=0) as llm:
+    base_url = scripted_openai.url + "/v1"
+    with make_provider("openai", "served-model", base_url=base_url, max_retries=0) as llm:
         llm.check()
         first = llm.complete_json(SMALL_SYSTEM, SMALL_USER, SMALL_SCHEMA)
         second = llm.complete_json(SMALL_SYSTEM, SMALL_USER, SMALL_SCHEMA)
     jsonschema.validate(json.loads(first.text), SMALL_SCHEMA)
-    kinds = [b["response_format"]["type"] for b in _Scripted.bodies]
+    bodies = [r.body for r in scripted_openai.posts]
+    kinds = [b["response_format"]["type"] for b in bodies]
     assert kinds == ["json_schema", "json_object", "json_object"], "switched once, then stays in JSON mode"
-    assert json.dumps(SMALL_SCHEMA) in _Scripted.bodies[1]["messages"][0]["content"]
+    assert json.dumps(SMALL_SCHEMA) in bodies[1]["messages"][0]["content"]
     assert (first.prompt_tokens, first.completion_tokens, first.attempts) == (11, 7, 1) and second.attempts == 1
     assert llm.usage.calls == 2 and llm.usage.failed_calls == 0
-    assert set(_Scripted.auth) == {f"Bearer {NO_KEY}"}, "a self-hosted server without a key gets the placeholder"
+    assert {r.headers.get("authorization") for r in scripted_openai.posts} == {f"Bearer {NO_KEY}"}, "a self-hosted server without a key gets the placeholder"
 
 
 def test_the_key_comes_from_openai_api_key_and_never_shows(scripted_openai, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-value")
-    with make_provider("openai", "served-model", base_url=scripted_openai, max_retries=0) as llm:
+    base_url = scripted_openai.url + "/v1"
+    with make_provider("openai", "served-model", base_url=base_url, max_retries=0) as llm:
         llm.complete_json(SMALL_SYSTEM, SMALL_USER, SMALL_SCHEMA)
         spec = ProviderSpec.of(llm)
-    assert _Scripted.auth[-1] == "Bearer sk-test-secret-value"
+    assert scripted_openai.posts[-1].headers.get("authorization") == "Bearer sk-test-secret-value"
     assert "sk-test-secret-value" not in repr(llm) + repr(spec)
-    assert spec.name == "openai" and spec.base_url == scripted_openai
-    assert provider_for(spec).base_url == scripted_openai
+    assert spec.name == "openai" and spec.base_url == base_url
+    assert provider_for(spec).base_url == base_url
 
 
 def test_openai_without_key_or_base_url_is_one_line_naming_both(no_openai_env):

@@ -12,15 +12,14 @@ import json
 import pickle
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jsonschema
 import ollama
 import pytest
 from conftest import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
+from json_stub import JsonStub, Reply
 
 from gliznet.llm.groq import GroqProvider
 from gliznet.llm.local import LocalProvider, free_port
@@ -186,68 +185,25 @@ OLLAMA_OK = {"model": "fake", "created_at": "2024-01-01T00:00:00Z", "done": True
              "prompt_eval_count": 11, "eval_count": 5}
 
 
-class ScriptedServer:
-    """Answers request ``n`` with ``script(n) -> (status, headers, body, delay_s)``; records arrival
-    times and the peak number of requests in flight."""
-
-    def __init__(self, script):
-        self.script = script
-        self.arrivals: list[float] = []
-        self.bodies: list[dict] = []
-        self.in_flight = self.peak_in_flight = 0
-        self.lock = threading.Lock()
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                with outer.lock:
-                    n = len(outer.arrivals)
-                    outer.bodies.append(body)
-                    outer.arrivals.append(time.monotonic())
-                    outer.in_flight += 1
-                    outer.peak_in_flight = max(outer.peak_in_flight, outer.in_flight)
-                status, headers, body, delay = outer.script(n)
-                time.sleep(delay)
-                with outer.lock:
-                    outer.in_flight -= 1
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    for k, v in {**headers, "Content-Type": "application/json",
-                                 "Content-Length": str(len(data))}.items():
-                        self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def scripted():
-    servers = []
+    """``scripted(script)`` starts a ``JsonStub`` answering POST ``n`` with ``script(n) -> (status, headers, body,
+    delay_s)``."""
+    stubs = []
 
-    def start(script):
-        servers.append(ScriptedServer(script))
-        return servers[-1]
+    def start(script) -> JsonStub:
+        def answer(request):
+            if request.method != "POST":
+                return Reply({"error": "only POST is scripted"}, status=501)
+            status, headers, body, delay = script(request.nth)
+            return Reply(body, status, headers, delay)
+
+        stubs.append(JsonStub(answer))
+        return stubs[-1]
 
     yield start
-    for s in servers:
-        s.close()
+    for stub in stubs:
+        stub.close()
 
 
 def test_rate_limit_is_retried_after_the_retry_after_delay(scripted, groq_key):
@@ -256,7 +212,7 @@ def test_rate_limit_is_retried_after_the_retry_after_delay(scripted, groq_key):
     llm = make_provider("groq", "fake", base_url=server.url, max_retries=3)
     c = llm.complete_json("s", "u", SMALL_SCHEMA)
     assert c.attempts == 2 and json.loads(c.text)["labels"] == ["a"]
-    assert server.arrivals[1] - server.arrivals[0] >= 0.95
+    assert server.posts[1].at - server.posts[0].at >= 0.95
     assert llm.usage.as_dict() | {"llm_seconds": 0} == {"calls": 1, "failed_calls": 0, "retries": 1,
                                                         "prompt_tokens": 11, "completion_tokens": 5, "llm_seconds": 0}
 
@@ -266,7 +222,7 @@ def test_rate_limit_retry_after_is_honoured_for_ollama_too(scripted):
     llm = make_provider("ollama", "fake", base_url=server.url, max_retries=2)
     c = llm.complete_json("s", "u", SMALL_SCHEMA)
     assert c.attempts == 2 and c.prompt_tokens == 11 and c.completion_tokens == 5
-    assert server.arrivals[1] - server.arrivals[0] >= 0.95
+    assert server.posts[1].at - server.posts[0].at >= 0.95
 
 
 def test_server_errors_exhaust_retries_then_raise(scripted, groq_key):
@@ -275,9 +231,9 @@ def test_server_errors_exhaust_retries_then_raise(scripted, groq_key):
     llm.backoff_s = 0.05
     with pytest.raises(LLMCallError) as err:
         llm.complete_json("s", "u", SMALL_SCHEMA)
-    assert err.value.reason == "http_5xx" and err.value.attempts == 4 == len(server.arrivals)
+    assert err.value.reason == "http_5xx" and err.value.attempts == 4 == len(server.posts)
     assert err.value.seconds > 0, "the time spent in the attempts travels with the error (checkpoint llm_seconds)"
-    gaps = [b - a for a, b in zip(server.arrivals, server.arrivals[1:])]
+    gaps = [b.at - a.at for a, b in zip(server.posts, server.posts[1:])]
     assert gaps[2] > gaps[0]  # exponential: 0.05 -> 0.1 -> 0.2 (+ jitter < 0.05)
     assert llm.usage.calls == 1 and llm.usage.failed_calls == 1 and llm.usage.retries == 3
 
@@ -287,7 +243,7 @@ def test_bad_request_is_not_retried(scripted, groq_key):
     llm = make_provider("groq", "fake", base_url=server.url, max_retries=3)
     with pytest.raises(LLMCallError, match="invalid schema") as err:
         llm.complete_json("s", "u", SMALL_SCHEMA)
-    assert err.value.reason == "bad_request" and err.value.attempts == 1 == len(server.arrivals)
+    assert err.value.reason == "bad_request" and err.value.attempts == 1 == len(server.posts)
 
 
 def test_groq_model_without_json_schema_support_falls_back_to_json_mode(scripted, groq_key):
@@ -298,8 +254,8 @@ def test_groq_model_without_json_schema_support_falls_back_to_json_mode(scripted
     first = llm.complete_json("Write JSON.", "u", SMALL_SCHEMA)
     second = llm.complete_json("Write JSON.", "u", SMALL_SCHEMA)
     assert first.attempts == 1 and second.attempts == 1 and llm.usage.failed_calls == 0
-    assert [b["response_format"]["type"] for b in server.bodies] == ["json_schema", "json_object", "json_object"]
-    system = server.bodies[1]["messages"][0]["content"]
+    assert [r.body["response_format"]["type"] for r in server.posts] == ["json_schema", "json_object", "json_object"]
+    system = server.posts[1].body["messages"][0]["content"]
     assert system.startswith("Write JSON.") and json.dumps(SMALL_SCHEMA) in system
 
 
@@ -309,7 +265,7 @@ def test_timeouts_are_retried_then_reported(scripted, groq_key):
     llm.backoff_s = 0.05
     with pytest.raises(LLMCallError) as err:
         llm.complete_json("s", "u", SMALL_SCHEMA)
-    assert err.value.reason == "timeout" and err.value.attempts == 2 == len(server.arrivals)
+    assert err.value.reason == "timeout" and err.value.attempts == 2 == len(server.posts)
 
 
 def test_concurrency_limit_bounds_requests_in_flight(scripted, groq_key):
