@@ -18,9 +18,14 @@ from gliznet.generation.folder_plan import NEUTRAL, PlanChanged, claim_plan, pla
 from gliznet.generation.plan import GenerateConfig
 
 
+def _a_call_was_made(out) -> None:
+    (out / "checkpoint" / "calls.jsonl").write_text('{"call": 0}\n')
+
+
 def test_the_first_run_writes_the_plan_and_a_neutral_change_is_recorded(tmp_path):
     runs = claim_plan(tmp_path, plan_config())
     assert len(runs) == 1 and plan_path(tmp_path).is_file()
+    _a_call_was_made(tmp_path)
     runs = claim_plan(tmp_path, plan_config(records=40, concurrency=3, max_calls=20, base_url="http://x:1"))
     assert [r["records"] for r in runs] == [6, 40] and runs[-1]["concurrency"] == 3 and runs[-1]["max_calls"] == 20
     assert set(NEUTRAL) <= set(runs[-1])
@@ -36,6 +41,7 @@ def test_the_first_run_writes_the_plan_and_a_neutral_change_is_recorded(tmp_path
 ])
 def test_a_change_of_plan_is_refused_naming_the_setting_and_the_ways_on(tmp_path, change, option):
     claim_plan(tmp_path, plan_config())
+    _a_call_was_made(tmp_path)
     before = plan_path(tmp_path).read_text()
     with pytest.raises(PlanChanged) as refused:
         claim_plan(tmp_path, plan_config(**change))
@@ -45,8 +51,15 @@ def test_a_change_of_plan_is_refused_naming_the_setting_and_the_ways_on(tmp_path
     assert plan_path(tmp_path).read_text() == before, "a refused run records nothing"
 
 
+def test_a_plan_binds_the_folder_only_once_a_call_is_in_its_checkpoint(tmp_path):
+    claim_plan(tmp_path, plan_config())  # e.g. a run that stopped on a missing API key before asking anything
+    runs = claim_plan(tmp_path, plan_config(seed=99))
+    assert len(runs) == 1 and json.loads(plan_path(tmp_path).read_text())["plan"]["seed"] == 99
+
+
 def test_a_setting_added_to_the_config_after_the_folder_was_planned_holds_its_default(tmp_path):
     claim_plan(tmp_path, plan_config())
+    _a_call_was_made(tmp_path)
     held = json.loads(plan_path(tmp_path).read_text())
     del held["plan"]["seed_texts"]  # as if the folder had been planned before the field existed
     plan_path(tmp_path).write_text(json.dumps(held))

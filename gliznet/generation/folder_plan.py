@@ -5,6 +5,9 @@ a folder writes ``<out>/checkpoint/plan.json``: the settings that decide what ea
 ``GenerateConfig`` field except ``NEUTRAL``, plus the prompt template's hash) and a list of runs.  A later run
 on the folder:
 
+A plan binds the folder once its checkpoint holds a call (a run that stopped before asking anything, e.g. on a
+missing API key, leaves the folder free for other settings).
+
 * with a setting that changes the plan (seed, records per call, prompt, provider, model, limits, bundle size,
   seed texts, and any field added to ``GenerateConfig`` later) is refused with one ``PlanChanged`` line naming
   each differing setting, the folder's value and this run's, and the two ways on: the folder's settings, or a
@@ -88,7 +91,7 @@ def claim_plan(out: str | Path, config: GenerateConfig) -> list[dict]:
     now = plan_settings(config)
     run = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            **{k: getattr(config, k) for k in NEUTRAL}}
-    if path.is_file():
+    if path.is_file() and _has_calls(out):  # a plan binds the folder once a call of it is in the checkpoint
         held = json.loads(path.read_text(encoding="utf-8"))
         diffs = plan_differences(held["plan"], now)
         if diffs:
@@ -102,6 +105,11 @@ def claim_plan(out: str | Path, config: GenerateConfig) -> list[dict]:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({"plan": now, "runs": runs}, indent=2, default=str) + "\n")
     return runs
+
+
+def _has_calls(out: str | Path) -> bool:
+    calls = Path(out) / "checkpoint" / "calls.jsonl"
+    return calls.is_file() and calls.stat().st_size > 0
 
 
 def _check_legacy(out: str | Path, config: GenerateConfig) -> None:
