@@ -177,3 +177,22 @@ def test_an_aimed_run_is_balanced_counted_in_the_card_and_resumes_without_asking
     record = next(read_jsonl(out / "records.jsonl"))[1]
     assert record["provenance"]["target"] == record["labels"][0] and record["provenance"]["topic"] == record["labels"][0]
     assert len(Checkpoint(out / "checkpoint" / "calls.jsonl").load()) == 20
+
+
+@pytest.mark.slow
+def test_the_generate_flow_aims_at_labels_like_the_cli(prefect_harness, tmp_path):
+    from scripted_llm import ScriptedOpenAI
+
+    from flows.generate_hardset import generate_hardset_flow
+
+    out = tmp_path / "aimed-flow"
+    with ScriptedOpenAI() as server:
+        result = generate_hardset_flow(records=12, out=str(out), provider="openai", model=ScriptedOpenAI.MODEL,
+                                       base_url=server.base_url, labels="positive,negative,neutral", task=TASK,
+                                       records_per_call=2, concurrency=1, with_hardness=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert result["fingerprint"] == manifest["fingerprint"]
+    assert manifest["parameters"]["labels"] == "positive,negative,neutral" and manifest["parameters"]["task"] == TASK
+    assert {row["label"]: row["accepted"] for row in manifest["aimed"]["per_label"]} == {
+        "positive": 4, "negative": 4, "neutral": 4}  # 6 calls of 2 texts: two blocks over the three labels
+    assert all(len(r["not_labels"]) == 2 for _, r in read_jsonl(out / "records.jsonl"))

