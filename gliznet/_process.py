@@ -67,6 +67,8 @@ class Interrupted(KeyboardInterrupt):
         """The one line a command prints."""
         if self.what:
             return f"interrupted: {self.what}"
+        if self.kept is None:  # raised outside a loop that counts its calls (a command that asks no LLM)
+            return "interrupted: stopped before it finished; re-run the same command"
         return (f"interrupted: {self.kept or 0} calls answered and kept ({self.abandoned} abandoned); "
                 "re-run the same command to resume")
 
