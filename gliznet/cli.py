@@ -365,6 +365,9 @@ def train(
     label_template: LabelTemplate = None,
     text_template: TextTemplate = None,
     label_descriptions: LabelDescriptions = None,
+    init: Optional[str] = optional(None, "--init", help="Start from a trained GliZNet (a train --out folder or its "
+                                   "model/): its backbone, head and label text, e.g. last week's model (none: a new "
+                                   "head on --backbone)."),
     config_file: Optional[Path] = optional(None, "--config", kind=Path, help="A .json or .yaml of TrainConfig fields, with nested model / loss mappings (e.g. {\"eval_steps\": 100, \"loss\": {\"anchor_weight\": 2}}); the options given on the command line override it (none: the defaults shown here)."),
 ):
     """Train GliZNet on a dataset folder (no flags: the measured recipe, bench/README.md)."""
@@ -391,6 +394,7 @@ def train(
         "seed": ("seed", seed), "cpu_threads": ("cpu_threads", cpu_threads), "wise_alpha": ("wise_alpha", wise_alpha),
         "frozen_layers": ("frozen_layers", -1 if frozen_layers == "all" else frozen_layers),
         "train_label_text": ("train_label_text", train_label_text), "anchor_weight": ("loss.anchor_weight", anchor_weight),
+        "init": ("init", _init_folder(init)),
         "text_pooling": ("model.text_pooling", text_pooling), "max_text_tokens": ("model.max_text_tokens", max_text_tokens),
         **{name: (f"model.{name}", value)  # only those given
            for name, value in _label_text_options(label_template, text_template, label_descriptions).items()},
@@ -408,6 +412,18 @@ def train(
     summary = {k: v for k, v in result.items() if k not in ("batch_shapes", "step_times", "config")}
     console.print_json(json.dumps(summary, default=str))
     typer.echo(f"model: {Path(result['model_dir']).resolve()}")
+
+
+def _init_folder(init: str | None) -> str | None:
+    """``--init``: the GliZNet folder to start from (``model_folder``), checked before anything trains."""
+    if init is None:
+        return None
+    from gliznet.modeling.model import model_folder
+
+    try:
+        return str(model_folder(init))
+    except UserError as err:
+        raise UserError(f"--init {err}") from None
 
 
 def _train_config(path: Path | None, options: list[tuple[str, Any]]):

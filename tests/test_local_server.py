@@ -42,7 +42,7 @@ def test_packaged_model_and_binary_are_found():
 
 @pytest.mark.slow
 def test_make_provider_local_serves_concurrent_calls_and_stops_the_server_on_close():
-    llm = make_provider("local", concurrency=4)
+    llm = make_provider("local", "smollm2", concurrency=4)
     server = llm.server
     pid, health = server.pid, server.openai_url + "/health"
     assert process_exists(pid) and llm.model == "smollm2" and llm.base_url == server.base_url

@@ -104,7 +104,7 @@ def test_the_registry_builds_every_declared_provider_with_one_endpoint_attribute
     assert set(built) == set(PROVIDERS)
     assert {name: llm.base_url for name, llm in built.items()} == {"groq": url, "ollama": "http://127.0.0.1:9",
                                                                   "local": url, "openai": url + "/v1"}
-    assert built["local"].name == "local" and built["local"].server is None and built["local"].model == "smollm2"
+    assert built["local"].name == "local" and built["local"].server is None and built["local"].model == "qwen2.5-coder-1.5b"  # the default embedded writer
     for llm in built.values():
         assert provider_for(ProviderSpec.of(llm)).base_url == llm.base_url
         llm.close()

@@ -36,9 +36,9 @@ DATA_DIR: Traversable = resources.files("gliznet.data")  # the repository's data
 def check_llm_options(provider: str, concurrency: int) -> None:
     """The options every LLM run takes (``GenerateConfig``, ``DescribeConfig``): a known provider, >= 1 call at a time."""
     if provider not in PROVIDERS:
-        raise ValueError(f"--provider '{provider}' is unknown: use one of {', '.join(PROVIDERS)}")
+        raise UserError(f"--provider '{provider}' is unknown: use one of {', '.join(PROVIDERS)}")
     if concurrency < 1:
-        raise ValueError(f"--concurrency must be >= 1 (got {concurrency})")
+        raise UserError(f"--concurrency must be >= 1 (got {concurrency})")
 
 
 @dataclass
@@ -66,13 +66,13 @@ class GenerateConfig:
     def __post_init__(self) -> None:
         check_llm_options(self.provider, self.concurrency)
         if self.records < 1:
-            raise ValueError(f"--records must be >= 1 (got {self.records}): ask for at least one record")
+            raise UserError(f"--records must be >= 1 (got {self.records}): ask for at least one record")
         if not 1 <= self.records_per_call <= 20:
-            raise ValueError(f"--records-per-call must be in 1..20 (got {self.records_per_call})")
+            raise UserError(f"--records-per-call must be in 1..20 (got {self.records_per_call})")
         if self.max_calls is not None and self.max_calls < 1:
-            raise ValueError(f"--max-calls must be >= 1 (got {self.max_calls})")
+            raise UserError(f"--max-calls must be >= 1 (got {self.max_calls})")
         if not 1 <= self.bundle_size <= 10:
-            raise ValueError(f"--bundle-size must be in 1..10 (got {self.bundle_size}): 1 turns bundles off")
+            raise UserError(f"--bundle-size must be in 1..10 (got {self.bundle_size}): 1 turns bundles off")
         if self.seed_texts is not None:
             load_seed_texts(self.seed_texts)  # a bad --seed-texts is one clear error before any LLM call
         if self.labels is not None:
@@ -87,13 +87,13 @@ class GenerateConfig:
 
     def _check_aimed(self) -> None:
         """--labels: a task line, no bundles or passages, and bounds that fit one label a text."""
+        label_set = read_label_set(self.labels)  # a bad --labels is one clear error before anything starts
         if not (self.task or "").strip() or "\n" in self.task:
             raise UserError('--labels needs --task: one line saying what the texts are, e.g. --task "a sentence '
                             'from a movie review"')
         if self.bundle_size > 1 or self.seed_texts is not None:
             raise UserError("--labels cannot be combined with --bundle-size or --seed-texts: drop one of them")
         self.task = " ".join(self.task.split())
-        label_set = read_label_set(self.labels)  # a bad --labels is one clear error before anything starts
         if self.limits == Limits():  # one label a text; a two-label set has one negative
             self.limits = Limits(max_labels=1, min_not_labels=1, max_not_labels=min(15, len(label_set) - 1))
 

@@ -58,6 +58,9 @@ class TrainConfig:
     # the time: bench/README.md "Label text"), or "model", config.model's rendering.  The saved model renders
     # either way.
     train_label_text: str = "bare"
+    # start from a trained GliZNet (a `gliznet train --out` folder or its model/): its backbone, head and label text
+    # (its saved `model` config wins over this one's), e.g. last week's model retrained on this week's data
+    init: str | None = None
 
     def __post_init__(self):
         if isinstance(self.model, dict):

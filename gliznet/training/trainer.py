@@ -285,7 +285,10 @@ def build_model(backbone: str | None, config: TrainConfig) -> tuple[GliZNet, dic
     if config.cpu_threads and not torch.cuda.is_available():
         torch.set_num_threads(config.cpu_threads)
     set_seed(config.seed)
-    model = GliZNet.from_backbone(backbone, config.model, loss=config.loss)
+    if config.init is not None:  # continue from a trained GliZNet: its backbone, head and architecture
+        model = GliZNet.from_pretrained(config.init, loss=config.loss)
+    else:
+        model = GliZNet.from_backbone(backbone, config.model, loss=config.loss)
     init_weights = copy_state(model) if config.wise_alpha < 1.0 else None
     freeze_bottom(model, config.frozen_layers)
     return model, init_weights

@@ -1,0 +1,53 @@
+"""``gliznet train --init MODEL``: training starts from a trained GliZNet (last week's model, say), not a new head."""
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from conftest import assert_one_clear_error, run_cli  # noqa: E402
+
+from gliznet.modeling.model import GliZNet  # noqa: E402
+from gliznet.training.config import TrainConfig  # noqa: E402
+from gliznet.training.trainer import train  # noqa: E402
+
+ROWS = [("the striker scored twice in the final", ["sports"], ["cooking", "politics"]),
+        ("whisk the eggs and fold in the flour", ["cooking"], ["sports", "politics"]),
+        ("the senate voted on the new tax bill", ["politics"], ["cooking", "sports"]),
+        ("stocks fell sharply as interest rates rose", ["finance"], ["sports", "cooking"])]
+
+
+def _data(root):
+    from datasets import Dataset, DatasetDict
+
+    cols = {"text": [r[0] for r in ROWS], "labels": [r[1] for r in ROWS], "not_labels": [r[2] for r in ROWS]}
+    DatasetDict({"train": Dataset.from_dict(cols), "test": Dataset.from_dict(cols).select(range(2))}).save_to_disk(
+        str(root / "triplet"))
+    return str(root)
+
+
+def _weights(model_dir):
+    model = GliZNet.from_pretrained(model_dir)
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.slow
+def test_training_from_init_starts_from_that_models_weights(tmp_path):
+    data = _data(tmp_path)
+    small = dict(batch_size=4, max_length=48, extra_negatives=1, warmup_ratio=0.0, save_steps=100, eval_steps=100,
+                 logging_steps=1)
+    first = train(data, None, str(tmp_path / "first"), TrainConfig(max_steps=3, lr=1e-3, head_lr=5e-2, **small))
+    frozen = dict(max_steps=2, lr=0.0, head_lr=0.0, **small)  # no step moves a weight: the start is what is saved
+    again = train(data, None, str(tmp_path / "again"), TrainConfig(init=first["model_dir"], **frozen))
+    fresh = train(data, None, str(tmp_path / "fresh"), TrainConfig(**frozen))
+    start, continued, new = _weights(first["model_dir"]), _weights(again["model_dir"]), _weights(fresh["model_dir"])
+    assert all(torch.equal(start[name], continued[name]) for name in start)
+    assert not all(torch.equal(start[name], new[name]) for name in start)
+
+
+@pytest.mark.slow
+def test_init_that_is_not_a_model_is_one_clear_line(tmp_path):
+    done = run_cli("train", "--data", _data(tmp_path), "--out", str(tmp_path / "m"), "--init", str(tmp_path))
+    assert_one_clear_error(done, "--init")
