@@ -217,14 +217,21 @@ def generate(
                         price_per_mtok=parse_price(price_per_mtok),
                         cross_role_policy=cross_role_policy.strip().lower())
     check_writable(out)  # the provider (and an embedded server) starts inside generate_hardset, lock held
-    with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
-                  TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("generate", total=records, calls="")
+    bar = Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
+                   TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), console=console)
+    task = None
 
-        def progress(accepted: int, calls: int, budget: int) -> None:
-            bar.update(task, completed=min(accepted, records), calls=f"calls {calls}/{budget}")
+    def progress(accepted: int, calls: int, budget: int) -> None:
+        nonlocal task
+        if task is None:  # shown once the calls start: a run refused by the lock or the plan shows its one line
+            bar.start()
+            task = bar.add_task("generate", total=records, calls="")
+        bar.update(task, completed=min(accepted, records), calls=f"calls {calls}/{budget}")
 
+    try:
         manifest = generate_hardset(config, out, build, progress=progress)
+    finally:
+        bar.stop()
     _print_summary(manifest, out)
 
 
