@@ -29,7 +29,10 @@ The build is not cached (it reads the checkpoint, so a re-run rebuilds the same 
 Reliability.  The flow holds the output folder like the CLI (``gliznet._io.FolderLock``, taken before the LLM
 starts), keeps its one plan (``gliznet.generation.folder_plan.claim_plan``), stops like it on a dead endpoint
 (``generate_calls``: ``LLMUnreachable``), and a full disk is one line.  The embedded server is started with
-``gliznet._process.spawn``: a flow run cancelled or killed takes it down with it.
+``gliznet._process.spawn``: a flow run cancelled or killed takes it down with it.  While the flow asks its LLM,
+SIGINT / SIGTERM (a Prefect cancellation) stop it like the CLI (``gliznet._process.stop_signals``): no new task
+run starts, the task runs that finish within the grace are written to the checkpoint, the server is stopped and
+the flow run ends with ``Interrupted``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from prefect.task_runners import TaskRunner
 from gliznet.errors import UserError
 from flows.task_runners import make_task_runner
 from gliznet._io import Checkpoint, FolderLock, disk_errors
+from gliznet._process import stop_signals
 from gliznet._timings import StageTimer
 from gliznet.curation import hardset
 from gliznet.curation.card import run_summary_markdown
@@ -215,7 +219,7 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
     timer = StageTimer()
     with FolderLock(out), disk_errors(out):
         runs = claim_plan(out, config)  # one plan per folder, as the CLI's; before the LLM starts
-        with make_provider(provider, model, base_url=base_url, concurrency=concurrency) as llm:
+        with stop_signals(), make_provider(provider, model, base_url=base_url, concurrency=concurrency) as llm:
             llm.check()  # bad provider settings fail before anything is written
             with timer.stage("calls"):
                 window = replace(config, concurrency=max(concurrency, TASKS_IN_FLIGHT * calls_per_task))

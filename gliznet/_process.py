@@ -124,6 +124,22 @@ def install_handlers() -> None:
     _state["installed"] = True
 
 
+@contextmanager
+def stop_signals() -> Iterator[None]:
+    """``install_handlers`` for the block, the earlier handlers back after it: a job inside a process that is not
+    the ``gliznet`` command (a Prefect flow run) stops like the command while it asks its LLM."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    install_handlers()
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 def reset() -> None:
     """Forget a requested stop (tests, and a process that runs a second job after an interruption)."""
     _state["signum"] = None

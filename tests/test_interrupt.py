@@ -262,3 +262,35 @@ def test_ctrl_c_during_the_llm_negative_check_keeps_both_checkpoints_and_the_res
         assert not proxy.missed(), proxy.missed()[:1]
     finally:
         proxy.stop()
+
+
+FLOW = """
+import sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from fault_proxy import plan_flow_params
+from flows.generate_hardset import generate_hardset_flow
+generate_hardset_flow(out=sys.argv[1], **plan_flow_params(records=100), concurrency=2, calls_per_task=1,
+                      with_hardness=False)
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_flow_run_keeps_the_answers_of_its_task_runs_and_leaves_no_process(
+        prefect_harness, replay, tmp_path, reference, monkeypatch):
+    """What a Prefect cancellation sends (SIGTERM) to a process running generate-hardset."""
+    from prefect.settings import PREFECT_API_URL
+
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    script = tmp_path / "flow.py"
+    script.write_text(FLOW.format(root=str(ROOT), tests=str(ROOT / "tests")))
+    with replay.fork(FaultConfig(replay=True, replay_delay_s=1.0)) as proxy:
+        out = tmp_path / "hs"
+        run = CliRun(out, proxy.base_url, grace_s=20, args=[sys.executable, str(script), str(out)])
+        run.wait_for(lambda: len(checkpoint_lines(out)) >= 1, timeout=300, why="a checkpoint line")
+        run.wait_for(lambda: call_in_flight(proxy, out), why="a call in flight")
+        run.send(signal.SIGTERM)
+        stopped = run.finish()
+        asked = proxy.stats()["chat_requests"]
+        assert stopped.lines == asked < PLAN_CALLS, f"every answer that reached the flow is kept: {stopped.stderr[-3000:]}"
+        assert not stopped.left, f"processes of the run left: {stopped.left}"
+        _resume_pays_each_answered_call_once(proxy, out, reference)
