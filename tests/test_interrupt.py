@@ -294,3 +294,45 @@ def test_sigterm_to_a_flow_run_keeps_the_answers_of_its_task_runs_and_leaves_no_
         assert stopped.lines == asked < PLAN_CALLS, f"every answer that reached the flow is kept: {stopped.stderr[-3000:]}"
         assert not stopped.left, f"processes of the run left: {stopped.left}"
         _resume_pays_each_answered_call_once(proxy, out, reference)
+
+
+def _slow_describer(delay_s: float):
+    """An OpenAI-compatible stub (``tests/json_stub.py``) that describes any label, ``delay_s`` per answer."""
+    from json_stub import JsonStub, Reply
+
+    def answer(request):
+        if request.method == "GET":  # /v1/models
+            return {"object": "list", "data": [{"id": "stub", "object": "model", "created": 0, "owned_by": "test"}]}
+        return Reply({"id": "x", "object": "chat.completion", "created": 0, "model": "stub",
+                      "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content":
+                                   json.dumps({"description": f"writing that is mostly about the matter {request.nth}"})}}],
+                      "usage": {"prompt_tokens": 20, "completion_tokens": 10, "total_tokens": 30}}, delay_s=delay_s)
+
+    return JsonStub(answer)
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_describe_labels_keeps_the_descriptions_that_arrived(tmp_path, monkeypatch):
+    labels = [f"label {i}" for i in range(12)]
+    out = tmp_path / "descriptions.jsonl"
+    with _slow_describer(1.0) as stub:
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{stub.url}/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "stub")
+        args = [sys.executable, "-m", "gliznet.cli", "describe-labels", "--provider", "openai", "--llm", "stub",
+                "--labels", ",".join(labels), "--concurrency", "2", "--out", str(out)]
+        described = lambda: [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []  # noqa: E731
+        run = CliRun(tmp_path, None, grace_s=20, args=args)
+        run.wait_for(lambda: len(described()) >= 1, why="a description")
+        run.wait_for(lambda: len(stub.posts) > max(2, len(described())), why="a call in flight")
+        run.send(signal.SIGINT)
+        stopped = run.finish()
+        assert stopped.returncode == 130, stopped.stderr[-2000:]
+        kept = len(described())
+        assert stopped.kept == kept == len(stub.posts) < len(labels), stopped.stderr[-2000:]
+        assert stopped.abandoned == 0 and not stopped.left
+
+        asked = len(stub.posts)
+        done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert len(stub.posts) - asked == len(labels) - kept, "the resume asks only the labels not described"
+        assert sorted(line["label"] for line in described()) == sorted(labels)
