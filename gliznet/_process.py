@@ -12,7 +12,7 @@ Stopping (``install_handlers``, called by the ``gliznet`` command).  The first S
 A second signal always raises ``Interrupted`` at once (a second Ctrl-C during the grace stops without waiting).
 An abandoned request is not cancelled on its own (an HTTP client cannot interrupt a request another thread is
 waiting on); the command exits without waiting for it, which closes its connection, and a server that watches its
-connections (llama-server does) stops working on it.
+connections stops working on it (not measured here for llama-server).
 ``Interrupted`` is a ``KeyboardInterrupt``: ``except Exception`` does not swallow it, and ``finally`` blocks and
 context managers (the folder lock, the embedded server) run as it unwinds.  The command prints one line and
 exits ``128 + signal`` (130 for SIGINT, 143 for SIGTERM).  The grace is ``GLIZNET_GRACE_S`` seconds (default
