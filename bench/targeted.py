@@ -95,7 +95,7 @@ def generate(args) -> None:
             labels = labels_file(group, spec)
             out = DATA / group
             cmd = [sys.executable, "-m", "gliznet.cli", "generate", "--provider", "local", "--llm", args.llm,
-                   "--labels", str(labels), "--task", spec["task"], "--records", str(level * n_labels(labels)),
+                   "--labels", str(labels), "--task", spec["task"], "--records", str(records_for(level, n_labels(labels))),
                    "--seed", "0", "--records-per-call", str(args.records_per_call),
                    "--concurrency", str(args.concurrency), "--no-hardness", "--out", str(out)]
             if spec.get("multi_label"):
@@ -111,6 +111,11 @@ def generate(args) -> None:
                 f.write(json.dumps(log) + "\n")
             if code != 0:
                 raise SystemExit(f"gliznet generate exited {code} for {group}")
+
+
+def records_for(level: int, labels: int) -> int:
+    """``--records`` for ``level`` texts a label: 15 % more, since dedup and rejections take some of every label's."""
+    return -(-level * labels * 115 // 100)
 
 
 def calls_in(out: Path) -> int:
@@ -204,7 +209,7 @@ def logreg_scores(text_vecs: np.ndarray, records: list[Record], labels: list[str
     return scores
 
 
-def train_gliznet(records: list[Record], steps: int, out: Path) -> Path:
+def train_gliznet(records: list[Record], steps: int, out: Path, source_dir: Path) -> Path:
     """``gliznet train`` as a user runs it, on a dataset folder holding these records split by texts."""
     from gliznet.curation.dataset import build_datasets, save_datasets
     from gliznet.curation.split import text_split
@@ -214,6 +219,11 @@ def train_gliznet(records: list[Record], steps: int, out: Path) -> Path:
         return out
     data = out / "data"
     save_datasets(build_datasets(text_split(records, 0.2, seed=0)), data)
+    source = json.loads((source_dir / "manifest.json").read_text())
+    (data / "manifest.json").write_text(json.dumps({  # a dataset folder: the first `level` texts a label of the run
+        "format": source["format"], "aimed": source.get("aimed"), "parameters": source.get("parameters"),
+        "subset": {"of": str(source_dir), "texts_per_label": len(records) // max(1, len({r.labels[0] for r in records}))},
+    }, indent=2))
     subprocess.check_call([sys.executable, "-m", "gliznet.cli", "train", "--data", str(data), "--out", str(out),
                            "--max-steps", str(steps)])
     return out
@@ -235,7 +245,8 @@ def evaluate(args) -> None:
             cache.update(zip(missing, baseline.embedder.encode(missing)))
         return np.stack([cache[t] for t in texts])
 
-    evals = {name: load_eval_data(str(eval_dir() / f"{name}.jsonl"), limit=args.limit) for name in sets["sets"]}
+    names = args.sets.split(",") if args.sets else list(sets["sets"])
+    evals = {name: load_eval_data(str(eval_dir() / f"{name}.jsonl"), limit=args.limit) for name in names}
     result: dict = {"date": date.today().isoformat(), "limit": args.limit, "writer": WRITER, "sets": {},
                     "roles": {n: s["role"] for n, s in sets["sets"].items()}, "generation": {}}
     for name, data in evals.items():
@@ -258,7 +269,7 @@ def evaluate(args) -> None:
                 for c in CALIBRATIONS:
                     row[f"logreg|{c}|{level}"] = macro_f1(lr, data, c)
             for steps in args.steps:
-                folder = train_gliznet(records, steps, Path(args.work) / f"{group}-{level}-{steps}")
+                folder = train_gliznet(records, steps, Path(args.work) / f"{group}-{level}-{steps}", DATA / group)
                 model = GliZNet.from_pretrained(folder).eval()
                 scores = score_all(model, data.texts, labels)
                 for c in CALIBRATIONS:
@@ -328,6 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("--limit", type=int, default=500)
     e.add_argument("--steps", type=lambda s: [int(x) for x in s.split(",")], default=list(STEPS))
     e.add_argument("--work", default="runs/targeted")
+    e.add_argument("--sets", default=None, help="comma list (default: every set of sets.json)")
     e.add_argument("--out", default=None)
     t = sub.add_parser("table")
     t.add_argument("result")
