@@ -64,13 +64,20 @@ RENDER_KEYS = ("label_template", "text_template", "label_descriptions")
 DEFAULTS = TrainConfig()  # the library recipe; the options below override only what the measurement fixes
 
 
-def parse_args() -> argparse.Namespace:
+def count_or_none(text: str) -> int | None:
+    """A count, or ``none`` (any case) for all, as ``gliznet evaluate`` spells it (0, the old spelling, is all too)."""
+    return None if text.strip().lower() == "none" or text.strip() == "0" else int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The options; those that set a ``TrainConfig`` field are spelled as ``gliznet train``'s (tests/test_settings.py)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", help="dataset folder to train on (from `gliznet import` / `gliznet generate`)")
     p.add_argument("--model", help="a trained GliZNet folder instead of training")
     p.add_argument("--out", required=True)
     p.add_argument("--alphas", default="1,0.5,0.25", help="WiSE-FT weights of the fine-tuned model to evaluate")
-    p.add_argument("--limit", type=int, default=200, help="texts per eval set and portion (seeded, stratified; 0 = all)")
+    p.add_argument("--limit", type=count_or_none, default=200, help="texts per eval set and portion (seeded, "
+                   "stratified; none: every text)")
     p.add_argument("--portion", choices=("dev", "test", "both", "all"), default="both",
                    help="dev / test portion of every set, both (two tables), or all rows (the pre-split protocol)")
     p.add_argument("--max-steps", type=int, default=DEFAULTS.max_steps, help="training steps (ignored with --epochs)")
@@ -88,17 +95,25 @@ def parse_args() -> argparse.Namespace:
                    help="the trained model's label template ('none' = bare, GliZNetConfig's default)")
     p.add_argument("--label-descriptions", default=DEFAULTS.model.label_descriptions,
                    help="the trained model's label descriptions: shipped, a JSONL, or 'none' (the default)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy shared CPU)")
+    p.add_argument("--cpu-threads", type=count_or_none, default=DEFAULTS.cpu_threads,
+                   help="torch threads (1 on a busy shared CPU; none: one per core)")
+    p.add_argument("--threads", dest="cpu_threads", type=count_or_none, help=argparse.SUPPRESS)  # the old spelling
     p.add_argument("--fusion-seen", help="XML0 label fusion columns: the training data whose labels are seen "
                    "(dataset folder or .jsonl, comma-separated); off by default")
     p.add_argument("--fusion-lambdas", default="0.3", help="fusion weights, one column pair each (with --fusion-seen)")
     p.add_argument("--fusion-tau", type=float, default=DEFAULT_TAU)
-    p.add_argument("--fusion-top-k", type=int, default=DEFAULT_TOP_K, help="seen labels per text (0 = all)")
+    p.add_argument("--fusion-top-k", type=count_or_none, default=DEFAULT_TOP_K, help="seen labels per text (none: "
+                   "every seen label)")
     p.add_argument("--render", action="append", default=[], metavar="NAME=KEY:VALUE[;KEY:VALUE]",
                    help="a label-text ablation: one baseline and one GliZNet column rendered with these options "
                    f"({', '.join(RENDER_KEYS)}; value 'none' = off), e.g. 'desc=label_descriptions:shipped' or "
                    "'tpl=label_template:This text is about {label}.'; repeatable")
-    args = p.parse_args()
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = build_parser()
+    args = p.parse_args(argv)
     try:
         args.render = [parse_render(spec) for spec in args.render]
     except ValueError as err:
@@ -214,8 +229,8 @@ def table(columns: dict[str, dict[str, float]], heading: str) -> str:
 
 def main() -> None:
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.cpu_threads:
+        torch.set_num_threads(args.cpu_threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     alphas = [check_alpha(float(a), "--alphas") for a in args.alphas.split(",")]
@@ -232,7 +247,7 @@ def main() -> None:
                              lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                              epochs=args.epochs or DEFAULTS.epochs, max_steps=-1 if args.epochs else args.max_steps,
                              eval_steps=10**6, save_steps=10**6,  # no mid-run eval or checkpoint (same weights, less time)
-                             cpu_threads=args.threads, frozen_layers=args.frozen_layers,
+                             cpu_threads=args.cpu_threads, frozen_layers=args.frozen_layers,
                              train_label_text=args.train_label_text)
         summary = train(args.data, None, str(out / "train"), config)
         model_dir = summary["model_dir"]

@@ -73,20 +73,34 @@ DEFAULT_CHOOSE = "ag_news,emotion"
 DEFAULT_REPORT = "reuters21578_modapte,imdb,rotten_tomatoes,sst2,sst5"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def count_or_none(text: str) -> int | None:
+    """A count, or ``none`` (any case) for all, as ``gliznet evaluate`` spells it (0, the old spelling, is all too)."""
+    return None if text.strip().lower() == "none" or text.strip() == "0" else int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The options; those that set a ``TrainConfig`` field are spelled as ``gliznet train``'s (tests/test_settings.py)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", help="dataset folder to train on (from `gliznet import` / `gliznet generate`)")
     p.add_argument("--out", required=True)
     p.add_argument("--variant", action="append", default=[], metavar="NAME=KEY:VALUE[;KEY:VALUE]")
     p.add_argument("--choose", default=DEFAULT_CHOOSE, help="eval sets (file stems) every choice is made on")
     p.add_argument("--report", default=DEFAULT_REPORT, help="eval sets (file stems) the tables report")
-    p.add_argument("--limit", type=int, default=300, help="texts per eval set (seeded, label-stratified; 0 = all)")
-    p.add_argument("--max-steps", type=int, default=450, help="training steps (ignored with --epochs)")
+    p.add_argument("--limit", type=count_or_none, default=300, help="texts per eval set (seeded, label-stratified; "
+                   "none: every text)")
+    p.add_argument("--max-steps", type=int, default=TrainConfig().max_steps, help="training steps (ignored with --epochs)")
     p.add_argument("--epochs", type=float, default=None, help="train on every row this many times instead")
     p.add_argument("--batch-size", type=int, default=None, help="default: TrainConfig's")
-    p.add_argument("--threads", type=int, default=None, help="torch threads on CPU")
+    p.add_argument("--cpu-threads", type=count_or_none, default=TrainConfig().cpu_threads,
+                   help="torch threads on CPU (none: one per core)")
+    p.add_argument("--threads", dest="cpu_threads", type=count_or_none, help=argparse.SUPPRESS)  # the old spelling
     p.add_argument("--only", help="run one job: a variant's name, or `baseline`")
     p.add_argument("--aggregate", action="store_true", help="only build the tables from OUT/*.json")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     try:
         args.variants = dict(parse_variant(spec) for spec in args.variant)
@@ -201,7 +215,7 @@ def run_job(args, name: str, paths: dict[str, str]) -> dict:
         result = {"name": name, "scores": score_wordings(baseline, WORDINGS, paths, limit)}
     else:
         overrides = args.variants[name]
-        config = train_config(overrides, args.max_steps, args.epochs, args.batch_size, args.threads)
+        config = train_config(overrides, args.max_steps, args.epochs, args.batch_size, args.cpu_threads)
         done = Path(args.out) / name / "train_summary.json"
         if done.exists():  # trained by an earlier run of this job: score it, do not train again
             summary = json.loads(done.read_text())
@@ -314,8 +328,8 @@ def aggregate(args) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.cpu_threads:
+        torch.set_num_threads(args.cpu_threads)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     if not args.aggregate:
         paths = eval_paths(args)

@@ -65,7 +65,8 @@ from gliznet.generation.folder_plan import claim_plan
 from gliznet.generation.loop import SubmitChunk, generate_calls, run_call, settles, usage_of
 from gliznet.generation.plan import CallSpec, GenerateConfig
 from gliznet.generation.prompts import load_prompt
-from gliznet.llm.registry import ProviderSpec, make_provider, provider_for
+from gliznet.llm.registry import ProviderSpec, provider_for
+from gliznet.pipeline.generate import open_provider
 
 CACHED = INPUTS + TASK_SOURCE
 CALLS_PER_TASK = 64  # the most calls one generate-batch task run makes (README "Scale-out")
@@ -219,8 +220,7 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
     timer = StageTimer()
     with FolderLock(out), disk_errors(out):
         runs = claim_plan(out, config)  # one plan per folder, as the CLI's; before the LLM starts
-        with stop_signals(), make_provider(provider, model, base_url=base_url, concurrency=concurrency) as llm:
-            llm.check()  # bad provider settings fail before anything is written
+        with stop_signals(), open_provider(config) as llm:  # made and checked as the CLI's, before any write
             with timer.stage("calls"):
                 window = replace(config, concurrency=max(concurrency, TASKS_IN_FLIGHT * calls_per_task))
                 run = generate_calls(window, Checkpoint(Path(out) / "checkpoint" / "calls.jsonl"), provider=llm,

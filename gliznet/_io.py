@@ -254,6 +254,30 @@ class FolderLock:
         self.release()
 
 
+# -- settings files ----------------------------------------------------------------------------------
+def read_settings_file(path: str | os.PathLike, fields: str, example: str) -> dict:
+    """The mapping of a ``.json`` or ``.yaml`` / ``.yml`` settings file (``--config FILE`` of ``gliznet train`` and
+    ``gliznet generate``); ``fields`` names the dataclass(es) whose fields its keys are, ``example`` shows one in
+    the error lines.  Its keys are checked by the dataclasses."""
+    import yaml
+
+    path = Path(path)
+    if path.suffix.lower() not in (".json", ".yaml", ".yml"):
+        raise UserError(f"--config {path} is not a .json or .yaml file: pass a file of {fields} fields such as "
+                        f"{example}")
+    if not path.is_file():
+        raise UserError(f"--config {path} does not exist: pass a .json or .yaml file of {fields} fields")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        problem = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"--config {path} does not parse ({problem}): fix the file") from None
+    if not isinstance(data, dict):
+        raise UserError(f"--config {path} must be a mapping of {fields} fields, e.g. {example}")
+    return data
+
+
 # -- disk errors -------------------------------------------------------------------------------------
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 NO_PERMISSION = (errno.EACCES, errno.EPERM, errno.EROFS)

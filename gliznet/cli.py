@@ -11,16 +11,22 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape
 
 from gliznet.curation.hardset import BuildConfig
+from gliznet.curation.importer import IMPORT_LIMITS
+from gliznet.curation.negatives import NEGATIVE_CHECKS
 from gliznet._process import Interrupted, install_handlers, stop_requested
 from gliznet.errors import UserError
+from gliznet.evaluation.calibration import CALIBRATIONS
+from gliznet.evaluation.data import PORTIONS
 from gliznet.evaluation.fusion import (  # the evaluate command's fusion defaults
     DEFAULT_LAMBDA,
     DEFAULT_TAU,
@@ -29,6 +35,7 @@ from gliznet.evaluation.fusion import (  # the evaluate command's fusion default
 from gliznet.generation.describe import (
     DescribeConfig,  # the describe-labels command's option defaults
 )
+from gliznet.generation.bundles import CROSS_ROLE_POLICIES
 from gliznet.generation.plan import GenerateConfig
 from gliznet.llm.registry import PROVIDERS
 
@@ -37,9 +44,24 @@ EPILOG = ("--model is a GliZNet folder: the --out folder of `gliznet train` or i
           "--max-steps none (train --epochs passes), --max-text-tokens none (no cap), --fusion-top-k none (every "
           "seen label), --max-calls none (the automatic budget), --label-template none (the bare label), "
           "--frozen-layers none|all|N.  A count or a weight of 0 is zero (--anchor-weight 0: no anchor).")
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  help="Generate hard zero-shot datasets with LLMs and train GliZNet on them.", epilog=EPILOG)
 console = Console(stderr=True)
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """A bad value caught while the options are parsed (a word not among an option's choices, a word that is not a
+    number) is one line and exit 2, like every other bad input, not click's usage box."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as err:
+            line = err.format_message().replace(": Value error, ", ": ")
+            console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Generate hard zero-shot datasets with LLMs and train GliZNet on them.", epilog=EPILOG)
 
 
 # -- 1. errors: a user's mistake is one line, our own bug keeps its traceback ---------------------------
@@ -124,6 +146,30 @@ def optional(default: Any, *names: str, kind: type = str, **kwargs: Any):
     return typer.Option(default, *names, parser=none_or(kind), metavar=f"{METAVARS[kind]}|none", **kwargs)
 
 
+def choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """An option's allowed words (a tuple of the library's) as the Enum typer lists in ``--help``; given with
+    ``case_sensitive=False``, any case is accepted.  ``word`` turns the member back into the library's string."""
+    return Enum(name, {value: value for value in values}, type=str)
+
+
+def word(value: Any) -> Any:
+    """A ``choices`` member as its word (``none`` -> None); any other value unchanged."""
+    if isinstance(value, Enum):
+        return None if is_none(value.value) else value.value
+    return value
+
+
+# Enumerated options: the allowed words are the library's (tests/test_settings.py checks the three written here,
+# whose modules would import torch when the CLI starts: baselines, text pooling, train label text).
+NegativeCheck = choices("NegativeCheck", NEGATIVE_CHECKS)
+CrossRolePolicy = choices("CrossRolePolicy", CROSS_ROLE_POLICIES)
+Calibration = choices("Calibration", CALIBRATIONS)
+Portion = choices("Portion", (*PORTIONS, "none"))
+Baseline = choices("Baseline", ("embedding", "cross-encoder", "none"))  # gliznet.evaluation.baselines.BASELINES
+TextPooling = choices("TextPooling", ("mean", "cls", "label"))  # GliZNetConfig.text_pooling
+TrainLabelText = choices("TrainLabelText", ("bare", "model"))  # gliznet.training.config.TRAIN_LABEL_TEXT
+
+
 def at_least_one(option: str, value: int | None, none_means: str) -> None:
     if value is not None and value < 1:
         raise UserError(f"{option} {value} must be >= 1, or none for {none_means}")
@@ -147,11 +193,15 @@ LabelDescriptions = Annotated[Optional[str], typer.Option(
 
 
 _GEN, _BUILD = GenerateConfig(), BuildConfig()  # option defaults are the library's
+# generate's options are the GenerateConfig and BuildConfig fields of the same name, but for these spellings
+# (tests/test_settings.py checks every name, default and choice against the dataclasses)
+GENERATE_SPELLINGS = {"llm": "model", "hardness": "with_hardness"}
 
 
 @app.command()
 @clear_errors
 def generate(
+    ctx: typer.Context,
     out: Path = typer.Option(..., "--out", help="Output folder (re-run with the same folder to resume)."),
     records: int = typer.Option(_GEN.records, "--records", "-n", help="Accepted records to generate (before dedup)."),
     provider: str = typer.Option(_GEN.provider, "--provider",
@@ -168,15 +218,16 @@ def generate(
     test_label_fraction: float = typer.Option(_BUILD.test_label_fraction, "--test-label-fraction", help="About this share of records goes to the zero-shot test split (labels are held out until it is reached)."),
     near_dup_threshold: float = typer.Option(_BUILD.near_dup_threshold, "--near-dup-threshold"),
     hardness: bool = typer.Option(_BUILD.with_hardness, "--hardness/--no-hardness", help="Score negatives with MiniLM for the card."),
-    negative_check: str = typer.Option(_BUILD.negative_check, "--negative-check", help="embed: drop hard negatives "
+    negative_check: NegativeCheck = typer.Option(NegativeCheck(_BUILD.negative_check), "--negative-check",
+                                                 case_sensitive=False, help="embed: drop hard negatives "
                                        "the MiniLM encoder scores above 95 % of the record's best positive "
                                        "(suspect false negatives); llm: drop those the same LLM names as true "
                                        "(a second, resumable pass: one call per record); off: keep every negative."),
     bundle_size: int = typer.Option(_GEN.bundle_size, "--bundle-size", help="K > 1: each call writes one bundle of "
                                     "K texts over one shared label pool, every label positive for one text and "
                                     "negative for another (checked in code; see --cross-role-policy). 1: off."),
-    cross_role_policy: str = typer.Option(_BUILD.cross_role_policy, "--cross-role-policy", metavar="keep|reject",
-                                          help="With --bundle-size > 1, a text whose labels break the cross-role "
+    cross_role_policy: CrossRolePolicy = typer.Option(CrossRolePolicy(_BUILD.cross_role_policy), "--cross-role-policy",
+                                                      case_sensitive=False, help="With --bundle-size > 1, a text whose labels break the cross-role "
                                           "rule is kept and counted (keep, the default: its labels are still true) "
                                           "or rejected, counted as cross_role_broken (reject)."),
     seed_texts: Optional[str] = optional(_GEN.seed_texts, "--seed-texts", help="PATH.jsonl[:column] | PATH.txt | "
@@ -191,9 +242,13 @@ def generate(
     multi_label: bool = typer.Option(_GEN.multi_label, "--multi-label/--single-label", help="With --labels: a text "
                                      "may carry several labels, so only the siblings named in its prompt are its "
                                      "negatives (default: labels exclude each other)."),
-    price_per_mtok: Optional[str] = typer.Option(None, "--price-per-mtok", metavar="IN,OUT|none",
+    price_per_mtok: Optional[str] = typer.Option(_BUILD.price_per_mtok, "--price-per-mtok", metavar="IN,OUT|none",
                                              help="USD per million tokens in,out for the cost estimate (none: the "
                                              "dated Groq price table; unknown models get tokens only)."),
+    config_file: Optional[Path] = optional(None, "--config", kind=Path, help="A .json or .yaml of GenerateConfig and "
+                                           "BuildConfig fields (e.g. {\"records\": 500, \"model\": \"llama3.2\", "
+                                           "\"negative_check\": \"embed\"}); the options given on the command line "
+                                           "override it (none: the defaults shown here)."),
 ):
     """Generate a ZSHOT-HARDSET-shaped dataset with an LLM."""
     from rich.progress import (
@@ -204,18 +259,10 @@ def generate(
         TimeElapsedColumn,
     )
 
-    from gliznet.curation.hardset import check_writable, generate_hardset
+    from gliznet.curation.hardset import check_writable
+    from gliznet.pipeline.generate import generate_hardset
 
-    from gliznet.curation.cost import parse_price
-
-    config = GenerateConfig(records=records, seed=seed, provider=provider, model=llm, base_url=base_url,
-                            records_per_call=records_per_call, concurrency=concurrency, max_calls=max_calls,
-                            bundle_size=bundle_size, seed_texts=seed_texts, labels=labels, task=task,
-                            multi_label=multi_label)
-    build = BuildConfig(test_label_fraction=test_label_fraction, near_dup_threshold=near_dup_threshold,
-                        with_hardness=hardness, negative_check=negative_check.strip().lower(),
-                        price_per_mtok=parse_price(price_per_mtok),
-                        cross_role_policy=cross_role_policy.strip().lower())
+    config, build = _generate_configs(ctx, config_file)
     check_writable(out)  # the provider (and an embedded server) starts inside generate_hardset, lock held
     bar = Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
                    TextColumn("{task.fields[calls]}"), TimeElapsedColumn(), console=console)
@@ -225,14 +272,28 @@ def generate(
         nonlocal task
         if task is None:  # shown once the calls start: a run refused by the lock or the plan shows its one line
             bar.start()
-            task = bar.add_task("generate", total=records, calls="")
-        bar.update(task, completed=min(accepted, records), calls=f"calls {calls}/{budget}")
+            task = bar.add_task("generate", total=config.records, calls="")
+        bar.update(task, completed=min(accepted, config.records), calls=f"calls {calls}/{budget}")
 
     try:
         manifest = generate_hardset(config, out, build, progress=progress)
     finally:
         bar.stop()
     _print_summary(manifest, out)
+
+
+def _generate_configs(ctx: typer.Context, path: Path | None):
+    """``GenerateConfig`` and ``BuildConfig`` of ``--config FILE`` (the defaults without one) with the options
+    given on the command line over it (every option, without a file)."""
+    from gliznet._io import read_settings_file
+    from gliznet.pipeline.generate import configs_from_dict
+
+    data = read_settings_file(path, "GenerateConfig / BuildConfig", '{"records": 500, "negative_check": "embed"}') \
+        if path is not None else {}
+    for name, value in ctx.params.items():
+        if name not in ("out", "config_file") and (path is None or ctx.get_parameter_source(name).name == "COMMANDLINE"):
+            data[GENERATE_SPELLINGS.get(name, name)] = word(value)
+    return configs_from_dict(data, "generate config" if path is None else f"--config {path}:")
 
 
 def _print_summary(manifest: dict, out: Path) -> None:
@@ -275,20 +336,27 @@ def import_(
     test_label_fraction: float = typer.Option(_BUILD.test_label_fraction, "--test-label-fraction", help="About this share of records goes to the zero-shot test split (labels are held out until it is reached)."),
     mine_hard_negatives: int = typer.Option(0, "--mine-hard-negatives", help="Add up to K embedding-mined negatives."),
     seed: int = typer.Option(0, "--seed"),
-    min_text_chars: int = typer.Option(3, "--min-text-chars", help="Human-labelled texts can be short."),
-    min_not_labels: int = typer.Option(0, "--min-not-labels", help="Existing data may carry few negatives."),
+    min_text_chars: int = typer.Option(IMPORT_LIMITS.min_text_chars, "--min-text-chars", help="Human-labelled texts can be short."),
+    min_not_labels: int = typer.Option(IMPORT_LIMITS.min_not_labels, "--min-not-labels", help="Existing data may carry few negatives."),
 ):
     """Turn existing labelled data into the dataset contract."""
     from gliznet.curation.importer import import_labelled
     from gliznet.records import Limits
 
-    limits = Limits(min_text_chars=min_text_chars, min_not_labels=min_not_labels, max_labels=20, max_not_labels=50)
+    limits = Limits(**{**IMPORT_LIMITS.model_dump(), "min_text_chars": min_text_chars, "min_not_labels": min_not_labels})
 
     if not source.is_file():
         raise UserError(f"--from {source} is not a file: pass a .jsonl of {{text, labels}} rows")
     manifest = import_labelled(str(source), str(out), test_label_fraction=test_label_fraction, seed=seed,
                                mine_hard_negatives=mine_hard_negatives, limits=limits)
     _print_summary(manifest, out)
+
+
+# train's options are the TrainConfig fields of the same name, but for these, which set a field of its model
+# (GliZNetConfig) or loss (LossConfig); tests/test_settings.py checks names, defaults and choices
+TRAIN_FIELDS = {"anchor_weight": "loss.anchor_weight", "text_pooling": "model.text_pooling",
+                "max_text_tokens": "model.max_text_tokens", "label_template": "model.label_template",
+                "text_template": "model.text_template", "label_descriptions": "model.label_descriptions"}
 
 
 class TrainDefault:
@@ -366,8 +434,8 @@ def train(
     wise_alpha: float = typer.Option(..., "--wise-alpha", default_factory=TrainDefault("wise_alpha"), help="Save (1-A)*initial + A*fine-tuned weights (WiSE-FT); 1 = fine-tuned."),
     anchor_weight: float = typer.Option(..., "--anchor-weight", default_factory=TrainDefault("loss.anchor_weight"), help="Weight of the PriorAnchor loss (hold vectors near the initial backbone's); 0 = no anchor."),
     frozen_layers: Any = typer.Option(..., "--frozen-layers", parser=none_or(int, none=0, all="all"), metavar="N|all|none", default_factory=TrainDefault("frozen_layers"), help="Freeze the embeddings + N bottom layers (all: the whole backbone; none: no layer)."),
-    train_label_text: str = typer.Option(..., "--train-label-text", default_factory=TrainDefault("train_label_text"), help="What training batches encode: bare (label names and texts as given) or model (the label text options below); the saved model renders with them either way."),
-    text_pooling: str = typer.Option(..., "--text-pooling", default_factory=TrainDefault("model.text_pooling"), help="Text vector: mean of the text tokens, or cls."),
+    train_label_text: TrainLabelText = typer.Option(..., "--train-label-text", case_sensitive=False, default_factory=TrainDefault("train_label_text"), help="What training batches encode: bare (label names and texts as given) or model (the label text options below); the saved model renders with them either way."),
+    text_pooling: TextPooling = typer.Option(..., "--text-pooling", case_sensitive=False, default_factory=TrainDefault("model.text_pooling"), help="Text vector: mean of the text tokens, cls, or label (a label-conditioned attention pool)."),
     max_text_tokens: Optional[int] = optional(..., "--max-text-tokens", kind=int, default_factory=TrainDefault("model.max_text_tokens"), help="Cap on a text's tokens per inference pass, saved with the model (none: no cap; the default is the backbone's sentence length)."),
     label_template: LabelTemplate = None,
     text_template: TextTemplate = None,
@@ -395,17 +463,15 @@ def train(
     check_alpha(wise_alpha, "--wise-alpha")
     if anchor_weight < 0:
         raise UserError(f"--anchor-weight={anchor_weight} must be >= 0: 0 turns the anchor off")
-    settings = {  # option -> (the TrainConfig key it sets, its value)
-        "epochs": ("epochs", epochs), "lr": ("lr", lr), "batch_size": ("batch_size", batch_size),
-        "max_steps": ("max_steps", -1 if max_steps is None else max_steps), "max_length": ("max_length", max_length),
-        "seed": ("seed", seed), "cpu_threads": ("cpu_threads", cpu_threads), "wise_alpha": ("wise_alpha", wise_alpha),
-        "frozen_layers": ("frozen_layers", -1 if frozen_layers == "all" else frozen_layers),
-        "train_label_text": ("train_label_text", train_label_text), "anchor_weight": ("loss.anchor_weight", anchor_weight),
-        "init": ("init", _init_folder(init)),
-        "text_pooling": ("model.text_pooling", text_pooling), "max_text_tokens": ("model.max_text_tokens", max_text_tokens),
-        **{name: (f"model.{name}", value)  # only those given
-           for name, value in _label_text_options(label_template, text_template, label_descriptions).items()},
+    values = {
+        "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_steps": -1 if max_steps is None else max_steps,
+        "max_length": max_length, "seed": seed, "cpu_threads": cpu_threads, "wise_alpha": wise_alpha,
+        "frozen_layers": -1 if frozen_layers == "all" else frozen_layers, "train_label_text": word(train_label_text),
+        "anchor_weight": anchor_weight, "init": _init_folder(init), "text_pooling": word(text_pooling),
+        "max_text_tokens": max_text_tokens,
+        **_label_text_options(label_template, text_template, label_descriptions),  # only those given
     }
+    settings = {name: (TRAIN_FIELDS.get(name, name), value) for name, value in values.items()}  # -> TrainConfig key
     given = {name for name in settings if ctx.get_parameter_source(name).name == "COMMANDLINE"}
     if "epochs" in given:
         given.add("max_steps")  # --epochs alone set it to none above
@@ -492,19 +558,19 @@ def interpolate(
 def evaluate(
     data: str = typer.Option(..., "--data", help="A .jsonl of {text, labels} or a dataset folder ('all' = every shared eval set)."),
     model: Optional[Path] = optional(None, "--model", kind=Path, help="A trained GliZNet: the --out folder of `gliznet train` or its model/ subfolder."),
-    baseline: Optional[str] = optional(None, "--baseline", help="embedding or cross-encoder instead of --model."),
+    baseline: Baseline = typer.Option("none", "--baseline", case_sensitive=False, help="embedding or cross-encoder instead of --model (none: --model)."),
     backbone: Optional[str] = optional(None, "--backbone", help="Backbone for --baseline (none: the packaged MiniLM)."),
     label_template: LabelTemplate = None,
     text_template: TextTemplate = None,
     label_descriptions: LabelDescriptions = None,
     out: Path = typer.Option(Path("runs/eval"), "--out"),
     limit: Optional[int] = optional(None, "--limit", kind=int, help="Evaluate on a seeded subsample of N texts (none: every text)."),
-    portion: Optional[str] = optional(None, "--portion", help="dev (30 % of each set's rows, to choose a recipe) or test (the other 70 %, to report); none: every row."),
+    portion: Portion = typer.Option("none", "--portion", case_sensitive=False, help="dev (30 % of each set's rows, to choose a recipe) or test (the other 70 %, to report); none: every row."),
     fusion_seen: Optional[str] = optional(None, "--fusion-seen", help="XML0 label fusion (none: off): the training data whose labels are seen (dataset folder or .jsonl, comma-separated)."),
     fusion_lambda: float = typer.Option(DEFAULT_LAMBDA, "--fusion-lambda", help="Fusion weight of the seen labels' evidence (0 = the model's scores)."),
     fusion_tau: float = typer.Option(DEFAULT_TAU, "--fusion-tau", help="Softmax temperature over the seen labels' scores."),
     fusion_top_k: Optional[int] = optional(DEFAULT_TOP_K, "--fusion-top-k", kind=int, help="Seen labels per text in the fusion softmax (none: every seen label)."),
-    calibration: str = typer.Option("none", "--calibration", help="batch: subtract each label's mean score over the evaluated texts before the metrics (transductive; needs no gold labels); none: raw scores."),
+    calibration: Calibration = typer.Option("none", "--calibration", case_sensitive=False, help="batch: subtract each label's mean score over the evaluated texts before the metrics (transductive; needs no gold labels); none: raw scores."),
 ):
     """Evaluate a model or a baseline; writes report.json, report.md and plots."""
     from gliznet.evaluation.calibration import check_calibration
@@ -513,6 +579,7 @@ def evaluate(
     from gliznet.evaluation.runs import evaluate as run_eval
     from gliznet.evaluation.runs import evaluate_suite
 
+    baseline, portion, calibration = word(baseline), word(portion), word(calibration)
     if (model is None) == (baseline is None):
         raise UserError("pass exactly one of --model DIR or --baseline {embedding,cross-encoder}")
     text_options = _label_text_options(label_template, text_template, label_descriptions)

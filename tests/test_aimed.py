@@ -12,7 +12,7 @@ from conftest import assert_one_clear_error, run_cli
 from scripted_llm import ScriptedProvider
 
 from gliznet._io import Checkpoint, read_jsonl
-from gliznet.curation.hardset import generate_hardset
+from gliznet.pipeline.generate import generate_hardset
 from gliznet.curation.split import text_split
 from gliznet.errors import UserError
 from gliznet.generation.aimed import expand_answer, parse_labels, target_of

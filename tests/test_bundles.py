@@ -10,7 +10,8 @@ import pytest
 from scripted_llm import ScriptedProvider
 
 from gliznet._io import read_jsonl
-from gliznet.curation.hardset import BuildConfig, generate_hardset
+from gliznet.curation.hardset import BuildConfig
+from gliznet.pipeline.generate import generate_hardset
 from gliznet.generation.bundles import apply_cross_role_policy, check_cross_role, cross_role_counts, cross_role_report
 from gliznet.generation.plan import GenerateConfig, plan_for, render_call, request_schema_for
 from gliznet.generation.prompts import load_prompt

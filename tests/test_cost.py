@@ -11,7 +11,8 @@ from fault_proxy import plan_config
 from gliznet._io import read_jsonl
 from gliznet.curation.card import run_summary_markdown
 from gliznet.curation.cost import PRICE_TABLE, PRICES_AS_OF, cost_line, parse_price, run_cost
-from gliznet.curation.hardset import BuildConfig, generate_hardset
+from gliznet.curation.hardset import BuildConfig
+from gliznet.pipeline.generate import generate_hardset
 from gliznet.llm.registry import make_provider
 
 USAGE = {"calls": 4, "failed_calls": 0, "prompt_tokens": 2_000_000, "completion_tokens": 500_000}

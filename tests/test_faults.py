@@ -43,7 +43,7 @@ from fault_proxy import (
 )
 
 from gliznet._io import read_jsonl
-from gliznet.curation.hardset import generate_hardset
+from gliznet.pipeline.generate import generate_hardset
 from gliznet.generation.loop import run_call
 from gliznet.generation.plan import GenerateConfig, plan_call, prompt_text
 from gliznet.generation.prompts import load_prompt

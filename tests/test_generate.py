@@ -16,7 +16,7 @@ import pytest
 from fault_proxy import FaultConfig, plan_cli_args, plan_config
 
 from gliznet._io import Checkpoint, read_jsonl
-from gliznet.curation.hardset import generate_hardset
+from gliznet.pipeline.generate import generate_hardset
 from gliznet.generation.plan import GenerateConfig, load_topics, plan_call, prompt_text
 from gliznet.generation.prompts import PromptTemplate, load_prompt
 from gliznet.llm.local import LocalProvider

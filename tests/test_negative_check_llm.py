@@ -17,7 +17,8 @@ import pytest
 from scripted_llm import ScriptedOpenAI, ScriptedProvider
 
 from gliznet._io import read_jsonl
-from gliznet.curation.hardset import NothingAccepted, generate_hardset
+from gliznet.curation.hardset import NothingAccepted
+from gliznet.pipeline.generate import generate_hardset
 from gliznet.curation.negatives import check_negatives_llm
 from gliznet.generation.plan import GenerateConfig
 from gliznet.records import Provenance, Record, text_key

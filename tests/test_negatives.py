@@ -10,7 +10,8 @@ from fault_proxy import plan_config
 
 from gliznet._io import read_jsonl
 from gliznet.curation.card import run_summary_markdown
-from gliznet.curation.hardset import BuildConfig, generate_hardset
+from gliznet.curation.hardset import BuildConfig
+from gliznet.pipeline.generate import generate_hardset
 from gliznet.curation.negatives import SUSPECT_FRACTION, check_negatives_embed
 from gliznet.llm.registry import make_provider
 from gliznet.records import Provenance, Record

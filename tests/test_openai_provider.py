@@ -15,7 +15,8 @@ from conftest import SMALL_SCHEMA, SMALL_SYSTEM, SMALL_USER
 from json_stub import JsonStub, Reply
 
 from gliznet._io import read_jsonl
-from gliznet.curation.hardset import NothingAccepted, generate_hardset
+from gliznet.curation.hardset import NothingAccepted
+from gliznet.pipeline.generate import generate_hardset
 from gliznet.generation.plan import GenerateConfig
 from gliznet.llm.openai import NO_KEY, OpenAIProvider
 from gliznet.llm.provider import LLMConfigError

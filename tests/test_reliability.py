@@ -34,7 +34,7 @@ from fault_proxy import RECORDED_ALIAS, FaultConfig, FaultProxy, plan_cli_args, 
 from helpers import Executor, answered, failed
 
 from gliznet._io import Checkpoint, FolderBusy, FolderLock, LOCK_NAME, disk_errors, read_jsonl
-from gliznet.curation.hardset import generate_hardset
+from gliznet.pipeline.generate import generate_hardset
 from gliznet.errors import UserError
 from gliznet.generation.loop import (
     MAX_TRANSPORT_FAILURES,

@@ -11,7 +11,7 @@ from conftest import assert_one_clear_error, run_cli
 from scripted_llm import ScriptedProvider
 
 from gliznet._io import read_jsonl
-from gliznet.curation.hardset import generate_hardset
+from gliznet.pipeline.generate import generate_hardset
 from gliznet.errors import UserError
 from gliznet.generation import seeds
 from gliznet.generation.plan import GenerateConfig, plan_for, render_call

@@ -9,7 +9,7 @@ import pytest
 from scripted_llm import ScriptedProvider
 
 from gliznet._timings import StageTimer, peak_rss_mib, rss_mib
-from gliznet.curation.hardset import generate_hardset
+from gliznet.pipeline.generate import generate_hardset
 from gliznet.generation.plan import GenerateConfig
 
 CLI_STAGES = ["calls", "validation", "dedup", "split", "records_jsonl", "dataset_build", "fingerprint", "card"]

@@ -21,7 +21,7 @@ task, ``build-dataset``):
     score_hardness(curated, seed)              the card's hardness check (optional)
     write_curated(out, curated, split, ...)    write_hardset with the run's parameters and LLM usage
 
-``generate_hardset`` is the whole job without Prefect: the generation loop, then that build.
+The whole job, the generation loop and then that build, is ``gliznet.pipeline.generate.generate_hardset``.
 """
 
 from __future__ import annotations
@@ -36,10 +36,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
-from gliznet._io import Checkpoint, FolderLock, atomic_write_text, disk_errors, replace_path
-from gliznet._process import Interrupted
+from gliznet._io import Checkpoint, FolderLock, atomic_write_text, replace_path
 from gliznet._timings import StageTimer
 from gliznet.curation.card import compute_stats, render_card
 from gliznet.curation.card import hardness as hardness_check
@@ -57,16 +56,8 @@ from gliznet.curation.negatives import (
 )
 from gliznet.curation.publish import dataset_fingerprint, version_tag
 from gliznet.curation.split import TEST_LABEL_FRACTION, SplitResult, text_split, zero_shot_split
-from gliznet.generation.loop import (
-    ProgressFn,
-    Validated,
-    generate_calls,
-    settles,
-    usage_of,
-    validate_calls,
-)
+from gliznet.generation.loop import Validated, settles, validate_calls
 from gliznet.generation.bundles import apply_cross_role_policy, check_policy, cross_role_counts, cross_role_report
-from gliznet.generation.folder_plan import claim_plan
 from gliznet.generation.plan import GenerateConfig, prompt_text
 from gliznet.generation.seeds import seed_counts, seed_report
 from gliznet.generation.prompts import load_prompt
@@ -361,47 +352,7 @@ def build_from_checkpoint(out_dir: str | os.PathLike, config: GenerateConfig, bu
     return write_curated(out_dir, curated, split, config, build, hardness, usage, negatives, timer, runs)
 
 
-# --- the whole job, without Prefect (the flow runs the same loop and build as tasks) --------------
-
-def generate_hardset(config: GenerateConfig, out_dir: str | os.PathLike, build: BuildConfig | None = None, *,
-                     progress: ProgressFn | None = None, provider_factory: Callable | None = None,
-                     **options) -> dict:
-    """The main job: generate (resumable) then build the dataset folder. Returns the manifest.
-
-    ``provider_factory()`` gives the provider (default: ``make_provider`` from ``config``);
-    ``options``: fields of ``BuildConfig`` over ``build``.  The run holds the folder (``FolderLock``: a
-    second run on it fails at once, before any LLM is started) and a full disk or a refused write is one
-    ``UserError`` line.  The folder keeps one plan (``gliznet.generation.folder_plan.claim_plan``).  An
-    interruption (``gliznet._process.Interrupted``) unwinds through the provider (its server is stopped) and the
-    lock, counting the calls this run answered and kept."""
-    from gliznet.llm.registry import make_provider
-
-    build = replace(build or BuildConfig(), **options)
-    out = Path(out_dir)
-    timer = StageTimer()
-    check_writable(out)
-    factory = provider_factory or (lambda: make_provider(config.provider, config.model, base_url=config.base_url,
-                                                         concurrency=config.concurrency))
-    made: list[dict] = []  # the checkpoint lines this run wrote (generation, then the negative check)
-    with FolderLock(out), disk_errors(out):  # first: a refused run starts nothing
-        runs = claim_plan(out, config)
-        try:
-            with factory() as provider:
-                provider.check()
-                with timer.stage("calls"):
-                    run = generate_calls(config, Checkpoint(out / "checkpoint" / "calls.jsonl"), provider=provider,
-                                         progress=progress)
-                made = run.made
-                if build.negative_check == "llm":
-                    with timer.stage("negative_check_calls"):
-                        made += ask_false_negatives(out, run.lines.values(), config, build, provider)
-            usage = usage_of(made)
-            del run  # the build reads the checkpoint again: the answers need not stay in memory twice
-            return build_from_checkpoint(out, config, build, usage=usage, timer=timer, runs=runs)
-        except Interrupted as stop:  # the lines written so far are kept; the loop that stopped counts its own
-            stop.kept = len(made) + (stop.kept or 0)
-            raise
-
+# --- what the run does while its provider is open (gliznet.pipeline.generate runs the whole job) ------
 
 def ask_false_negatives(out_dir: str | os.PathLike, lines: Iterable[dict], config: GenerateConfig,
                         build: BuildConfig, provider) -> list[dict]:

@@ -41,6 +41,9 @@ from gliznet.records import (
 )
 
 IMPORT = "import"
+# The import policy: human-labelled data has short texts (3 characters), few or no negatives and more labels than
+# an LLM writes; ``gliznet import`` starts from these (its --min-text-chars / --min-not-labels change two of them).
+IMPORT_LIMITS = Limits(min_text_chars=3, min_not_labels=0, max_labels=20, max_not_labels=50)
 
 
 def import_provenance(path: str | os.PathLike, seed: int) -> Provenance:
@@ -99,7 +102,7 @@ def mine_negatives(rows: list[dict], k: int, embedder) -> int:
 
 
 def import_labelled(path: str, out_dir: str, *, test_label_fraction: float = TEST_LABEL_FRACTION, seed: int = 0,
-                    mine_hard_negatives: int = 0, embedder=None, limits: Limits = Limits()) -> dict:
+                    mine_hard_negatives: int = 0, embedder=None, limits: Limits = IMPORT_LIMITS) -> dict:
     """Curate a labelled JSONL file into ``out_dir`` (the hardset folder contract). Returns the manifest.
 
     ``mine_hard_negatives > 0`` needs an embedder (``gliznet.modeling.backbone.Embedder()`` when None).  When an

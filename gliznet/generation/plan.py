@@ -64,6 +64,8 @@ class GenerateConfig:
     multi_label: bool = False  # --multi-label: a text may carry several of --labels (only named siblings negative)
 
     def __post_init__(self) -> None:
+        if isinstance(self.limits, dict):  # from a --config file or a manifest's parameters
+            self.limits = Limits(**self.limits)
         check_llm_options(self.provider, self.concurrency)
         if self.records < 1:
             raise UserError(f"--records must be >= 1 (got {self.records}): ask for at least one record")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -102,23 +101,13 @@ class TrainConfig:
 
 
 def read_config_file(path: str | Path) -> dict:
-    """The mapping of a ``.json`` or ``.yaml`` / ``.yml`` config file, checked to be one (``model`` / ``loss``, when
-    present, mappings too); its keys are checked by ``TrainConfig.from_dict``."""
-    import yaml
+    """The mapping of a ``.json`` or ``.yaml`` / ``.yml`` config file (``gliznet._io.read_settings_file``), checked to
+    be one (``model`` / ``loss``, when present, mappings too); its keys are checked by ``TrainConfig.from_dict``."""
+    from gliznet._io import read_settings_file
 
-    path = Path(path)
-    if path.suffix.lower() not in (".json", ".yaml", ".yml"):
-        raise UserError(f"--config {path} is not a .json or .yaml file: pass a file of TrainConfig fields such as "
-                        '{"lr": 1e-4, "loss": {"anchor_weight": 5}}')
-    if not path.is_file():
-        raise UserError(f"--config {path} does not exist: pass a .json or .yaml file of TrainConfig fields")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        problem = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise UserError(f"--config {path} does not parse ({problem}): fix the file") from None
-    if not isinstance(data, dict) or any(not isinstance(data.get(part, {}), dict) for part in ("model", "loss")):
+    example = '{"lr": 1e-4, "loss": {"anchor_weight": 5}}'
+    data = read_settings_file(path, "TrainConfig", example)
+    if any(not isinstance(data.get(part, {}), dict) for part in ("model", "loss")):
         raise UserError(f"--config {path} must be a mapping of TrainConfig fields, with model / loss as mappings, "
-                        'e.g. {"lr": 1e-4, "loss": {"anchor_weight": 5}}')
+                        f"e.g. {example}")
     return data
