@@ -187,7 +187,7 @@ def test_the_generate_flow_aims_at_labels_like_the_cli(prefect_harness, tmp_path
 
     out = tmp_path / "aimed-flow"
     with ScriptedOpenAI() as server:
-        result = generate_hardset_flow(records=12, out=str(out), provider="openai", model=ScriptedOpenAI.MODEL,
+        result = generate_hardset_flow(records=12, max_calls=6, out=str(out), provider="openai", model=ScriptedOpenAI.MODEL,
                                        base_url=server.base_url, labels="positive,negative,neutral", task=TASK,
                                        records_per_call=2, concurrency=1, with_hardness=False)
     manifest = json.loads((out / "manifest.json").read_text())
