@@ -100,17 +100,29 @@ def generate(args) -> None:
                    "--concurrency", str(args.concurrency), "--no-hardness", "--out", str(out)]
             if spec.get("multi_label"):
                 cmd.append("--multi-label")
-            print(f"== {group}: {level} texts a label", flush=True)
-            before = calls_in(out)
-            started = time.time()
-            code = subprocess.call(cmd)
-            log = {"level": level, "started": started, "wall_seconds": round(time.time() - started, 1),
-                   "calls_before": before, "calls_after": calls_in(out), "exit": code}
-            log.update(tokens_in(out))
-            with open(out / "generation_log.jsonl", "a") as f:
-                f.write(json.dumps(log) + "\n")
-            if code != 0:
-                raise SystemExit(f"gliznet generate exited {code} for {group}")
+            records = records_for(level, n_labels(labels))
+            for _ in range(4):  # acceptance differs by label: top up until every label has `level` texts
+                print(f"== {group}: {level} texts a label (--records {records})", flush=True)
+                before = calls_in(out)
+                started = time.time()
+                code = subprocess.call([*cmd[:cmd.index("--records") + 1], str(records), *cmd[cmd.index("--records") + 2:]])
+                log = {"level": level, "records": records, "started": started,
+                       "wall_seconds": round(time.time() - started, 1), "calls_before": before,
+                       "calls_after": calls_in(out), "exit": code}
+                log.update(tokens_in(out))
+                with open(out / "generation_log.jsonl", "a") as f:
+                    f.write(json.dumps(log) + "\n")
+                if code != 0:
+                    raise SystemExit(f"gliznet generate exited {code} for {group}")
+                short = level - min(per_label(out).values())
+                if short <= 0:
+                    break
+                records += short * n_labels(labels)
+
+
+def per_label(out: Path) -> dict[str, int]:
+    """Accepted records per label of a finished run (its manifest's aimed section)."""
+    return {row["label"]: row["accepted"] for row in json.loads((out / "manifest.json").read_text())["aimed"]["per_label"]}
 
 
 def records_for(level: int, labels: int) -> int:
