@@ -144,9 +144,9 @@ def tokens_in(out: Path) -> dict:
 
 # -- the data of one level -----------------------------------------------------------------------------------------
 
-def call_order(out: Path) -> dict[str, int]:
-    """text_key -> the index of the call that wrote it (the checkpoint's raw answers)."""
-    order: dict[str, int] = {}
+def call_order(out: Path) -> dict[str, tuple[int, int]]:
+    """text_key -> (the index of the call that wrote it, its place in the answer) from the checkpoint's answers."""
+    order: dict[str, tuple[int, int]] = {}
     for _, line in read_jsonl(out / "checkpoint" / "calls.jsonl"):
         if not line.get("ok"):
             continue
@@ -154,9 +154,9 @@ def call_order(out: Path) -> dict[str, int]:
             texts = json.loads(line["raw"]).get("texts") or []
         except (ValueError, AttributeError):
             continue
-        for text in texts:
+        for i, text in enumerate(texts):
             if isinstance(text, str):
-                order.setdefault(text_key(text), line["call"])
+                order.setdefault(text_key(text), (line["call"], i))
     return order
 
 
@@ -167,7 +167,7 @@ def level_records(group: str, level: int) -> list[Record] | None:
         return None
     order = call_order(out)
     records = [Record.model_validate(r) for _, r in read_jsonl(out / "records.jsonl")]
-    records.sort(key=lambda r: order.get(r.key, 10**9))
+    records.sort(key=lambda r: order.get(r.key, (10**9, 0)))
     by_label: dict[str, list[Record]] = defaultdict(list)
     for record in records:
         by_label[record.labels[0]].append(record)
@@ -290,7 +290,8 @@ def evaluate(args) -> None:
         print(name, json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
     out = Path(args.out or RESULTS / f"targeted-{result['date']}.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    plot(result, out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
     print(table(result))
 
 
@@ -337,6 +338,49 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def plot(result: dict, path: Path) -> None:
+    """Macro-F1 (choose and report averages) of each column's chosen setting against texts per label and against
+    minutes of generation, one line per column."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result["sets"])
+    levels = sorted({int(k.rsplit("|", 1)[1]) for n in names for k in result["sets"][n] if k.count("|") == 2})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for role, style in (("choose", "--"), ("report", "-")):
+        group = [n for n in names if result["roles"][n] == role]
+        for column in ("proto@", "logreg|", "gliznet@"):
+            key = choose(result, column, [n for n in names if result["roles"][n] == "choose"])
+            if key is None:
+                continue
+            stem = key.rsplit("|", 1)[0]
+            points = [(lv, _avg(result, f"{stem}|{lv}", group)) for lv in levels]
+            points = [(lv, v) for lv, v in points if v is not None]
+            if not points:
+                continue
+            minutes = [sum(result["generation"][g].get(str(lv), {}).get("minutes", 0) for g in result["generation"])
+                       for lv, _ in points]
+            label = f"{role}: {stem}"
+            axes[0].plot([lv for lv, _ in points], [v for _, v in points], style, marker="o", label=label)
+            axes[1].plot(minutes, [v for _, v in points], style, marker="o", label=label)
+        for key, title in (("bare|none", "bare"), ("bare|batch", "bare+batch")):
+            value = _avg(result, key, group)
+            if value is not None:
+                for ax in axes:
+                    ax.axhline(value, linestyle=":", color="grey" if title == "bare" else "black", linewidth=0.8)
+    axes[0].set_xlabel("texts a label")
+    axes[1].set_xlabel("minutes of generation (all groups, 2 CPU cores)")
+    for ax in axes:
+        ax.set_ylabel("macro-F1 (average)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("aimed data: dotted = bare / bare+batch baselines (report sets)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -355,13 +399,17 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("--out", default=None)
     t = sub.add_parser("table")
     t.add_argument("result")
+    t.add_argument("--plot", action="store_true", help="also write RESULT.png")
     args = parser.parse_args(argv)
     if args.cmd == "generate":
         generate(args)
     elif args.cmd == "evaluate":
         evaluate(args)
     else:
-        print(table(json.loads(Path(args.result).read_text())))
+        result = json.loads(Path(args.result).read_text())
+        print(table(result))
+        if args.plot:
+            plot(result, Path(args.result).with_suffix(".png"))
 
 
 if __name__ == "__main__":
