@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -221,20 +222,39 @@ def logreg_scores(text_vecs: np.ndarray, records: list[Record], labels: list[str
     return scores
 
 
+def _trained_on(data: Path, stamp: Path) -> str | None:
+    """The texts digest of a subset folder: its manifest's, else computed from its saved splits."""
+    import hashlib
+
+    from datasets import load_from_disk
+
+    known = json.loads(stamp.read_text()).get("subset", {}).get("texts_sha256")
+    if known:
+        return known
+    splits = load_from_disk(str(data / "triplet"))
+    texts = sorted(t for split in splits.values() for t in split["text"])
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+
+
 def train_gliznet(records: list[Record], steps: int, out: Path, source_dir: Path) -> Path:
     """``gliznet train`` as a user runs it, on a dataset folder holding these records split by texts."""
     from gliznet.curation.dataset import build_datasets, save_datasets
     from gliznet.curation.split import text_split
 
-    model_dir = out / "model"
-    if (model_dir / "gliznet_config.json").exists() or (out / "train_summary.json").exists():
-        return out
+    import hashlib
+
+    digest = hashlib.sha256("\n".join(sorted(r.text for r in records)).encode()).hexdigest()[:16]
+    stamp = out / "data" / "manifest.json"
+    if (out / "train_summary.json").exists() and stamp.exists() and _trained_on(out / "data", stamp) == digest:
+        return out  # trained before on exactly these texts
+    shutil.rmtree(out, ignore_errors=True)
     data = out / "data"
     save_datasets(build_datasets(text_split(records, 0.2, seed=0)), data)
     source = json.loads((source_dir / "manifest.json").read_text())
     (data / "manifest.json").write_text(json.dumps({  # a dataset folder: the first `level` texts a label of the run
         "format": source["format"], "aimed": source.get("aimed"), "parameters": source.get("parameters"),
-        "subset": {"of": str(source_dir), "texts_per_label": len(records) // max(1, len({r.labels[0] for r in records}))},
+        "subset": {"of": str(source_dir), "texts_sha256": digest,
+                   "texts_per_label": len(records) // max(1, len({r.labels[0] for r in records}))},
     }, indent=2))
     subprocess.check_call([sys.executable, "-m", "gliznet.cli", "train", "--data", str(data), "--out", str(out),
                            "--max-steps", str(steps)])
@@ -259,8 +279,11 @@ def evaluate(args) -> None:
 
     names = args.sets.split(",") if args.sets else list(sets["sets"])
     evals = {name: load_eval_data(str(eval_dir() / f"{name}.jsonl"), limit=args.limit) for name in names}
+    out = Path(args.out or RESULTS / f"targeted-{date.today().isoformat()}.json")
     result: dict = {"date": date.today().isoformat(), "limit": args.limit, "writer": WRITER, "sets": {},
                     "roles": {n: s["role"] for n, s in sets["sets"].items()}, "generation": {}}
+    if args.merge and out.exists():  # add these sets to an earlier run's (same limit), replacing their rows
+        result = {**json.loads(out.read_text()), "date": result["date"]}
     for name, data in evals.items():
         group = sets["sets"][name]["group"]
         labels = data.candidate_labels
@@ -288,7 +311,6 @@ def evaluate(args) -> None:
                     row[f"gliznet@{steps}|{c}|{level}"] = macro_f1(scores, data, c)
         result["sets"][name] = row
         print(name, json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
-    out = Path(args.out or RESULTS / f"targeted-{result['date']}.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
     plot(result, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
@@ -396,6 +418,7 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("--steps", type=lambda s: [int(x) for x in s.split(",")], default=list(STEPS))
     e.add_argument("--work", default="runs/targeted")
     e.add_argument("--sets", default=None, help="comma list (default: every set of sets.json)")
+    e.add_argument("--merge", action="store_true", help="add to the rows of an existing --out file")
     e.add_argument("--out", default=None)
     t = sub.add_parser("table")
     t.add_argument("result")

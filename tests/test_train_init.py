@@ -25,6 +25,7 @@ def _data(root):
     cols = {"text": [r[0] for r in ROWS], "labels": [r[1] for r in ROWS], "not_labels": [r[2] for r in ROWS]}
     DatasetDict({"train": Dataset.from_dict(cols), "test": Dataset.from_dict(cols).select(range(2))}).save_to_disk(
         str(root / "triplet"))
+    (root / "manifest.json").write_text('{"format": "gliznet-hardset/1"}')  # a finished dataset folder
     return str(root)
 
 
