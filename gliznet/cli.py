@@ -477,6 +477,7 @@ def train(
         given.add("max_steps")  # --epochs alone set it to none above
     config = _train_config(config_file, [key_value for name, key_value in settings.items()
                                          if config_file is None or name in given])
+    config = _aimed_steps(config, data, config_file, "max_steps" in given)
     try:
         result = run_train(str(data), backbone, str(out), config, resume=resume)
     except Interrupted as stop:
@@ -497,6 +498,22 @@ def _init_folder(init: str | None) -> str | None:
         return str(model_folder(init))
     except UserError as err:
         raise UserError(f"--init {err}") from None
+
+
+def _aimed_steps(config, data: Path, config_file: Path | None, steps_given: bool):
+    """A dataset aimed at a label set (``generate --labels``: its manifest has ``aimed``) trains ``AIMED_MAX_STEPS``
+    steps unless ``--max-steps``/``--epochs`` or the ``--config`` file says otherwise (a line says so)."""
+    from dataclasses import replace
+
+    from gliznet.training.config import AIMED_MAX_STEPS, read_config_file
+
+    manifest = data / "manifest.json"
+    if steps_given or not manifest.is_file() or not json.loads(manifest.read_text(encoding="utf-8")).get("aimed"):
+        return config
+    if config_file is not None and {"max_steps", "epochs"} & set(read_config_file(config_file)):
+        return config
+    console.print(f"aimed dataset: training {AIMED_MAX_STEPS} steps (the aimed recipe; --max-steps N to change)")
+    return replace(config, max_steps=AIMED_MAX_STEPS)
 
 
 def _train_config(path: Path | None, options: list[tuple[str, Any]]):

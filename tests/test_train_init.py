@@ -52,3 +52,35 @@ def test_training_from_init_starts_from_that_models_weights(tmp_path):
 def test_init_that_is_not_a_model_is_one_clear_line(tmp_path):
     done = run_cli("train", "--data", _data(tmp_path), "--out", str(tmp_path / "m"), "--init", str(tmp_path))
     assert_one_clear_error(done, "--init")
+
+
+def _train_config_for(tmp_path, monkeypatch, manifest: dict, *args):
+    """The TrainConfig ``gliznet train --data DIR ARGS`` hands to the library (training itself replaced)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    import gliznet.training.trainer as trainer
+    from gliznet.cli import app
+
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    seen = {}
+
+    def fake_train(data, backbone, out, config, resume=False):
+        seen["config"] = config
+        return {"model_dir": str(tmp_path / "model")}
+
+    monkeypatch.setattr(trainer, "train", fake_train)
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 0, result.output
+    return seen["config"]
+
+
+def test_an_aimed_dataset_trains_the_aimed_recipe_unless_told_otherwise(tmp_path, monkeypatch):
+    from gliznet.training.config import AIMED_MAX_STEPS
+
+    aimed = {"format": "gliznet-hardset/1", "aimed": {"task": "t", "labels": 2}}
+    assert _train_config_for(tmp_path, monkeypatch, aimed).max_steps == AIMED_MAX_STEPS != TrainConfig().max_steps
+    assert _train_config_for(tmp_path, monkeypatch, aimed, "--max-steps", "7").max_steps == 7
+    plain = {"format": "gliznet-hardset/1"}
+    assert _train_config_for(tmp_path, monkeypatch, plain).max_steps == TrainConfig().max_steps

@@ -14,6 +14,9 @@ from gliznet.training.interpolate import check_alpha
 
 # -- 1. the configuration ---------------------------------------------------------------------------
 TRAIN_LABEL_TEXT = ("bare", "model")
+# steps `gliznet train` takes on a dataset aimed at a label set (its manifest has "aimed") when no --max-steps is
+# given: the setting chosen on the choose sets of bench/targeted.py (bench/README.md, "Data aimed at a label set")
+AIMED_MAX_STEPS = 40
 
 
 @dataclass
@@ -43,7 +46,8 @@ class TrainConfig:
     eval_steps: int = 500
     save_steps: int = 500
     logging_steps: int = 50
-    max_steps: int = 450  # the measured recipe; -1: train `epochs` passes over the data instead
+    max_steps: int = 450  # the measured recipe; -1: train `epochs` passes over the data instead (a dataset aimed at a
+    #                       label set, `generate --labels`, gets AIMED_MAX_STEPS from `gliznet train` unless one is given)
     warmup_ratio: float = 0.05
     bf16: bool | None = None  # None: on when a CUDA GPU supports it
     num_workers: int | None = None  # None: 2 on GPU, 0 on CPU
