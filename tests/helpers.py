@@ -67,3 +67,23 @@ def make_records(n: int, tag: str) -> list[Record]:
 def write(out: Path, records: list[Record]) -> dict:
     return write_hardset(out, records=records, rejections=[], counts=Counter(), params={"n": len(records)},
                          split=zero_shot_split(records, test_label_fraction=0.2, seed=0))
+
+
+# -- the train command with training itself replaced -------------------------------------------------
+def cli_train_config(tmp_path: Path, monkeypatch, *args: str):
+    """``(TrainConfig, result)``: what ``gliznet train --data TMP --out TMP/o ARGS`` hands to the library, training
+    itself replaced (the config is None when the command stopped before training)."""
+    from typer.testing import CliRunner
+
+    import gliznet.training.trainer as trainer
+    from gliznet.cli import app
+
+    seen = {}
+
+    def fake_train(data, backbone, out, config, resume=False):
+        seen["config"] = config
+        return {"model_dir": str(tmp_path / "model")}
+
+    monkeypatch.setattr(trainer, "train", fake_train)
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *args])
+    return seen.get("config"), result

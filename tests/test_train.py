@@ -9,6 +9,8 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from helpers import cli_train_config
+
 from gliznet.modeling.config import GliZNetConfig
 from gliznet.modeling.losses import LossConfig  # noqa: E402
 from gliznet.modeling.model import GliZNet
@@ -217,41 +219,15 @@ def test_cli_train_options_default_to_the_library_config():
 ])
 def test_cli_train_spells_off_as_none_and_epochs_alone_trains_passes(tmp_path, monkeypatch, args, steps, epochs,
                                                                      frozen, cap):
-    from typer.testing import CliRunner
-
-    import gliznet.training.trainer as trainer
-    from gliznet.cli import app
-
-    seen = {}
-
-    def fake_train(data, backbone, out, config, resume=False):
-        seen["config"] = config
-        return {"model_dir": str(tmp_path / "model")}
-
-    monkeypatch.setattr(trainer, "train", fake_train)
-    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *args])
+    config, result = cli_train_config(tmp_path, monkeypatch, *args)
     assert result.exit_code == 0, result.output
-    config = seen["config"]
     assert (config.max_steps, config.epochs, config.frozen_layers, config.model.max_text_tokens) == (steps, epochs,
                                                                                                     frozen, cap)
 
 
 def _cli_train_config(tmp_path, monkeypatch, *args):
     """The TrainConfig ``gliznet train ARGS`` hands to the library (training itself replaced), or the result."""
-    from typer.testing import CliRunner
-
-    import gliznet.training.trainer as trainer
-    from gliznet.cli import app
-
-    seen = {}
-
-    def fake_train(data, backbone, out, config, resume=False):
-        seen["config"] = config
-        return {"model_dir": str(tmp_path / "model")}
-
-    monkeypatch.setattr(trainer, "train", fake_train)
-    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *args])
-    return seen.get("config"), result
+    return cli_train_config(tmp_path, monkeypatch, *args)
 
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])

@@ -8,6 +8,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from conftest import assert_one_clear_error, run_cli  # noqa: E402
+from helpers import cli_train_config  # noqa: E402
 
 from gliznet.modeling.model import GliZNet  # noqa: E402
 from gliznet.training.config import TrainConfig  # noqa: E402
@@ -55,25 +56,13 @@ def test_init_that_is_not_a_model_is_one_clear_line(tmp_path):
 
 
 def _train_config_for(tmp_path, monkeypatch, manifest: dict, *args):
-    """The TrainConfig ``gliznet train --data DIR ARGS`` hands to the library (training itself replaced)."""
+    """The TrainConfig ``gliznet train --data DIR ARGS`` hands to the library for a folder with ``manifest``."""
     import json
 
-    from typer.testing import CliRunner
-
-    import gliznet.training.trainer as trainer
-    from gliznet.cli import app
-
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    seen = {}
-
-    def fake_train(data, backbone, out, config, resume=False):
-        seen["config"] = config
-        return {"model_dir": str(tmp_path / "model")}
-
-    monkeypatch.setattr(trainer, "train", fake_train)
-    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *args])
+    config, result = cli_train_config(tmp_path, monkeypatch, *args)
     assert result.exit_code == 0, result.output
-    return seen["config"]
+    return config
 
 
 def test_an_aimed_dataset_trains_the_aimed_recipe_unless_told_otherwise(tmp_path, monkeypatch):
