@@ -372,7 +372,8 @@ def plot(result: dict, path: Path) -> None:
     levels = sorted({int(k.rsplit("|", 1)[1]) for n in names for k in result["sets"][n] if k.count("|") == 2})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for role, style in (("choose", "--"), ("report", "-")):
-        group = [n for n in names if result["roles"][n] == role]
+        group = [n for n in names if result["roles"][n] == role  # sets with aimed data (reuters: not generated yet)
+                 and any(k.count("|") == 2 for k in result["sets"][n])]
         for column in ("proto@", "logreg|", "gliznet@"):
             key = choose(result, column, [n for n in names if result["roles"][n] == "choose"])
             if key is None:
@@ -398,7 +399,7 @@ def plot(result: dict, path: Path) -> None:
         ax.set_ylabel("macro-F1 (average)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle("aimed data: dotted = bare / bare+batch baselines (report sets)")
+    fig.suptitle("aimed data (dashed: choose sets, solid: report sets); dotted: bare / bare+batch baselines")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
