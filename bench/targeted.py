@@ -194,8 +194,7 @@ def macro_f1(scores: np.ndarray, data, calibration: str) -> float:
                                  data.multi_label)["macro_f1"])
 
 
-def prototype_scores(base: np.ndarray, text_vecs: np.ndarray, records: list[Record], labels: list[str],
-                     embed) -> np.ndarray:
+def prototype_scores(text_vecs: np.ndarray, records: list[Record], labels: list[str], embed) -> np.ndarray:
     """cos(text, centroid of each label's synthetic texts): (n_texts, n_labels); a label with no text scores 0."""
     by_key: dict[str, list[str]] = defaultdict(list)
     for r in records:
@@ -295,7 +294,7 @@ def evaluate(args) -> None:
             if records is None:
                 continue
             result["generation"].setdefault(group, {})[str(level)] = generation_cost(group, level)
-            proto = prototype_scores(base, text_vecs, records, labels, embed)
+            proto = prototype_scores(text_vecs, records, labels, embed)
             for lam in LAMBDAS:
                 for c in CALIBRATIONS:
                     row[f"proto@{lam}|{c}|{level}"] = macro_f1(base + lam * proto, data, c)
