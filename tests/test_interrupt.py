@@ -56,16 +56,22 @@ def _resume_pays_each_answered_call_once(proxy, out, reference) -> None:
     assert sorted(line["call"] for line in checkpoint_lines(out)) == list(range(PLAN_CALLS))
 
 
+def _signal_mid_run(proxy, tmp_path: Path, grace_s: float, signum: int):
+    """Start a run, wait for a kept answer and a call in flight, send ``signum`` and wait for the end:
+    (the run, the calls in flight when the signal was sent, its result, the requests the proxy saw)."""
+    run = CliRun(tmp_path / "hs", proxy.base_url, grace_s=grace_s, extra=("--concurrency", "2"))
+    run.wait_for(lambda: len(checkpoint_lines(run.out)) >= 1, why="a checkpoint line")
+    run.wait_for(lambda: call_in_flight(proxy, run.out), why="a call in flight")
+    in_flight = proxy.stats()["chat_requests"] - len(checkpoint_lines(run.out))
+    run.send(signum)
+    stopped = run.finish()
+    return run, in_flight, stopped, proxy.stats()["chat_requests"]
+
+
 @pytest.mark.slow
 def test_ctrl_c_keeps_the_answers_in_flight_and_the_resume_asks_only_the_rest(replay, tmp_path, reference):
     with replay.fork(FaultConfig(replay=True, replay_delay_s=1.0)) as proxy:
-        run = CliRun(tmp_path / "hs", proxy.base_url, grace_s=20, extra=("--concurrency", "2"))
-        run.wait_for(lambda: len(checkpoint_lines(run.out)) >= 1, why="a checkpoint line")
-        run.wait_for(lambda: call_in_flight(proxy, run.out), why="a call in flight")
-        in_flight_at_signal = proxy.stats()["chat_requests"] - len(checkpoint_lines(run.out))
-        run.send(signal.SIGINT)
-        stopped = run.finish()
-        asked = proxy.stats()["chat_requests"]
+        run, in_flight_at_signal, stopped, asked = _signal_mid_run(proxy, tmp_path, 20, signal.SIGINT)
         assert stopped.returncode == 130, stopped.stderr[-2000:]
         assert stopped.kept is not None, f"no interrupted line: {stopped.stderr[-2000:]}"
         assert "Traceback" not in stopped.stderr
@@ -80,12 +86,7 @@ def test_ctrl_c_keeps_the_answers_in_flight_and_the_resume_asks_only_the_rest(re
 @pytest.mark.slow
 def test_sigterm_with_a_short_grace_abandons_the_slow_calls_and_keeps_the_rest(replay, tmp_path, reference):
     with replay.fork(FaultConfig(replay=True, replay_delay_s=3.0)) as proxy:
-        run = CliRun(tmp_path / "hs", proxy.base_url, grace_s=0.3, extra=("--concurrency", "2"))
-        run.wait_for(lambda: len(checkpoint_lines(run.out)) >= 1, why="a checkpoint line")
-        run.wait_for(lambda: call_in_flight(proxy, run.out), why="a call in flight")
-        run.send(signal.SIGTERM)
-        stopped = run.finish()
-        asked = proxy.stats()["chat_requests"]
+        run, _, stopped, asked = _signal_mid_run(proxy, tmp_path, 0.3, signal.SIGTERM)
         assert stopped.returncode == 143, stopped.stderr[-2000:]
         assert stopped.kept is not None, f"no interrupted line: {stopped.stderr[-2000:]}"
         assert stopped.lines == stopped.kept >= 1
