@@ -505,14 +505,14 @@ def _aimed_steps(config, data: Path, config_file: Path | None, steps_given: bool
     steps unless ``--max-steps``/``--epochs`` or the ``--config`` file says otherwise (a line says so)."""
     from dataclasses import replace
 
-    from gliznet.training.config import AIMED_MAX_STEPS, read_config_file
+    from gliznet.training.config import AIMED_MAX_STEPS, aimed_dataset, read_config_file
 
-    manifest = data / "manifest.json"
-    if steps_given or not manifest.is_file() or not json.loads(manifest.read_text(encoding="utf-8")).get("aimed"):
+    if steps_given or not aimed_dataset(data):
         return config
     if config_file is not None and {"max_steps", "epochs"} & set(read_config_file(config_file)):
         return config
-    console.print(f"aimed dataset: training {AIMED_MAX_STEPS} steps (the aimed recipe; --max-steps N to change)")
+    console.print(f"aimed dataset: training {AIMED_MAX_STEPS} steps (the aimed recipe; --max-steps N to change); "
+                  "the model records batch calibration for `gliznet evaluate`")
     return replace(config, max_steps=AIMED_MAX_STEPS)
 
 
@@ -587,16 +587,17 @@ def evaluate(
     fusion_lambda: float = typer.Option(DEFAULT_LAMBDA, "--fusion-lambda", help="Fusion weight of the seen labels' evidence (0 = the model's scores)."),
     fusion_tau: float = typer.Option(DEFAULT_TAU, "--fusion-tau", help="Softmax temperature over the seen labels' scores."),
     fusion_top_k: Optional[int] = optional(DEFAULT_TOP_K, "--fusion-top-k", kind=int, help="Seen labels per text in the fusion softmax (none: every seen label)."),
-    calibration: Calibration = typer.Option("none", "--calibration", case_sensitive=False, help="batch: subtract each label's mean score over the evaluated texts before the metrics (transductive; needs no gold labels); none: raw scores."),
+    calibration: Optional[Calibration] = typer.Option(None, "--calibration", case_sensitive=False, show_default=False, help="batch: subtract each label's mean score over the evaluated texts before the metrics (transductive; needs no gold labels); none: raw scores. Default: the model's recorded recipe (batch for a model trained on data aimed at a label set), else none."),
 ):
     """Evaluate a model or a baseline; writes report.json, report.md and plots."""
-    from gliznet.evaluation.calibration import check_calibration
+    from gliznet.evaluation.calibration import scorer_calibration
     from gliznet.evaluation.data import check_portion, default_eval_paths
     from gliznet.evaluation.fusion import check_fusion_params, make_fusion_scorer
     from gliznet.evaluation.runs import evaluate as run_eval
     from gliznet.evaluation.runs import evaluate_suite
 
-    baseline, portion, calibration = word(baseline), word(portion), word(calibration)
+    baseline, portion = word(baseline), word(portion)
+    calibration = None if calibration is None else calibration.value  # None: the model's recorded recipe
     if (model is None) == (baseline is None):
         raise UserError("pass exactly one of --model DIR or --baseline {embedding,cross-encoder}")
     text_options = _label_text_options(label_template, text_template, label_descriptions)
@@ -604,16 +605,14 @@ def evaluate(
     at_least_one("--fusion-top-k", fusion_top_k, "every seen label")
     at_least_one("--limit", limit, "every text")
     check_fusion_params(fusion_lambda, fusion_tau, fusion_top_k)
-    try:
-        calibration = check_calibration(calibration)
-    except ValueError as err:
-        raise UserError(f"--calibration: {err}") from None
     if baseline is not None:
         from gliznet.evaluation.baselines import make_baseline
 
         scorer = make_baseline(baseline, backbone, **text_options)
     else:
         scorer = _with_label_text(_load_model(model), text_options)
+    if calibration is None and (calibration := scorer_calibration(scorer)) != "none":
+        console.print(f"calibration: {calibration} (the model's recorded recipe; --calibration none for raw scores)")
     if fusion_seen:
         scorer = make_fusion_scorer(scorer, fusion_seen, fusion_lambda, fusion_tau, fusion_top_k)
     if data == "all":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import types
 import typing
 from dataclasses import fields
 from enum import Enum
@@ -45,6 +46,8 @@ def options(command) -> dict[str, tuple[str, Any, tuple | None]]:
             kind, info = kind.__origin__, next(m for m in kind.__metadata__ if isinstance(m, typer.models.OptionInfo))
         if not isinstance(info, typer.models.OptionInfo):
             continue  # the context, a positional argument
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # Optional[Choice]: its words
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
         default = info.default_factory if info.default_factory is not None else info.default
         default = default.path if isinstance(default, cli.TrainDefault) else default
         decls = info.param_decls
@@ -151,7 +154,9 @@ def test_evaluate_choices_are_the_library_s():
     from gliznet.evaluation.data import PORTIONS
 
     found = options(cli.evaluate)
-    assert found["calibration"][2] == CALIBRATIONS and found["calibration"][1] == "none"
+    from gliznet.modeling.config import CALIBRATIONS as RECORDED
+
+    assert found["calibration"][2] == CALIBRATIONS == RECORDED and found["calibration"][1] is None  # None: the record
     assert found["portion"][2] == (*PORTIONS, "none") and found["baseline"][2] == (*BASELINES, "none")
 
 

@@ -73,3 +73,43 @@ def test_an_aimed_dataset_trains_the_aimed_recipe_unless_told_otherwise(tmp_path
     assert _train_config_for(tmp_path, monkeypatch, aimed, "--max-steps", "7").max_steps == 7
     plain = {"format": "gliznet-hardset/1"}
     assert _train_config_for(tmp_path, monkeypatch, plain).max_steps == TrainConfig().max_steps
+
+
+def test_the_recorded_calibration_follows_the_data_unless_the_config_sets_one(tmp_path):
+    import json
+
+    from gliznet.modeling.config import GliZNetConfig
+    from gliznet.training.config import AIMED_CALIBRATION
+    from gliznet.training.trainer import recorded_calibration
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "gliznet-hardset/1", "aimed": {"labels": 2}}))
+    assert recorded_calibration(str(tmp_path), TrainConfig()) == AIMED_CALIBRATION == "batch"
+    told = TrainConfig(model=GliZNetConfig(calibration="none"))
+    assert recorded_calibration(str(tmp_path), told) == "none"
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "gliznet-hardset/1"}))
+    assert recorded_calibration(str(tmp_path), TrainConfig()) is None
+    with pytest.raises(ValueError, match="calibration='mean'"):
+        GliZNetConfig(calibration="mean")
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_aimed_data_is_evaluated_calibrated_unless_told(tmp_path):
+    import json
+
+    data = _data(tmp_path / "data")
+    manifest = tmp_path / "data" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "aimed": {"labels": 4}}))
+    small = dict(batch_size=4, max_length=48, extra_negatives=1, save_steps=100, eval_steps=100, logging_steps=1)
+    model_dir = train(data, None, str(tmp_path / "m"), TrainConfig(max_steps=2, **small))["model_dir"]
+    assert GliZNet.from_pretrained(model_dir).config.calibration == "batch"
+    assert "batch`-calibrated" in (tmp_path / "m" / "model" / "README.md").read_text()
+    rows = tmp_path / "eval.jsonl"
+    rows.write_text("".join(json.dumps({"text": t, "labels": y}) + "\n" for t, y, _ in ROWS))
+    reports, said = {}, {}
+    for name, extra in (("default", ()), ("raw", ("--calibration", "none"))):
+        done = run_cli("evaluate", "--model", str(tmp_path / "m"), "--data", str(rows), "--out",
+                       str(tmp_path / name), *extra)
+        assert done.returncode == 0, done.stderr[-2000:]
+        reports[name], said[name] = json.loads((tmp_path / name / "report.json").read_text()), done.stderr
+    assert reports["default"]["calibration"] == "batch" and reports["raw"]["calibration"] == "none"
+    assert "the model's recorded recipe" in said["default"] and "recorded recipe" not in said["raw"]

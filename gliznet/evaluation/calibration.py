@@ -11,7 +11,9 @@ prior as its mean score over the texts scored together and subtracts it:
 It needs no gold labels and no training, only several texts at once (a batch, an eval set), so it is *transductive*:
 a text's calibrated score depends on the texts scored with it, and a single text cannot be calibrated.  It is an
 option of evaluation (``gliznet evaluate --calibration batch``, ``bench/sweep.py``), applied to a model and to the
-baselines alike, never part of a saved model.
+baselines alike.  A saved model may *record* the calibration it is meant to be scored with
+(``GliZNetConfig.calibration``: training on a dataset aimed at a label set records ``batch``); ``evaluate`` uses
+that record when no calibration is given (``scorer_calibration``).  The scores a model returns are never changed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from gliznet.errors import UserError
 
-CALIBRATIONS = ("none", "batch")
+CALIBRATIONS = ("none", "batch")  # GliZNetConfig.calibration checks the same words (a test compares them)
 MIN_BATCH = 2  # fewer texts than this carry no estimate of a label's prior
 
 
@@ -31,6 +33,15 @@ def check_calibration(calibration: str | None) -> str:
         raise UserError(f"calibration={calibration!r} is not supported: use one of {CALIBRATIONS} "
                         "(batch: subtract each label's mean score over the texts scored together)")
     return value
+
+
+def scorer_calibration(scorer, calibration: str | None = None) -> str:
+    """``calibration`` when given, else the one ``scorer`` records (a GliZNet's ``config.calibration``), else
+    ``none``; checked."""
+    if calibration is None:
+        config = getattr(scorer, "config", None)
+        calibration = getattr(config, "calibration", None)
+    return check_calibration(calibration)
 
 
 def calibrate(scores: np.ndarray, calibration: str | None = "batch") -> np.ndarray:

@@ -33,7 +33,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from gliznet.evaluation.calibration import calibrate, check_calibration
+from gliznet.evaluation.calibration import calibrate, scorer_calibration
 from gliznet.evaluation.data import (
     DEV_FRACTION,
     EvalData,
@@ -79,12 +79,12 @@ def evaluate(scorer: Scorer, data: str | EvalData, out_dir: str | None = None, n
     """Score ``data`` (a path or ``EvalData``) with ``scorer`` and compute its metrics.
 
     ``name`` is the scorer's name in the report (default: ``scorer.name`` or the class name).  ``calibration``
-    (``gliznet.evaluation.calibration``; None/``none``: off) is applied to the whole set's score matrix before the
-    metrics.  The report holds ``scorer``, ``data``, ``portion`` (of the data, None = every row), ``calibration``,
+    (``gliznet.evaluation.calibration``: ``none`` or ``batch``; None: the one the scorer records, a GliZNet's
+    ``config.calibration``, else ``none``) is applied to the whole set's score matrix before the metrics.  The report holds ``scorer``, ``data``, ``portion`` (of the data, None = every row), ``calibration``,
     ``n``, ``seconds`` (scoring only), ``texts_per_s`` and ``metrics``; with ``out_dir`` it is written as
     ``report.json`` + ``report.md`` with PNG plots.
     """
-    calibration = check_calibration(calibration)
+    calibration = scorer_calibration(scorer, calibration)
     if isinstance(data, (str, os.PathLike)):
         data = load_eval_data(str(data))
     started = time.perf_counter()
@@ -240,7 +240,7 @@ def evaluate_suite(scorer: Scorer, paths: list[str], out_dir: str | None = None,
                      "macro_f1": m["macro_f1"], "micro_f1": m["micro_f1"], "roc_auc_micro": m["roc_auc_micro"],
                      "p@1": m["p@1"], "seconds": report["seconds"], "texts_per_s": report["texts_per_s"]})
     summary = {"scorer": scorer_name(scorer), "limit": limit, "portion": portion,
-               "calibration": check_calibration(calibration), "sets": sets,
+               "calibration": scorer_calibration(scorer, calibration), "sets": sets,
                "average_macro_f1": float(np.mean([s["macro_f1"] for s in sets]))}
     if out_dir:
         out = Path(out_dir)

@@ -22,6 +22,8 @@ from gliznet.modeling.tokenizer import (
 CONFIG_NAME = "gliznet_config.json"
 HEAD_WEIGHTS = "gliznet_head.safetensors"
 BACKBONE_DIR = "backbone"
+# how a batch of scores may be calibrated: gliznet.evaluation.calibration.CALIBRATIONS (which imports no torch)
+CALIBRATIONS = ("none", "batch")
 
 
 @dataclass
@@ -50,6 +52,9 @@ class GliZNetConfig:
     label_template: str | None = DEFAULT_LABEL_TEMPLATE  # None: the bare label; e.g. "This text is about {label}."
     text_template: str | None = None  # e.g. "Text: {text}"
     label_descriptions: str | None = DEFAULT_LABEL_DESCRIPTIONS  # None, "shipped" (data/label_descriptions.jsonl) or a JSONL
+    # a record of the recipe: how `gliznet evaluate` and the weekly gate calibrate a set's scores unless told
+    # (gliznet.evaluation.calibration); training on a dataset aimed at a label set records "batch"; None: "none"
+    calibration: str | None = None
 
     def __post_init__(self):
         check_template(self.label_template, "label_template")
@@ -62,6 +67,8 @@ class GliZNetConfig:
                 raise UserError(f"{name}={getattr(self, name)!r} is not supported: use one of {allowed}")
         if not (isinstance(self.pool_dim, int) and self.pool_dim >= 1):
             raise UserError(f"pool_dim={self.pool_dim!r} must be a positive width, e.g. 64")
+        if self.calibration is not None and self.calibration not in CALIBRATIONS:
+            raise UserError(f"calibration={self.calibration!r} is not supported: use one of {CALIBRATIONS} or None")
         cap = self.max_text_tokens
         if cap is not None and not (isinstance(cap, int) and cap >= 1):
             raise UserError(f"max_text_tokens={cap!r} is not a positive number of tokens: use e.g. "

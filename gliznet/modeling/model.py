@@ -479,5 +479,13 @@ from gliznet import GliZNet
 model = GliZNet.from_pretrained("path/to/this/dir")
 model.predict(["I loved this film"], ["positive", "negative"])
 ```
-Scores are independent sigmoid probabilities; for single-label tasks take the argmax.
+Scores are independent sigmoid probabilities; for single-label tasks take the argmax.{_calibration_note(config)}
 """
+
+
+def _calibration_note(config: GliZNetConfig) -> str:
+    if config.calibration in (None, "none"):
+        return ""
+    return (f"\nScored `{config.calibration}`-calibrated by `gliznet evaluate` and the weekly gate (each label's mean "
+            "score over the texts scored together subtracted before the argmax; the recipe this model was trained "
+            "for). `predict` returns the raw scores.")

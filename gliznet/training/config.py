@@ -17,6 +17,18 @@ TRAIN_LABEL_TEXT = ("bare", "model")
 # steps `gliznet train` takes on a dataset aimed at a label set (its manifest has "aimed") when no --max-steps is
 # given: the setting chosen on the choose sets of bench/targeted.py (bench/README.md, "Data aimed at a label set")
 AIMED_MAX_STEPS = 40
+# and the calibration a model trained on such a dataset records (GliZNetConfig.calibration): `gliznet evaluate` and
+# the weekly gate score it batch-calibrated unless told otherwise (chosen on the same choose sets)
+AIMED_CALIBRATION = "batch"
+
+
+def aimed_dataset(data_dir: str | Path) -> bool:
+    """Whether the dataset folder was generated aimed at a label set (``generate --labels``: its manifest has
+    ``aimed``)."""
+    import json
+
+    manifest = Path(data_dir) / "manifest.json"
+    return manifest.is_file() and bool(json.loads(manifest.read_text(encoding="utf-8")).get("aimed"))
 
 
 @dataclass

@@ -46,7 +46,7 @@ from gliznet._io import load_triplets
 from gliznet.errors import UserError
 from gliznet.modeling.model import GliZNet
 from gliznet.training.batches import LabelCollator, pretokenize, prior_vectors
-from gliznet.training.config import TrainConfig
+from gliznet.training.config import AIMED_CALIBRATION, TrainConfig, aimed_dataset
 from gliznet.training.interpolate import copy_state, interpolate
 
 
@@ -260,7 +260,7 @@ def train(data_dir: str, backbone: str | None, out_dir: str, config: TrainConfig
     wall = time.perf_counter() - started
     eval_metrics = last_eval_metrics(trainer)
 
-    finish_model(model, config, init_weights)
+    finish_model(model, config, init_weights, calibration=recorded_calibration(data_dir, config))
     elapsed = trainer.step_clock.train_seconds  # training steps only: evaluation and checkpoint saves excluded
     summary = {
         "model_dir": str(out / "model"),
@@ -352,13 +352,23 @@ def last_eval_metrics(trainer: GliZNetTrainer) -> dict:
     return metrics
 
 
-def finish_model(model: GliZNet, config: TrainConfig, init_weights: dict | None) -> None:
+def recorded_calibration(data_dir: str, config: TrainConfig) -> str | None:
+    """The calibration the trained model records (``GliZNetConfig.calibration``): ``config.model``'s when set,
+    else ``AIMED_CALIBRATION`` for a dataset aimed at a label set, else None (raw scores)."""
+    if config.model.calibration is not None:
+        return config.model.calibration
+    return AIMED_CALIBRATION if aimed_dataset(data_dir) else None
+
+
+def finish_model(model: GliZNet, config: TrainConfig, init_weights: dict | None,
+                 calibration: str | None = None) -> None:
     """WiSE-FT back towards ``init_weights`` when kept (see ``gliznet.training.interpolate``), and the config the
-    saved model predicts with: its ``wise_alpha`` and the full context, not the training length."""
+    saved model predicts with: its ``wise_alpha``, the full context (not the training length) and the calibration
+    this run's data calls for (``recorded_calibration``; a ``--init`` model's record is not carried over)."""
     if init_weights is not None:
         interpolate(model, config.wise_alpha, init_weights)
     positions = getattr(model.backbone.config, "max_position_embeddings", None) or config.model.max_length
-    model.config = replace(model.config, wise_alpha=config.wise_alpha,
+    model.config = replace(model.config, wise_alpha=config.wise_alpha, calibration=calibration,
                            max_length=max(config.max_length, min(config.model.max_length, positions)))
 
 
