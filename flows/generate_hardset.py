@@ -76,12 +76,17 @@ DEFAULT = GenerateConfig()
 BUILD_DEFAULT = BuildConfig()
 
 
-def calls_per_task_for(concurrency: int) -> int:
+def calls_per_task_for(concurrency: int, calls_wanted: int | None = None) -> int:
     """The default calls per ``generate-batch`` task run: ``ROUNDS_PER_TASK`` rounds of the provider's
-    ``concurrency`` calls, at most ``CALLS_PER_TASK``.  A task run's answers reach the checkpoint when it ends, so
+    ``concurrency`` calls, at most ``CALLS_PER_TASK``, and at most a ``TASKS_IN_FLIGHT``-th of the ``calls_wanted``
+    (the calls that would reach ``--records`` if every text were accepted): the task runs in flight submit all their
+    calls at once, so a small run on a slow LLM does not pay for a window of calls it does not need.  A task run's answers reach the checkpoint when it ends, so
     a killed flow asks at most ``TASKS_IN_FLIGHT x ROUNDS_PER_TASK`` rounds of calls again, whatever the LLM's
     speed (the embedded model at ``--concurrency 4``: 16 calls a task run; a fast server at 16: 64)."""
-    return min(CALLS_PER_TASK, ROUNDS_PER_TASK * concurrency)  # concurrency >= 1: GenerateConfig checks it
+    per_task = min(CALLS_PER_TASK, ROUNDS_PER_TASK * concurrency)  # concurrency >= 1: GenerateConfig checks it
+    if calls_wanted is not None:
+        per_task = min(per_task, max(1, -(-calls_wanted // TASKS_IN_FLIGHT)))
+    return per_task
 
 
 def worker_id() -> str:
@@ -212,7 +217,7 @@ def generate_hardset_flow(records: int = DEFAULT.records, out: str = "runs/hards
     build = BuildConfig(test_label_fraction, near_dup_threshold, with_hardness, negative_check,
                         price_per_mtok=price_per_mtok, cross_role_policy=cross_role_policy)
     if calls_per_task is None:
-        calls_per_task = calls_per_task_for(concurrency)
+        calls_per_task = calls_per_task_for(concurrency, -(-records // config.texts_per_call))
     if calls_per_task < 1:
         raise UserError(f"calls_per_task must be >= 1 or None for {ROUNDS_PER_TASK} rounds of --concurrency "
                         f"calls (got {calls_per_task})")

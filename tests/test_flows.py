@@ -33,10 +33,13 @@ def test_generate_hardset_flow_runs_end_to_end(prefect_harness, replay, tmp_path
     result = state.result()
     manifest = json.loads((out / "manifest.json").read_text())
     assert result["fingerprint"] == manifest["fingerprint"]
-    # at --concurrency 1 a generate-batch task run makes 4 calls (4 rounds of 1): a killed flow re-asks few calls
+    # at --concurrency 1 a generate-batch task run makes 4 calls (4 rounds of 1): a killed flow re-asks few calls;
+    # and no more than half the calls the records need (two task runs in flight submit all theirs at once)
     assert calls_per_task_for(1) == 4 and calls_per_task_for(16) == 64 == calls_per_task_for(64)
+    assert calls_per_task_for(4, calls_wanted=3) == 2 and calls_per_task_for(4, calls_wanted=90) == 16
+    per_task = calls_per_task_for(1, calls_wanted=math.ceil(plan_flow_params()["records"] / 4))
     batches = _task_runs_of(state.state_details.flow_run_id, "generate-batch")
-    assert len(batches) == math.ceil(manifest["counts"]["calls"] / 4), [b.name for b in batches]
+    assert len(batches) == math.ceil(manifest["counts"]["calls"] / per_task), [b.name for b in batches]
     assert [b.name for b in _task_runs_of(state.state_details.flow_run_id, "build-dataset")], "the build is one task"
     assert manifest["counts"]["accepted"] > 0
     assert datasets.load_from_disk(str(out / "triplet"))["train"].column_names == ["text", "labels", "not_labels"]
