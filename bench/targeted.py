@@ -14,7 +14,8 @@ and share no label with a choose set.
 ``generate`` runs the real CLI (``gliznet generate --provider local --llm qwen2.5-coder-1.5b --labels FILE --task
 TASK --records N``) into ``bench/targeted/data/<group>``; the checkpoint (``checkpoint/calls.jsonl``), records and
 card are committed, so a later session resumes instead of regenerating.  Wall seconds and tokens of every run go to
-``bench/targeted/data/<group>/generation_log.jsonl``.  The subset "k texts a label" is the first k accepted texts of
+``bench/targeted/data/<group>/generation_log.jsonl``; a level's cost in the table is read from the checkpoint
+(``generation_cost``), so runs stopped and resumed across sessions count too.  The subset "k texts a label" is the first k accepted texts of
 each label in call order, so a level's data is a prefix of the next level's.
 
 Columns of ``evaluate`` (macro-F1 on up to ``--limit`` stratified rows of each set):
@@ -178,13 +179,19 @@ def level_records(group: str, level: int) -> list[Record] | None:
     return [r for label in labels for r in by_label[label][:level]]
 
 
-def generation_cost(group: str, level: int) -> dict:
-    """Minutes and tokens of generation up to ``level`` (the runs logged for levels <= it)."""
-    path = DATA / group / "generation_log.jsonl"
-    runs = [x for _, x in read_jsonl(path) if x["level"] <= level] if path.exists() else []
-    last = runs[-1] if runs else {}
-    return {"minutes": round(sum(x["wall_seconds"] for x in runs) / 60, 1),
-            "completion_tokens": last.get("completion_tokens", 0), "calls": last.get("calls_after", 0)}
+def generation_cost(group: str, level: int, concurrency: int = 2) -> dict:
+    """What the calls that wrote a level's texts cost (every call up to the last one a text of the level came from,
+    read from the committed checkpoint, so runs stopped and resumed across sessions all count): calls, completion
+    tokens, and writer minutes = the calls' summed latency / ``concurrency`` (the calls in flight; server start and
+    dataset build not included)."""
+    records = level_records(group, level)
+    if records is None:
+        return {}
+    order = call_order(DATA / group)
+    last = max(order[r.key][0] for r in records)
+    lines = [x for _, x in read_jsonl(DATA / group / "checkpoint" / "calls.jsonl") if x["call"] <= last]
+    return {"minutes": round(sum(x.get("llm_seconds") or 0 for x in lines) / concurrency / 60, 1),
+            "completion_tokens": sum(x.get("completion_tokens") or 0 for x in lines), "calls": len(lines)}
 
 
 # -- evaluate ------------------------------------------------------------------------------------------------------
