@@ -47,7 +47,8 @@ def test_a_level_is_the_first_texts_of_each_label_in_call_order(tmp_path, monkey
     for call in range(6):
         label = "ab"[call % 2]
         texts = [f"text {call} {i} for {label}" for i in range(2)]
-        calls.append({"call": call, "ok": True, "raw": json.dumps({"texts": texts})})
+        calls.append({"call": call, "ok": True, "raw": json.dumps({"texts": texts}), "llm_seconds": 60.0,
+                      "completion_tokens": 10})
         records += [Record(text=t, labels=[label], not_labels=["ab"[1 - call % 2]], provenance=prov) for t in texts]
     (out / "checkpoint" / "calls.jsonl").write_text("".join(json.dumps(c) + "\n" for c in calls))
     (out / "records.jsonl").write_text("".join(r.model_dump_json() + "\n" for r in reversed(records)))
@@ -56,4 +57,7 @@ def test_a_level_is_the_first_texts_of_each_label_in_call_order(tmp_path, monkey
     assert [r.text for r in two] == ["text 0 0 for a", "text 0 1 for a", "text 1 0 for b", "text 1 1 for b"]
     assert {r.text for r in two} <= {r.text for r in four}
     assert targeted.level_records("g", 7) is None  # a label with fewer texts than the level: not measured
+    # a level costs the calls up to the last one its texts came from (2 calls in flight: 60 s calls, 1 min for two)
+    assert targeted.generation_cost("g", 2) == {"minutes": 1.0, "completion_tokens": 20, "calls": 2}
+    assert targeted.generation_cost("g", 4)["calls"] == 4 and targeted.generation_cost("g", 7) == {}
     assert targeted.records_for(16, 4) == 74
