@@ -23,7 +23,8 @@ Columns of ``evaluate`` (macro-F1 on up to ``--limit`` stratified rows of each s
 * ``bare``: the embedding baseline (MiniLM, cos(text, label)); ``bare+batch``: the same, batch-calibrated.
 * ``proto``: frozen label prototypes, cos(text, label) + lam * cos(text, centroid of the label's synthetic texts).
 * ``logreg``: logistic regression on the frozen MiniLM vectors of the synthetic texts.
-* ``gliznet``: ``gliznet train --data <k texts a label, split by texts> --max-steps S``, scored bare.
+* ``gliznet``: ``gliznet train --data <k texts a label, split by texts> --max-steps S``, scored bare; S ``default``
+  is ``gliznet train`` without ``--max-steps``: the aimed recipe a user gets (``AIMED_EPOCHS`` passes).
 Each column is scored raw and batch-calibrated; the calibration, lam, S and k are chosen on the choose sets.
 """
 
@@ -57,7 +58,7 @@ LABELS = HERE / "targeted" / "labels"
 RESULTS = HERE / "results"
 WRITER = "qwen2.5-coder-1.5b"
 LAMBDAS = (0.25, 0.5, 1.0, 2.0)
-STEPS = (40, 120)  # training steps candidates (16 rows a step)
+STEPS = ("default", 40, 80, 160)  # training steps candidates (16 rows a step; default: the aimed recipe's)
 CALIBRATIONS = ("none", "batch")
 
 
@@ -242,7 +243,7 @@ def _trained_on(data: Path, stamp: Path) -> str | None:
     return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
 
 
-def train_gliznet(records: list[Record], steps: int, out: Path, source_dir: Path) -> Path:
+def train_gliznet(records: list[Record], steps: int | str, out: Path, source_dir: Path) -> Path:
     """``gliznet train`` as a user runs it, on a dataset folder holding these records split by texts."""
     from gliznet.curation.dataset import build_datasets, save_datasets
     from gliznet.curation.split import text_split
@@ -263,7 +264,7 @@ def train_gliznet(records: list[Record], steps: int, out: Path, source_dir: Path
                    "texts_per_label": len(records) // max(1, len({r.labels[0] for r in records}))},
     }, indent=2))
     subprocess.check_call([sys.executable, "-m", "gliznet.cli", "train", "--data", str(data), "--out", str(out),
-                           "--max-steps", str(steps)])
+                           *([] if steps == "default" else ["--max-steps", str(steps)])])
     return out
 
 
@@ -288,7 +289,7 @@ def evaluate(args) -> None:
     out = Path(args.out or RESULTS / f"targeted-{date.today().isoformat()}.json")
     result: dict = {"date": date.today().isoformat(), "limit": args.limit, "writer": WRITER, "sets": {},
                     "roles": {n: s["role"] for n, s in sets["sets"].items()}, "generation": {}}
-    if args.merge and out.exists():  # add these sets to an earlier run's (same limit), replacing their rows
+    if args.merge and out.exists():  # add these columns to an earlier run's (same limit), replacing the same keys
         result = {**json.loads(out.read_text()), "date": result["date"]}
     for name, data in evals.items():
         group = sets["sets"][name]["group"]
@@ -315,7 +316,7 @@ def evaluate(args) -> None:
                 scores = score_all(model, data.texts, labels)
                 for c in CALIBRATIONS:
                     row[f"gliznet@{steps}|{c}|{level}"] = macro_f1(scores, data, c)
-        result["sets"][name] = row
+        result["sets"][name] = {**result["sets"].get(name, {}), **row}
         print(name, json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     plot(result, out.with_suffix(".png"))
@@ -422,10 +423,11 @@ def main(argv: list[str] | None = None) -> None:
     e = sub.add_parser("evaluate")
     e.add_argument("--levels", default=",".join(str(x) for x in load_sets()["texts_per_label"]))
     e.add_argument("--limit", type=int, default=500)
-    e.add_argument("--steps", type=lambda s: [int(x) for x in s.split(",")], default=list(STEPS))
+    e.add_argument("--steps", type=lambda s: [x if x == "default" else int(x) for x in s.split(",")],
+                   default=list(STEPS), help="comma list of training steps; default: the aimed recipe (no --max-steps)")
     e.add_argument("--work", default="runs/targeted")
     e.add_argument("--sets", default=None, help="comma list (default: every set of sets.json)")
-    e.add_argument("--merge", action="store_true", help="add to the rows of an existing --out file")
+    e.add_argument("--merge", action="store_true", help="add these columns to the rows of an existing --out file")
     e.add_argument("--out", default=None)
     t = sub.add_parser("table")
     t.add_argument("result")

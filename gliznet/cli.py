@@ -477,7 +477,7 @@ def train(
         given.add("max_steps")  # --epochs alone set it to none above
     config = _train_config(config_file, [key_value for name, key_value in settings.items()
                                          if config_file is None or name in given])
-    config = _aimed_steps(config, data, config_file, "max_steps" in given)
+    config = _aimed_recipe(config, data, config_file, "max_steps" in given)
     try:
         result = run_train(str(data), backbone, str(out), config, resume=resume)
     except Interrupted as stop:
@@ -500,20 +500,26 @@ def _init_folder(init: str | None) -> str | None:
         raise UserError(f"--init {err}") from None
 
 
-def _aimed_steps(config, data: Path, config_file: Path | None, steps_given: bool):
-    """A dataset aimed at a label set (``generate --labels``: its manifest has ``aimed``) trains ``AIMED_MAX_STEPS``
-    steps unless ``--max-steps``/``--epochs`` or the ``--config`` file says otherwise (a line says so)."""
+def _aimed_recipe(config, data: Path, config_file: Path | None, steps_given: bool):
+    """A dataset aimed at a label set (``generate --labels``: its manifest has ``aimed``) trains the aimed recipe's
+    steps (``aimed_steps``: ``AIMED_EPOCHS`` passes over its train split, at least ``AIMED_MIN_STEPS``) unless
+    ``--max-steps``/``--epochs`` or the ``--config`` file says otherwise (a line says so)."""
     from dataclasses import replace
 
-    from gliznet.training.config import AIMED_MAX_STEPS, aimed_dataset, read_config_file
+    from datasets import load_from_disk
+
+    from gliznet.training.config import AIMED_EPOCHS, AIMED_MIN_STEPS, aimed_dataset, aimed_steps, read_config_file
 
     if steps_given or not aimed_dataset(data):
         return config
     if config_file is not None and {"max_steps", "epochs"} & set(read_config_file(config_file)):
         return config
-    console.print(f"aimed dataset: training {AIMED_MAX_STEPS} steps (the aimed recipe; --max-steps N to change); "
-                  "the model records batch calibration for `gliznet evaluate`")
-    return replace(config, max_steps=AIMED_MAX_STEPS)
+    rows = len(load_from_disk(str(data / "triplet" / "train")))
+    steps = aimed_steps(rows, config.batch_size)
+    console.print(f"aimed dataset: training {steps} steps ({AIMED_EPOCHS:g} passes over its {rows} train texts, at "
+                  f"least {AIMED_MIN_STEPS}: the aimed recipe; --max-steps N or --epochs E to change); the model "
+                  "records batch calibration for `gliznet evaluate`")
+    return replace(config, max_steps=steps)
 
 
 def _train_config(path: Path | None, options: list[tuple[str, Any]]):

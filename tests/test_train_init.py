@@ -66,11 +66,15 @@ def _train_config_for(tmp_path, monkeypatch, manifest: dict, *args):
 
 
 def test_an_aimed_dataset_trains_the_aimed_recipe_unless_told_otherwise(tmp_path, monkeypatch):
-    from gliznet.training.config import AIMED_MAX_STEPS
+    from gliznet.training.config import AIMED_MIN_STEPS, aimed_steps
 
     aimed = {"format": "gliznet-hardset/1", "aimed": {"task": "t", "labels": 2}}
-    assert _train_config_for(tmp_path, monkeypatch, aimed).max_steps == AIMED_MAX_STEPS != TrainConfig().max_steps
+    _data(tmp_path)  # 4 train texts: 4 passes are one step, so the floor
+    assert _train_config_for(tmp_path, monkeypatch, aimed).max_steps == AIMED_MIN_STEPS != TrainConfig().max_steps
+    assert aimed_steps(410, 16) == 103 and aimed_steps(4, 16) == AIMED_MIN_STEPS  # 4 passes over 410 texts
     assert _train_config_for(tmp_path, monkeypatch, aimed, "--max-steps", "7").max_steps == 7
+    told = _train_config_for(tmp_path, monkeypatch, aimed, "--epochs", "2")
+    assert (told.max_steps, told.epochs) == (-1, 2.0)
     plain = {"format": "gliznet-hardset/1"}
     assert _train_config_for(tmp_path, monkeypatch, plain).max_steps == TrainConfig().max_steps
 

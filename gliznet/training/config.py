@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -14,9 +15,18 @@ from gliznet.training.interpolate import check_alpha
 
 # -- 1. the configuration ---------------------------------------------------------------------------
 TRAIN_LABEL_TEXT = ("bare", "model")
-# steps `gliznet train` takes on a dataset aimed at a label set (its manifest has "aimed") when no --max-steps is
-# given: the setting chosen on the choose sets of bench/targeted.py (bench/README.md, "Data aimed at a label set")
-AIMED_MAX_STEPS = 40
+# passes over the train split `gliznet train` makes on a dataset aimed at a label set (its manifest has "aimed")
+# when no --max-steps / --epochs is given: chosen on the choose sets of bench/targeted.py (bench/README.md, "Data
+# aimed at a label set"), where the best step counts were 3-6 passes at 48 and at 128 texts a label; and at least
+# AIMED_MIN_STEPS steps (the best count at 16 texts a label, where 4 passes would be a handful of steps)
+AIMED_EPOCHS = 4.0
+AIMED_MIN_STEPS = 40
+
+
+def aimed_steps(train_rows: int, batch_size: int) -> int:
+    """Steps of the aimed recipe for a train split of ``train_rows`` texts: ``AIMED_EPOCHS`` passes, at least
+    ``AIMED_MIN_STEPS``."""
+    return max(AIMED_MIN_STEPS, math.ceil(AIMED_EPOCHS * train_rows / batch_size))
 # and the calibration a model trained on such a dataset records (GliZNetConfig.calibration): `gliznet evaluate` and
 # the weekly gate score it batch-calibrated unless told otherwise (chosen on the same choose sets)
 AIMED_CALIBRATION = "batch"
@@ -59,7 +69,7 @@ class TrainConfig:
     save_steps: int = 500
     logging_steps: int = 50
     max_steps: int = 450  # the measured recipe; -1: train `epochs` passes over the data instead (a dataset aimed at a
-    #                       label set, `generate --labels`, gets AIMED_MAX_STEPS from `gliznet train` unless one is given)
+    #                       label set, `generate --labels`, gets aimed_steps() from `gliznet train` unless told)
     warmup_ratio: float = 0.05
     bf16: bool | None = None  # None: on when a CUDA GPU supports it
     num_workers: int | None = None  # None: 2 on GPU, 0 on CPU
