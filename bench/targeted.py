@@ -46,6 +46,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 from gliznet._io import read_jsonl  # noqa: E402
+from gliznet._process import spawn  # noqa: E402
 from gliznet.evaluation.calibration import calibrate  # noqa: E402
 from gliznet.evaluation.data import load_eval_data  # noqa: E402
 from gliznet.evaluation.metrics import compute_metrics  # noqa: E402
@@ -108,7 +109,8 @@ def generate(args) -> None:
                 print(f"== {group}: {level} texts a label (--records {records})", flush=True)
                 before = calls_in(out)
                 started = time.time()
-                code = subprocess.call([*cmd[:cmd.index("--records") + 1], str(records), *cmd[cmd.index("--records") + 2:]])
+                # spawn: the generate process dies with this one (SIGTERM/Ctrl-C here stops it too, answers kept)
+                code = spawn([*cmd[:cmd.index("--records") + 1], str(records), *cmd[cmd.index("--records") + 2:]]).wait()
                 log = {"level": level, "records": records, "started": started,
                        "wall_seconds": round(time.time() - started, 1), "calls_before": before,
                        "calls_after": calls_in(out), "exit": code}
