@@ -53,6 +53,15 @@ RECORDS = 100  # more than the plan's calls can give: every run makes all of the
 
 # -- 1. crash-resume ---------------------------------------------------------------------------------
 
+def wait_for_lines(path: Path, lines: int, proc: subprocess.Popen, timeout: float = 300) -> None:
+    """Until ``path`` holds ``lines`` complete lines (or ``proc`` ended, or ``timeout`` seconds: a hang guard)."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= lines:
+            return
+        time.sleep(0.02)
+
+
 @pytest.mark.slow
 def test_resume_after_20_random_sigkills_loses_and_duplicates_nothing(replay, tmp_path):
     with replay.fork(FaultConfig(replay=True, replay_delay_s=0.3)) as proxy:
@@ -70,13 +79,19 @@ def test_resume_after_20_random_sigkills_loses_and_duplicates_nothing(replay, tm
         ref_manifest = json.loads((tmp_path / "reference" / MANIFEST).read_text())
         ref_records = Counter(text_key(r["text"]) for _, r in read_jsonl(tmp_path / "reference" / "records.jsonl"))
         rng = random.Random(20241125)
-        delays = [rng.uniform(0.35, 1.0) * ref_seconds for _ in range(KILLS)]  # imports take the first ~third
+        # half the kills land at a random moment of a run as long as the reference (imports take its first ~third),
+        # half once a random number of calls is in the checkpoint: mid-generation whatever the machine's load
+        delays = [rng.uniform(0.35, 1.0) * ref_seconds for _ in range(KILLS)]
+        lines_before_kill = [rng.randint(1, ref_manifest["counts"]["calls"] - 2) if i % 2 else None for i in range(KILLS)]
 
         def kill_then_resume(i: int) -> dict:
             out = tmp_path / f"killed-{i:02d}"
             proc = subprocess.Popen(command(out), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, start_new_session=True)
-            time.sleep(delays[i])
+            if lines_before_kill[i] is None:
+                time.sleep(delays[i])
+            else:
+                wait_for_lines(out / "checkpoint" / "calls.jsonl", lines_before_kill[i], proc)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             calls = out / "checkpoint" / "calls.jsonl"
