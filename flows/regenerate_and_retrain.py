@@ -50,7 +50,7 @@ def train_model(dataset_dir: str, fingerprint: str, backbone: str | None, train_
     from gliznet.training.trainer import train
 
     out = weekly.model_dir(workdir, fingerprint, backbone, train_params)
-    result = train(dataset_dir, backbone, str(out), weekly.train_config(train_params))
+    result = train(dataset_dir, backbone, str(out), weekly.train_config(train_params, dataset_dir))
     return {**result, "model_dir": str(Path(result["model_dir"]).resolve())}
 
 

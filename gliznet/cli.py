@@ -506,15 +506,20 @@ def _aimed_recipe(config, data: Path, config_file: Path | None, steps_given: boo
     ``--max-steps``/``--epochs`` or the ``--config`` file says otherwise (a line says so)."""
     from dataclasses import replace
 
-    from datasets import load_from_disk
-
-    from gliznet.training.config import AIMED_EPOCHS, AIMED_MIN_STEPS, aimed_dataset, aimed_steps, read_config_file
+    from gliznet.training.config import (
+        AIMED_EPOCHS,
+        AIMED_MIN_STEPS,
+        aimed_dataset,
+        aimed_steps,
+        read_config_file,
+        train_rows,
+    )
 
     if steps_given or not aimed_dataset(data):
         return config
     if config_file is not None and {"max_steps", "epochs"} & set(read_config_file(config_file)):
         return config
-    rows = len(load_from_disk(str(data / "triplet" / "train")))
+    rows = train_rows(data)
     steps = aimed_steps(rows, config.batch_size)
     console.print(f"aimed dataset: training {steps} steps ({AIMED_EPOCHS:g} passes over its {rows} train texts, at "
                   f"least {AIMED_MIN_STEPS}: the aimed recipe; --max-steps N or --epochs E to change); the model "

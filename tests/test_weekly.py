@@ -56,6 +56,27 @@ def test_training_parameters_are_flat_trainconfig_keys_with_library_defaults_for
     assert weekly.train_config({}) == TrainConfig()
 
 
+def test_the_weekly_length_is_one_pass_or_the_aimed_recipe_unless_train_params_set_one(tmp_path):
+    import json
+
+    from datasets import Dataset, DatasetDict
+
+    from gliznet.training.config import TrainConfig, aimed_steps
+
+    rows = {"text": [f"text {i}" for i in range(100)], "labels": [["a"]] * 100, "not_labels": [["b"]] * 100}
+    DatasetDict({"train": Dataset.from_dict(rows), "test": Dataset.from_dict(rows).select(range(5))}).save_to_disk(
+        str(tmp_path / "triplet"))
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "gliznet-hardset/1"}))
+    plain = weekly.train_config({"batch_size": 8}, tmp_path)
+    assert (plain.max_steps, plain.epochs) == (-1, weekly.WEEKLY_EPOCHS)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "gliznet-hardset/1", "aimed": {"labels": 2}}))
+    aimed = weekly.train_config({"batch_size": 8}, tmp_path)
+    assert aimed.max_steps == aimed_steps(100, 8) == 50  # 4 passes over 100 texts in batches of 8
+    assert weekly.train_config({"max_steps": 7}, tmp_path).max_steps == 7
+    two = weekly.train_config({"epochs": 2.0}, tmp_path)
+    assert (two.max_steps, two.epochs) == (-1, 2.0) != (TrainConfig().max_steps, TrainConfig().epochs)
+
+
 def test_eval_paths_are_made_absolute_and_default_to_every_real_set(tmp_path, monkeypatch):
     (tmp_path / "b.jsonl").write_text('{"text": "x", "labels": ["y"]}\n')
     (tmp_path / "a.jsonl").write_text('{"text": "x", "labels": ["y"]}\n')

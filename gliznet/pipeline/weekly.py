@@ -26,6 +26,8 @@ from pathlib import Path
 
 from gliznet.pipeline.release import eval_set_identity
 
+WEEKLY_EPOCHS = 1.0  # passes over the week's data when train_params sets no length (not aimed: see train_config)
+
 
 # -- 1. seed ----------------------------------------------------------------------------------------
 def week_seed(day: date | None = None) -> int:
@@ -64,12 +66,23 @@ def release_version(dataset_version: str, fingerprint: str, backbone: str | None
     return f"{dataset_version}-{model_key(fingerprint, backbone, train_params)[:8]}"
 
 
-def train_config(train_params: dict):
-    """The ``TrainConfig`` of the run's flat training parameters (library defaults for the rest)."""
-    from gliznet.training.config import TrainConfig
+def train_config(train_params: dict, dataset_dir: str | Path | None = None):
+    """The ``TrainConfig`` of the run's flat training parameters (library defaults for the rest; ``epochs``
+    alone trains that many passes, as ``gliznet train --epochs``).  With the week's
+    ``dataset_dir`` and neither ``max_steps`` nor ``epochs`` given, the length is the weekly's: the aimed recipe
+    (``aimed_steps``) for a dataset aimed at a label set, else ``WEEKLY_EPOCHS`` passes over the week's data."""
+    from dataclasses import replace
 
-    from_dict = getattr(TrainConfig, "from_dict", None)
-    return from_dict(train_params) if from_dict is not None else TrainConfig(**train_params)
+    from gliznet.training.config import TrainConfig, aimed_dataset, aimed_steps, train_rows
+
+    config = TrainConfig.from_dict(train_params)
+    if "epochs" in train_params and "max_steps" not in train_params:
+        return replace(config, max_steps=-1)  # epochs alone: that many passes, as `gliznet train --epochs`
+    if dataset_dir is None or "max_steps" in train_params:
+        return config
+    if aimed_dataset(dataset_dir):
+        return replace(config, max_steps=aimed_steps(train_rows(dataset_dir), config.batch_size))
+    return replace(config, max_steps=-1, epochs=WEEKLY_EPOCHS)
 
 
 # -- 3. measurement ---------------------------------------------------------------------------------

@@ -27,6 +27,13 @@ def aimed_steps(train_rows: int, batch_size: int) -> int:
     """Steps of the aimed recipe for a train split of ``train_rows`` texts: ``AIMED_EPOCHS`` passes, at least
     ``AIMED_MIN_STEPS``."""
     return max(AIMED_MIN_STEPS, math.ceil(AIMED_EPOCHS * train_rows / batch_size))
+
+
+def train_rows(data_dir: str | Path) -> int:
+    """Rows of a dataset folder's train split (``triplet/train``)."""
+    from datasets import load_from_disk
+
+    return len(load_from_disk(str(Path(data_dir) / "triplet" / "train")))
 # and the calibration a model trained on such a dataset records (GliZNetConfig.calibration): `gliznet evaluate` and
 # the weekly gate score it batch-calibrated unless told otherwise (chosen on the same choose sets)
 AIMED_CALIBRATION = "batch"
