@@ -21,6 +21,9 @@ TRAIN_LABEL_TEXT = ("bare", "model")
 # AIMED_MIN_STEPS steps (the best count at 16 texts a label, where 4 passes would be a handful of steps)
 AIMED_EPOCHS = 4.0
 AIMED_MIN_STEPS = 40
+# and the calibration a model trained on such a dataset records (GliZNetConfig.calibration): `gliznet evaluate` and
+# the weekly gate score it batch-calibrated unless told otherwise (chosen on the same choose sets)
+AIMED_CALIBRATION = "batch"
 
 
 def aimed_steps(train_rows: int, batch_size: int) -> int:
@@ -34,9 +37,6 @@ def train_rows(data_dir: str | Path) -> int:
     from datasets import load_from_disk
 
     return len(load_from_disk(str(Path(data_dir) / "triplet" / "train")))
-# and the calibration a model trained on such a dataset records (GliZNetConfig.calibration): `gliznet evaluate` and
-# the weekly gate score it batch-calibrated unless told otherwise (chosen on the same choose sets)
-AIMED_CALIBRATION = "batch"
 
 
 def aimed_dataset(data_dir: str | Path) -> bool:
