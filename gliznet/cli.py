@@ -506,21 +506,14 @@ def _aimed_recipe(config, data: Path, config_file: Path | None, steps_given: boo
     ``--max-steps``/``--epochs`` or the ``--config`` file says otherwise (a line says so)."""
     from dataclasses import replace
 
-    from gliznet.training.config import (
-        AIMED_EPOCHS,
-        AIMED_MIN_STEPS,
-        aimed_dataset,
-        aimed_steps,
-        read_config_file,
-        train_rows,
-    )
+    from gliznet.training.config import AIMED_EPOCHS, AIMED_MIN_STEPS, aimed_recipe, read_config_file
 
-    if steps_given or not aimed_dataset(data):
+    if steps_given or (config_file is not None and {"max_steps", "epochs"} & set(read_config_file(config_file))):
         return config
-    if config_file is not None and {"max_steps", "epochs"} & set(read_config_file(config_file)):
+    recipe = aimed_recipe(data, config.batch_size)
+    if recipe is None:
         return config
-    rows = train_rows(data)
-    steps = aimed_steps(rows, config.batch_size)
+    steps, rows = recipe
     console.print(f"aimed dataset: training {steps} steps ({AIMED_EPOCHS:g} passes over its {rows} train texts, at "
                   f"least {AIMED_MIN_STEPS}: the aimed recipe; --max-steps N or --epochs E to change); the model "
                   "records batch calibration for `gliznet evaluate`")

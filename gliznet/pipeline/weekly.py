@@ -70,18 +70,19 @@ def train_config(train_params: dict, dataset_dir: str | Path | None = None):
     """The ``TrainConfig`` of the run's flat training parameters (library defaults for the rest; ``epochs``
     alone trains that many passes, as ``gliznet train --epochs``).  With the week's
     ``dataset_dir`` and neither ``max_steps`` nor ``epochs`` given, the length is the weekly's: the aimed recipe
-    (``aimed_steps``) for a dataset aimed at a label set, else ``WEEKLY_EPOCHS`` passes over the week's data."""
+    (``aimed_recipe``) for a dataset aimed at a label set, else ``WEEKLY_EPOCHS`` passes over the week's data."""
     from dataclasses import replace
 
-    from gliznet.training.config import TrainConfig, aimed_dataset, aimed_steps, train_rows
+    from gliznet.training.config import TrainConfig, aimed_recipe
 
     config = TrainConfig.from_dict(train_params)
     if "epochs" in train_params and "max_steps" not in train_params:
         return replace(config, max_steps=-1)  # epochs alone: that many passes, as `gliznet train --epochs`
     if dataset_dir is None or "max_steps" in train_params:
         return config
-    if aimed_dataset(dataset_dir):
-        return replace(config, max_steps=aimed_steps(train_rows(dataset_dir), config.batch_size))
+    recipe = aimed_recipe(dataset_dir, config.batch_size)
+    if recipe is not None:
+        return replace(config, max_steps=recipe[0])
     return replace(config, max_steps=-1, epochs=WEEKLY_EPOCHS)
 
 

@@ -48,6 +48,15 @@ def aimed_dataset(data_dir: str | Path) -> bool:
     return manifest.is_file() and bool(json.loads(manifest.read_text(encoding="utf-8")).get("aimed"))
 
 
+def aimed_recipe(data_dir: str | Path, batch_size: int) -> tuple[int, int] | None:
+    """``(steps, train rows)`` of the aimed recipe for a dataset folder aimed at a label set (``aimed_steps`` over
+    its train split); None for any other dataset.  What ``gliznet train`` and the weekly run both train."""
+    if not aimed_dataset(data_dir):
+        return None
+    rows = train_rows(data_dir)
+    return aimed_steps(rows, batch_size), rows
+
+
 @dataclass
 class TrainConfig:
     """One run.  The defaults are the measured recipe (bench/README.md), exactly what ``bench/accuracy.py`` trains
