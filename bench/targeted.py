@@ -54,13 +54,21 @@ from gliznet.records import Record, label_key, text_key  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SETS_FILE = HERE / "targeted" / "sets.json"
-DATA = HERE / "targeted" / "data"
+DATA = HERE / "targeted" / "data"  # the default prompt's; another --prompt ID writes targeted/data-ID (use_prompt)
+PROMPT = "hardset_aimed"  # the prompt `gliznet generate --labels` uses by default
 LABELS = HERE / "targeted" / "labels"
 RESULTS = HERE / "results"
 WRITER = "qwen2.5-coder-1.5b"
 LAMBDAS = (0.25, 0.5, 1.0, 2.0)
 STEPS = ("default", 40, 80, 160)  # training steps candidates (16 rows a step; default: the aimed recipe's)
 CALIBRATIONS = ("none", "batch")
+
+
+def use_prompt(prompt_id: str) -> None:
+    """Measure the data of ``prompt_id``: the default prompt's in targeted/data, another's in targeted/data-ID."""
+    global DATA, PROMPT
+    PROMPT = prompt_id
+    DATA = HERE / "targeted" / ("data" if prompt_id == "hardset_aimed" else f"data-{prompt_id}")
 
 
 def eval_dir() -> Path:
@@ -102,6 +110,10 @@ def generate(args) -> None:
                    "--labels", str(labels), "--task", spec["task"], "--records", str(records_for(level, n_labels(labels))),
                    "--seed", "0", "--records-per-call", str(args.records_per_call),
                    "--concurrency", str(args.concurrency), "--no-hardness", "--out", str(out)]
+            if PROMPT != "hardset_aimed":  # the prompt is a --config setting, not a CLI option
+                out.mkdir(parents=True, exist_ok=True)
+                (out.parent / f"{PROMPT}.json").write_text(json.dumps({"prompt_id": PROMPT}) + "\n")
+                cmd += ["--config", str(out.parent / f"{PROMPT}.json")]
             if spec.get("multi_label"):
                 cmd.append("--multi-label")
             records = records_for(level, n_labels(labels))
@@ -289,7 +301,7 @@ def evaluate(args) -> None:
     names = args.sets.split(",") if args.sets else list(sets["sets"])
     evals = {name: load_eval_data(str(eval_dir() / f"{name}.jsonl"), limit=args.limit) for name in names}
     out = Path(args.out or RESULTS / f"targeted-{date.today().isoformat()}.json")
-    result: dict = {"date": date.today().isoformat(), "limit": args.limit, "writer": WRITER, "sets": {},
+    result: dict = {"date": date.today().isoformat(), "limit": args.limit, "writer": WRITER, "prompt": PROMPT, "sets": {},
                     "roles": {n: s["role"] for n, s in sets["sets"].items()}, "generation": {}}
     if args.merge and out.exists():  # add these columns to an earlier run's (same limit), replacing the same keys
         result = {**json.loads(out.read_text()), "date": result["date"]}
@@ -313,7 +325,8 @@ def evaluate(args) -> None:
                 for c in CALIBRATIONS:
                     row[f"logreg|{c}|{level}"] = macro_f1(lr, data, c)
             for steps in args.steps:
-                folder = train_gliznet(records, steps, Path(args.work) / f"{group}-{level}-{steps}", DATA / group)
+                work = Path(args.work + ("" if PROMPT == "hardset_aimed" else f"-{PROMPT}"))
+                folder = train_gliznet(records, steps, work / f"{group}-{level}-{steps}", DATA / group)
                 model = GliZNet.from_pretrained(folder).eval()
                 scores = score_all(model, data.texts, labels)
                 for c in CALIBRATIONS:
@@ -422,6 +435,7 @@ def main(argv: list[str] | None = None) -> None:
     g.add_argument("--llm", default=WRITER)
     g.add_argument("--records-per-call", type=int, default=4)
     g.add_argument("--concurrency", type=int, default=2)
+    g.add_argument("--prompt", default=PROMPT, help="prompt id (prompts/ID.j2); not the default: data in targeted/data-ID")
     e = sub.add_parser("evaluate")
     e.add_argument("--levels", default=",".join(str(x) for x in load_sets()["texts_per_label"]))
     e.add_argument("--limit", type=int, default=500)
@@ -431,10 +445,13 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("--sets", default=None, help="comma list (default: every set of sets.json)")
     e.add_argument("--merge", action="store_true", help="add these columns to the rows of an existing --out file")
     e.add_argument("--out", default=None)
+    e.add_argument("--prompt", default=PROMPT, help="measure the data generate --prompt ID wrote")
     t = sub.add_parser("table")
     t.add_argument("result")
     t.add_argument("--plot", action="store_true", help="also write RESULT.png")
     args = parser.parse_args(argv)
+    if getattr(args, "prompt", None):
+        use_prompt(args.prompt)
     if args.cmd == "generate":
         generate(args)
     elif args.cmd == "evaluate":

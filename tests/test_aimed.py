@@ -116,6 +116,35 @@ def test_a_two_label_set_gives_one_sibling_and_one_negative():
     assert config.limits.min_not_labels == 1 and len(spec.siblings) == 1 and len(spec.not_labels) == 1
 
 
+def test_each_call_draws_an_angle_that_the_angles_prompt_names_and_older_plans_keep_their_draws():
+    from dataclasses import replace
+
+    from gliznet.generation.plan import load_styles, render_call
+    from gliznet.generation.prompts import load_prompt
+
+    angles = load_styles()["angles"]
+    config = aimed()
+    specs = [plan_for(config, i) for i in range(40)]
+    assert all(s.angle in angles for s in specs) and len({s.angle for s in specs}) > len(angles) // 2
+    assert specs == [plan_for(aimed(), i) for i in range(40)] and specs != [plan_for(aimed(seed=1), i) for i in range(40)]
+    angled = replace(config, prompt_id="hardset_aimed_angles")
+    _, user = render_call(load_prompt("hardset_aimed_angles"), specs[0], angled)
+    assert f"Angle: {specs[0].angle}." in user
+    _, plain = render_call(load_prompt("hardset_aimed"), specs[0], config)
+    assert "Angle" not in plain
+    # the angle is the call's last draw: the seed, register, length and reading level are those the plan drew
+    # before angles existed, so folders generated then (their specs have no "angle") keep their plan and resume
+    import random
+
+    styles = load_styles()
+    rng = random.Random(f"{config.seed}:3")
+    drawn = (rng.randrange(2**31), rng.choice(styles["registers"]), rng.choice(styles["lengths"]),
+             rng.choice(styles["reading_levels"]), rng.choice(angles))
+    assert (specs[3].seed, specs[3].genre, specs[3].length, specs[3].reading_level, specs[3].angle) == drawn
+    old = {k: v for k, v in json.loads(json.dumps(specs[3].__dict__)).items() if k != "angle"}
+    assert type(specs[3])(**old).angle == ""
+
+
 # -- answers -> records ------------------------------------------------------------------------------------------
 def _line(config: GenerateConfig, index: int, raw: str) -> dict:
     spec = plan_for(config, index)

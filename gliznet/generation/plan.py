@@ -139,6 +139,7 @@ class CallSpec:
     siblings: tuple[str, ...] = ()  # its most confusable labels, named in the prompt
     not_labels: tuple[str, ...] = ()  # the negatives every text of the call gets
     others: tuple[str, ...] = ()  # the set's other labels as the prompt lists them (at most MAX_LISTED)
+    angle: str = ""  # --labels: a drawn angle (data/styles.json "angles"), used by prompts/hardset_aimed_angles.j2
 
 
 def load_topics(path: Path | Traversable | None = None) -> list[tuple[str, str]]:
@@ -207,6 +208,7 @@ def aimed_call(config: GenerateConfig, index: int) -> CallSpec:
         target_description=labels.descriptions[i], siblings=tuple(labels.siblings(i, SIBLINGS)),
         not_labels=tuple(labels.negatives(i, config.multi_label, config.limits.max_not_labels)),
         others=tuple(labels.labels[j] for j in labels.ranked[i][SIBLINGS:SIBLINGS + MAX_LISTED]),
+        angle=rng.choice(_STYLES["angles"]),  # drawn last: the earlier draws stay those of older plans
     )
 
 
@@ -266,7 +268,7 @@ def render_call(prompt: PromptTemplate, spec: CallSpec, config: GenerateConfig) 
         siblings=list(spec.siblings), other_labels=list(spec.others), passage=(spec.seed_text or "")[:PASSAGE_MAX_CHARS], bundle_size=config.bundle_size,
         pool_size=3 * config.bundle_size,
         n_records=config.texts_per_call, topic=spec.topic, domain=spec.domain, genre=spec.genre,
-        length=spec.length, reading_level=spec.reading_level, min_labels=limits.min_labels,
+        length=spec.length, reading_level=spec.reading_level, angle=spec.angle, min_labels=limits.min_labels,
         max_labels=limits.max_labels, min_not_labels=limits.min_not_labels, max_not_labels=limits.max_not_labels,
     )
 
