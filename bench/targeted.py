@@ -55,7 +55,7 @@ from gliznet.records import Record, label_key, text_key  # noqa: E402
 HERE = Path(__file__).resolve().parent
 SETS_FILE = HERE / "targeted" / "sets.json"
 DATA = HERE / "targeted" / "data"  # the default prompt's; another --prompt ID writes targeted/data-ID (use_prompt)
-PROMPT = "hardset_aimed"  # the prompt `gliznet generate --labels` uses by default
+PROMPT = "hardset_aimed"  # the prompt of targeted/data (`generate --labels` defaults to AIMED_PROMPT since)
 LABELS = HERE / "targeted" / "labels"
 RESULTS = HERE / "results"
 WRITER = "qwen2.5-coder-1.5b"
@@ -110,10 +110,10 @@ def generate(args) -> None:
                    "--labels", str(labels), "--task", spec["task"], "--records", str(records_for(level, n_labels(labels))),
                    "--seed", "0", "--records-per-call", str(args.records_per_call),
                    "--concurrency", str(args.concurrency), "--no-hardness", "--out", str(out)]
-            if PROMPT != "hardset_aimed":  # the prompt is a --config setting, not a CLI option
-                out.mkdir(parents=True, exist_ok=True)
-                (out.parent / f"{PROMPT}.json").write_text(json.dumps({"prompt_id": PROMPT}) + "\n")
-                cmd += ["--config", str(out.parent / f"{PROMPT}.json")]
+            # the prompt is a --config setting, not a CLI option (always given: the folders keep their prompt)
+            out.mkdir(parents=True, exist_ok=True)
+            (out.parent / f"{PROMPT}.json").write_text(json.dumps({"prompt_id": PROMPT}) + "\n")
+            cmd += ["--config", str(out.parent / f"{PROMPT}.json")]
             if spec.get("multi_label"):
                 cmd.append("--multi-label")
             records = records_for(level, n_labels(labels))

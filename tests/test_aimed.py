@@ -117,8 +117,6 @@ def test_a_two_label_set_gives_one_sibling_and_one_negative():
 
 
 def test_each_call_draws_an_angle_that_the_angles_prompt_names_and_older_plans_keep_their_draws():
-    from dataclasses import replace
-
     from gliznet.generation.plan import load_styles, render_call
     from gliznet.generation.prompts import load_prompt
 
@@ -127,11 +125,12 @@ def test_each_call_draws_an_angle_that_the_angles_prompt_names_and_older_plans_k
     specs = [plan_for(config, i) for i in range(40)]
     assert all(s.angle in angles for s in specs) and len({s.angle for s in specs}) > len(angles) // 2
     assert specs == [plan_for(aimed(), i) for i in range(40)] and specs != [plan_for(aimed(seed=1), i) for i in range(40)]
-    angled = replace(config, prompt_id="hardset_aimed_angles")
-    _, user = render_call(load_prompt("hardset_aimed_angles"), specs[0], angled)
+    assert config.prompt_id == "hardset_aimed_angles"  # the default of a --labels run
+    _, user = render_call(load_prompt(config.prompt_id), specs[0], config)
     assert f"Angle: {specs[0].angle}." in user
-    _, plain = render_call(load_prompt("hardset_aimed"), specs[0], config)
-    assert "Angle" not in plain
+    plain = aimed(prompt_id="hardset_aimed")  # the earlier prompt stays selectable (--config), for older folders
+    assert plain.prompt_id == "hardset_aimed" and [plan_for(plain, i) for i in range(40)] == specs
+    assert "Angle" not in render_call(load_prompt("hardset_aimed"), specs[0], plain)[1]
     # the angle is the call's last draw: the seed, register, length and reading level are those the plan drew
     # before angles existed, so folders generated then (their specs have no "angle") keep their plan and resume
     import random

@@ -29,6 +29,10 @@ from gliznet.llm.registry import PROVIDERS
 from gliznet.records import Limits
 
 MAX_LISTED = 30  # an aimed prompt lists at most this many of the set's other labels (the closest)
+# the prompt of a --labels run: the angled one (each call names a drawn angle) was >= the plain hardset_aimed on the
+# choose sets of bench/targeted.py at 16 and 48 texts a label, at the same cost (bench/README.md, "Data aimed at a
+# label set"); a folder generated with hardset_aimed resumes with {"prompt_id": "hardset_aimed"} in --config
+AIMED_PROMPT = "hardset_aimed_angles"
 PASSAGE_MAX_CHARS = 1500  # a seed passage is cut to this many characters in the prompt
 DATA_DIR: Traversable = resources.files("gliznet.data")  # the repository's data/, installed as package data
 
@@ -81,7 +85,7 @@ class GenerateConfig:
             self._check_aimed()
         if self.prompt_id == "hardset_batch":
             if self.labels is not None:
-                self.prompt_id = "hardset_aimed"
+                self.prompt_id = AIMED_PROMPT
             elif self.bundle_size > 1:
                 self.prompt_id = "hardset_bundle"
             elif self.seed_texts is not None:
@@ -139,7 +143,7 @@ class CallSpec:
     siblings: tuple[str, ...] = ()  # its most confusable labels, named in the prompt
     not_labels: tuple[str, ...] = ()  # the negatives every text of the call gets
     others: tuple[str, ...] = ()  # the set's other labels as the prompt lists them (at most MAX_LISTED)
-    angle: str = ""  # --labels: a drawn angle (data/styles.json "angles"), used by prompts/hardset_aimed_angles.j2
+    angle: str = ""  # --labels: a drawn angle (data/styles.json "angles") that AIMED_PROMPT names
 
 
 def load_topics(path: Path | Traversable | None = None) -> list[tuple[str, str]]:
