@@ -12,7 +12,8 @@ and share no label with a choose set.
     python bench/targeted.py table bench/results/targeted-DATE.json
 
 ``generate`` runs the real CLI (``gliznet generate --provider local --llm qwen2.5-coder-1.5b --labels FILE --task
-TASK --records N``) into ``bench/targeted/data/<group>``; the checkpoint (``checkpoint/calls.jsonl``), records and
+TASK --records N --config PROMPT.json``, the prompt ``--prompt`` names) into ``bench/targeted/data/<group>``
+(``data-<prompt>/<group>`` for a prompt other than the plain ``hardset_aimed``); the checkpoint (``checkpoint/calls.jsonl``), records and
 card are committed, so a later session resumes instead of regenerating.  Wall seconds and tokens of every run go to
 ``bench/targeted/data/<group>/generation_log.jsonl``; a level's cost in the table is read from the checkpoint
 (``generation_cost``), so runs stopped and resumed across sessions count too.  The subset "k texts a label" is the first k accepted texts of
@@ -54,8 +55,8 @@ from gliznet.records import Record, label_key, text_key  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SETS_FILE = HERE / "targeted" / "sets.json"
-DATA = HERE / "targeted" / "data"  # the default prompt's; another --prompt ID writes targeted/data-ID (use_prompt)
-PROMPT = "hardset_aimed"  # the prompt of targeted/data (`generate --labels` defaults to AIMED_PROMPT since)
+DATA = HERE / "targeted" / "data"  # the plain prompt's data; another --prompt ID's is in targeted/data-ID (use_prompt)
+PROMPT = "hardset_aimed"  # the plain prompt (`generate --labels` defaults to the angled AIMED_PROMPT since it won)
 LABELS = HERE / "targeted" / "labels"
 RESULTS = HERE / "results"
 WRITER = "qwen2.5-coder-1.5b"
@@ -65,7 +66,7 @@ CALIBRATIONS = ("none", "batch")
 
 
 def use_prompt(prompt_id: str) -> None:
-    """Measure the data of ``prompt_id``: the default prompt's in targeted/data, another's in targeted/data-ID."""
+    """Measure the data of ``prompt_id``: the plain prompt's in targeted/data, another's in targeted/data-ID."""
     global DATA, PROMPT
     PROMPT = prompt_id
     DATA = HERE / "targeted" / ("data" if prompt_id == "hardset_aimed" else f"data-{prompt_id}")
@@ -435,7 +436,7 @@ def main(argv: list[str] | None = None) -> None:
     g.add_argument("--llm", default=WRITER)
     g.add_argument("--records-per-call", type=int, default=4)
     g.add_argument("--concurrency", type=int, default=2)
-    g.add_argument("--prompt", default=PROMPT, help="prompt id (prompts/ID.j2); not the default: data in targeted/data-ID")
+    g.add_argument("--prompt", default=PROMPT, help="prompt id (prompts/ID.j2): hardset_aimed writes targeted/data, another ID targeted/data-ID")
     e = sub.add_parser("evaluate")
     e.add_argument("--levels", default=",".join(str(x) for x in load_sets()["texts_per_label"]))
     e.add_argument("--limit", type=int, default=500)
