@@ -258,8 +258,23 @@ def _trained_on(data: Path, stamp: Path) -> str | None:
     return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
 
 
-def train_gliznet(records: list[Record], steps: int | str, out: Path, source_dir: Path) -> Path:
-    """``gliznet train`` as a user runs it, on a dataset folder holding these records split by texts."""
+def cached_embed(baseline):
+    """texts -> MiniLM vectors (n, D) of ``baseline``'s embedder, each distinct text encoded once."""
+    cache: dict[str, np.ndarray] = {}
+
+    def embed(texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        if missing:
+            cache.update(zip(missing, baseline.embedder.encode(missing)))
+        return np.stack([cache[t] for t in texts])
+
+    return embed
+
+
+def train_gliznet(records: list[Record], steps: int | str, out: Path, source_dir: Path,
+                  extra: tuple[str, ...] = ()) -> Path:
+    """``gliznet train`` as a user runs it (``extra``: more of its options, e.g. ``--init``), on a dataset folder
+    holding these records split by texts."""
     from gliznet.curation.dataset import build_datasets, save_datasets
     from gliznet.curation.split import text_split
 
@@ -279,7 +294,7 @@ def train_gliznet(records: list[Record], steps: int | str, out: Path, source_dir
                    "texts_per_label": len(records) // max(1, len({r.labels[0] for r in records}))},
     }, indent=2))
     subprocess.check_call([sys.executable, "-m", "gliznet.cli", "train", "--data", str(data), "--out", str(out),
-                           *([] if steps == "default" else ["--max-steps", str(steps)])])
+                           *([] if steps == "default" else ["--max-steps", str(steps)]), *extra])
     return out
 
 
@@ -291,14 +306,8 @@ def evaluate(args) -> None:
     sets = load_sets()
     levels = [int(x) for x in args.levels.split(",")]
     baseline = EmbeddingBaseline()
-    cache: dict[str, np.ndarray] = {}
-
-    def embed(texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in cache]
-        if missing:
-            cache.update(zip(missing, baseline.embedder.encode(missing)))
-        return np.stack([cache[t] for t in texts])
-
+    embed = cached_embed(baseline)
+    work = Path(args.work + ("" if PROMPT == "hardset_aimed" else f"-{PROMPT}"))
     names = args.sets.split(",") if args.sets else list(sets["sets"])
     evals = {name: load_eval_data(str(eval_dir() / f"{name}.jsonl"), limit=args.limit) for name in names}
     out = Path(args.out or RESULTS / f"targeted-{date.today().isoformat()}.json")
@@ -326,7 +335,6 @@ def evaluate(args) -> None:
                 for c in CALIBRATIONS:
                     row[f"logreg|{c}|{level}"] = macro_f1(lr, data, c)
             for steps in args.steps:
-                work = Path(args.work + ("" if PROMPT == "hardset_aimed" else f"-{PROMPT}"))
                 folder = train_gliznet(records, steps, work / f"{group}-{level}-{steps}", DATA / group)
                 model = GliZNet.from_pretrained(folder).eval()
                 scores = score_all(model, data.texts, labels)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -51,16 +49,6 @@ def model_text_vectors(model: GliZNet, texts: list[str], batch_size: int = 64) -
     return torch.cat(parts).numpy()
 
 
-def centroids(vecs: np.ndarray, records, labels: list[str]) -> np.ndarray:
-    out = np.zeros((len(labels), vecs.shape[1]), dtype=np.float32)
-    for j, key in enumerate(label_key(x) for x in labels):
-        rows = [i for i, r in enumerate(records) if label_key(r.labels[0]) == key]
-        if rows:
-            c = vecs[rows].mean(0)
-            out[j] = c / max(np.linalg.norm(c), 1e-8)
-    return out
-
-
 def fusion(args, baseline, embed) -> dict:
     result = {}
     for name in CHOOSE + REPORT:
@@ -74,8 +62,8 @@ def fusion(args, baseline, embed) -> dict:
         lr = T.logreg_scores(vecs, records, labels, embed)
         model = GliZNet.from_pretrained(f"{args.work}/{group}-{LEVEL}-default").eval()
         g = score_all(model, data.texts, labels)
-        tp = model_text_vectors(model, data.texts) @ centroids(model_text_vectors(model, [r.text for r in records]),
-                                                               records, labels).T
+        tp = T.prototype_scores(model_text_vectors(model, data.texts), records, labels,
+                                lambda texts: model_text_vectors(model, texts))  # in the trained model's space
         row = {"bare": f(base, "none"), "bare+b": f(base), "proto.5": f(base + .5 * proto), "logreg": f(lr),
                "g": f(g), "g_raw": f(g, "none"), "tproto": f(tp), "tproto_raw": f(tp, "none")}
         for lam in (0.25, 0.5, 1.0, 2.0):
@@ -104,29 +92,19 @@ def cv_filter(records, threshold: float, embed):
 
 
 def train_variants(args, embed) -> dict:
-    from gliznet.curation.dataset import build_datasets, save_datasets
-    from gliznet.curation.split import text_split
-
     result = {}
     for name in args.sets.split(","):
         group = T.load_sets()["sets"][name]["group"]
         data = load_eval_data(str(T.eval_dir() / f"{name}.jsonl"), limit=args.limit)
         records = T.level_records(group, LEVEL)
         for variant in args.variants.split(","):
-            extra, kept = [], records
+            extra, kept = (), records
             if variant == "init":
-                extra = ["--init", args.init_model]
+                extra = ("--init", args.init_model)
             elif variant.startswith("filter"):
                 kept = cv_filter(records, float(variant[len("filter"):]), embed)
-            out = Path(f"{args.work}-levers/{group}-{LEVEL}-{variant}")
-            if not (out / "train_summary.json").exists():
-                shutil.rmtree(out, ignore_errors=True)
-                save_datasets(build_datasets(text_split(kept, 0.2, seed=0)), out / "data")
-                source = json.loads((T.DATA / group / "manifest.json").read_text())
-                (out / "data" / "manifest.json").write_text(json.dumps(
-                    {"format": source["format"], "aimed": source.get("aimed"), "parameters": source.get("parameters")}))
-                subprocess.check_call([sys.executable, "-m", "gliznet.cli", "train", "--data", str(out / "data"),
-                                       "--out", str(out), *extra])
+            out = T.train_gliznet(kept, "default", Path(f"{args.work}-levers/{group}-{LEVEL}-{variant}"),
+                                  T.DATA / group, extra)
             scores = score_all(GliZNet.from_pretrained(out).eval(), data.texts, data.candidate_labels)
             row = {c: round(T.macro_f1(scores, data, c), 4) for c in ("none", "batch")}
             result.setdefault(name, {})[variant] = row
@@ -145,14 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     baseline = EmbeddingBaseline()
-    cache: dict[str, np.ndarray] = {}
-
-    def embed(texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in cache]
-        if missing:
-            cache.update(zip(missing, baseline.embedder.encode(missing)))
-        return np.stack([cache[t] for t in texts])
-
+    embed = T.cached_embed(baseline)
     result = fusion(args, baseline, embed) if args.what == "fusion" else train_variants(args, embed)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
