@@ -65,11 +65,20 @@ STEPS = ("default", 40, 80, 160)  # training steps candidates (16 rows a step; d
 CALIBRATIONS = ("none", "batch")
 
 
+SOURCES = [DATA]  # the data folders evaluate reads: one, or several for "ID1+ID2" (their texts pooled)
+
+
+def data_dir(prompt_id: str) -> Path:
+    return HERE / "targeted" / ("data" if prompt_id == "hardset_aimed" else f"data-{prompt_id}")
+
+
 def use_prompt(prompt_id: str) -> None:
-    """Measure the data of ``prompt_id``: the plain prompt's in targeted/data, another's in targeted/data-ID."""
-    global DATA, PROMPT
+    """Measure the data of ``prompt_id``: the plain prompt's in targeted/data, another's in targeted/data-ID;
+    ``ID1+ID2`` pools the data of both prompts (k texts a label of each, so 2k a label; evaluate only)."""
+    global DATA, PROMPT, SOURCES
     PROMPT = prompt_id
-    DATA = HERE / "targeted" / ("data" if prompt_id == "hardset_aimed" else f"data-{prompt_id}")
+    SOURCES = [data_dir(x) for x in prompt_id.split("+")]
+    DATA = SOURCES[0]
 
 
 def eval_dir() -> Path:
@@ -100,6 +109,8 @@ def n_labels(path: Path) -> int:
 # -- generate ------------------------------------------------------------------------------------------------------
 
 def generate(args) -> None:
+    if len(SOURCES) > 1:
+        raise SystemExit(f"--prompt {PROMPT!r}: generate writes one prompt's data; give one prompt id (pooling is for evaluate)")
     sets = load_sets()
     groups = args.groups.split(",") if args.groups else sets["generation_order"]
     for level in [int(x) for x in args.levels.split(",")]:
@@ -179,8 +190,23 @@ def call_order(out: Path) -> dict[str, tuple[int, int]]:
 
 
 def level_records(group: str, level: int) -> list[Record] | None:
-    """The first ``level`` accepted records of every label in call order; None when some label has fewer."""
-    out = DATA / group
+    """The first ``level`` accepted records of every label in call order, of each source (pooled: every text once,
+    label by label); None when some label of some source has fewer."""
+    parts = [_level_records_in(source, group, level) for source in SOURCES]
+    if any(part is None for part in parts):
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    pooled: dict[str, Record] = {}
+    for part in parts:
+        for record in part:
+            pooled.setdefault(record.key, record)
+    labels = [x.strip() for x in (LABELS / f"{group}.txt").read_text().splitlines() if x.strip()]
+    return [r for label in labels for r in pooled.values() if r.labels[0] == label]
+
+
+def _level_records_in(data: Path, group: str, level: int) -> list[Record] | None:
+    out = data / group
     if not (out / "records.jsonl").exists():
         return None
     order = call_order(out)
@@ -199,13 +225,15 @@ def generation_cost(group: str, level: int, concurrency: int = 2) -> dict:
     """What the calls that wrote a level's texts cost (every call up to the last one a text of the level came from,
     read from the committed checkpoint, so runs stopped and resumed across sessions all count): calls, completion
     tokens, and writer minutes = the calls' summed latency / ``concurrency`` (the calls in flight; server start and
-    dataset build not included)."""
-    records = level_records(group, level)
-    if records is None:
-        return {}
-    order = call_order(DATA / group)
-    last = max(order[r.key][0] for r in records)
-    lines = [x for _, x in read_jsonl(DATA / group / "checkpoint" / "calls.jsonl") if x["call"] <= last]
+    dataset build not included).  Pooled sources add up."""
+    lines = []
+    for source in SOURCES:
+        records = _level_records_in(source, group, level)
+        if records is None:
+            return {}
+        order = call_order(source / group)
+        last = max(order[r.key][0] for r in records)
+        lines += [x for _, x in read_jsonl(source / group / "checkpoint" / "calls.jsonl") if x["call"] <= last]
     return {"minutes": round(sum(x.get("llm_seconds") or 0 for x in lines) / concurrency / 60, 1),
             "completion_tokens": sum(x.get("completion_tokens") or 0 for x in lines), "calls": len(lines)}
 
@@ -454,7 +482,7 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("--sets", default=None, help="comma list (default: every set of sets.json)")
     e.add_argument("--merge", action="store_true", help="add these columns to the rows of an existing --out file")
     e.add_argument("--out", default=None)
-    e.add_argument("--prompt", default=PROMPT, help="measure the data generate --prompt ID wrote")
+    e.add_argument("--prompt", default=PROMPT, help="measure the data generate --prompt ID wrote (ID1+ID2: both pooled)")
     t = sub.add_parser("table")
     t.add_argument("result")
     t.add_argument("--plot", action="store_true", help="also write RESULT.png")
