@@ -8,7 +8,8 @@ default``) and scores, batch-calibrated: the model (g), prototypes in the traine
 the text to the centroid of the label's synthetic texts), and g + lam x (tproto | the frozen logistic regression's
 probability | the frozen centroid cosine).  ``train`` trains the aimed recipe again with one change: ``filterP``
 drops the synthetic texts that 5-fold logistic regression on frozen MiniLM vectors gives to another label with
-probability >= P; ``init`` starts from ``--init-model`` (a model trained on ``../shared/train``).  Results:
+probability >= P; ``init`` starts from ``--init-model`` (a model trained on ``../shared/train``); ``OPT=V[+OPT=V]``
+adds ``gliznet train`` options (``anchor-weight=1``, ``anchor-weight=0+lr=2e-5``, ``wise-alpha=0.7``).  Results:
 ``bench/results/targeted-2026-12-06-levers.json``; bench/README.md, "Data aimed at a label set".
 """
 
@@ -103,6 +104,8 @@ def train_variants(args, embed) -> dict:
                 extra = ("--init", args.init_model)
             elif variant.startswith("filter"):
                 kept = cv_filter(records, float(variant[len("filter"):]), embed)
+            elif "=" in variant:  # train options, e.g. anchor-weight=1 or anchor-weight=0+lr=2e-5
+                extra = tuple(x for option in variant.split("+") for x in (f"--{option.split('=')[0]}", option.split("=")[1]))
             out = T.train_gliznet(kept, "default", Path(f"{args.work}-levers/{group}-{LEVEL}-{variant}"),
                                   T.DATA / group, extra)
             scores = score_all(GliZNet.from_pretrained(out).eval(), data.texts, data.candidate_labels)
