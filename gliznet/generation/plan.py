@@ -30,8 +30,9 @@ from gliznet.records import Limits
 
 MAX_LISTED = 30  # an aimed prompt lists at most this many of the set's other labels (the closest)
 # the prompt of a --labels run: the angled one (each call names a drawn angle) was >= the plain hardset_aimed on the
-# choose sets of bench/targeted.py at 16 and 48 texts a label, at the same cost (bench/README.md, "Data aimed at a
-# label set"); a folder generated with hardset_aimed resumes with {"prompt_id": "hardset_aimed"} in --config
+# choose sets of bench/targeted.py at 16 and 48 texts a label (the default --records is in that range), at the same
+# cost, and below it at 128 (bench/README.md, "Data aimed at a label set"); {"prompt_id": "hardset_aimed"} in
+# --config selects the plain one
 AIMED_PROMPT = "hardset_aimed_angles"
 PASSAGE_MAX_CHARS = 1500  # a seed passage is cut to this many characters in the prompt
 DATA_DIR: Traversable = resources.files("gliznet.data")  # the repository's data/, installed as package data
