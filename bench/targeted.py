@@ -56,16 +56,14 @@ from gliznet.records import Record, label_key, text_key  # noqa: E402
 HERE = Path(__file__).resolve().parent
 SETS_FILE = HERE / "targeted" / "sets.json"
 DATA = HERE / "targeted" / "data"  # the plain prompt's data; another --prompt ID's is in targeted/data-ID (use_prompt)
-PROMPT = "hardset_aimed"  # the plain prompt (`generate --labels` defaults to the angled AIMED_PROMPT since it won)
+SOURCES = [DATA]  # the data folders evaluate reads: DATA, or several for "ID1+ID2" (their texts pooled)
+PROMPT = "hardset_aimed"  # the plain prompt (`generate --labels` defaults to the angled AIMED_PROMPT: bench/README.md)
 LABELS = HERE / "targeted" / "labels"
 RESULTS = HERE / "results"
 WRITER = "qwen2.5-coder-1.5b"
 LAMBDAS = (0.25, 0.5, 1.0, 2.0)
 STEPS = ("default", 40, 80, 160)  # training steps candidates (16 rows a step; default: the aimed recipe's)
 CALIBRATIONS = ("none", "batch")
-
-
-SOURCES = [DATA]  # the data folders evaluate reads: one, or several for "ID1+ID2" (their texts pooled)
 
 
 def data_dir(prompt_id: str) -> Path:
@@ -100,6 +98,11 @@ def labels_file(group: str, spec: dict) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"{label}\n" for label in seen))
     return path
+
+
+def group_labels(group: str) -> list[str]:
+    """The labels of a group, in the order of its labels file (``labels_file``)."""
+    return [x.strip() for x in (LABELS / f"{group}.txt").read_text().splitlines() if x.strip()]
 
 
 def n_labels(path: Path) -> int:
@@ -201,8 +204,7 @@ def level_records(group: str, level: int) -> list[Record] | None:
     for part in parts:
         for record in part:
             pooled.setdefault(record.key, record)
-    labels = [x.strip() for x in (LABELS / f"{group}.txt").read_text().splitlines() if x.strip()]
-    return [r for label in labels for r in pooled.values() if r.labels[0] == label]
+    return [r for label in group_labels(group) for r in pooled.values() if r.labels[0] == label]
 
 
 def _level_records_in(data: Path, group: str, level: int) -> list[Record] | None:
@@ -215,7 +217,7 @@ def _level_records_in(data: Path, group: str, level: int) -> list[Record] | None
     by_label: dict[str, list[Record]] = defaultdict(list)
     for record in records:
         by_label[record.labels[0]].append(record)
-    labels = [x.strip() for x in (LABELS / f"{group}.txt").read_text().splitlines() if x.strip()]
+    labels = group_labels(group)
     if any(len(by_label[label]) < level for label in labels):
         return None
     return [r for label in labels for r in by_label[label][:level]]

@@ -105,7 +105,8 @@ def train_variants(args, embed) -> dict:
             elif variant.startswith("filter"):
                 kept = cv_filter(records, float(variant[len("filter"):]), embed)
             elif "=" in variant:  # train options, e.g. anchor-weight=1 or anchor-weight=0+lr=2e-5
-                extra = tuple(x for option in variant.split("+") for x in (f"--{option.split('=')[0]}", option.split("=")[1]))
+                options = (option.partition("=") for option in variant.split("+"))
+                extra = tuple(x for name, _, value in options for x in (f"--{name}", value))
             out = T.train_gliznet(kept, "default", Path(f"{args.work}-levers/{group}-{LEVEL}-{variant}"),
                                   T.DATA / group, extra)
             scores = score_all(GliZNet.from_pretrained(out).eval(), data.texts, data.candidate_labels)
