@@ -1,4 +1,4 @@
-"""Levers tried on top of the aimed pick of ``bench/targeted.py`` (128 texts a label), judged on its choose sets.
+"""Levers tried on top of the aimed pick of ``bench/targeted.py`` (``--level``: 128 texts a label), judged on its choose sets.
 
     python bench/targeted_levers.py fusion                      # score mixes of the trained models (no training)
     python bench/targeted_levers.py train filter0.6,init        # retrain variants on the choose sets
@@ -35,7 +35,6 @@ from gliznet.modeling.model import GliZNet  # noqa: E402
 from gliznet.modeling.predict import text_vectors  # noqa: E402
 from gliznet.records import label_key  # noqa: E402
 
-LEVEL = 128
 CHOOSE = ["ag_news", "emotion"]
 REPORT = ["sst2", "rotten_tomatoes", "imdb", "sst5"]
 
@@ -55,13 +54,13 @@ def fusion(args, baseline, embed) -> dict:
     for name in CHOOSE + REPORT:
         group = T.load_sets()["sets"][name]["group"]
         data = load_eval_data(str(T.eval_dir() / f"{name}.jsonl"), limit=args.limit)
-        labels, records = data.candidate_labels, T.level_records(group, LEVEL)
+        labels, records = data.candidate_labels, T.level_records(group, args.level)
         f = lambda s, c="batch": T.macro_f1(s, data, c)  # noqa: E731
         base = score_all(baseline, data.texts, labels)
         vecs = embed(data.texts)
         proto = T.prototype_scores(vecs, records, labels, embed)
         lr = T.logreg_scores(vecs, records, labels, embed)
-        model = GliZNet.from_pretrained(f"{args.work}/{group}-{LEVEL}-default").eval()
+        model = GliZNet.from_pretrained(f"{args.work}/{group}-{args.level}-default").eval()
         g = score_all(model, data.texts, labels)
         tp = T.prototype_scores(model_text_vectors(model, data.texts), records, labels,
                                 lambda texts: model_text_vectors(model, texts))  # in the trained model's space
@@ -97,7 +96,7 @@ def train_variants(args, embed) -> dict:
     for name in args.sets.split(","):
         group = T.load_sets()["sets"][name]["group"]
         data = load_eval_data(str(T.eval_dir() / f"{name}.jsonl"), limit=args.limit)
-        records = T.level_records(group, LEVEL)
+        records = T.level_records(group, args.level)
         for variant in args.variants.split(","):
             extra, kept = (), records
             if variant == "init":
@@ -107,7 +106,7 @@ def train_variants(args, embed) -> dict:
             elif "=" in variant:  # train options, e.g. anchor-weight=1 or anchor-weight=0+lr=2e-5
                 options = (option.partition("=") for option in variant.split("+"))
                 extra = tuple(x for name, _, value in options for x in (f"--{name}", value))
-            out = T.train_gliznet(kept, "default", Path(f"{args.work}-levers/{group}-{LEVEL}-{variant}"),
+            out = T.train_gliznet(kept, "default", Path(f"{args.work}-levers/{group}-{args.level}-{variant}"),
                                   T.DATA / group, extra)
             scores = score_all(GliZNet.from_pretrained(out).eval(), data.texts, data.candidate_labels)
             row = {c: round(T.macro_f1(scores, data, c), 4) for c in ("none", "batch")}
@@ -121,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("what", choices=("fusion", "train"))
     parser.add_argument("variants", nargs="?", default="filter0.6,init")
     parser.add_argument("--sets", default=",".join(CHOOSE))
+    parser.add_argument("--level", type=int, default=128, help="texts a label (the pick of bench/targeted.py: 128)")
     parser.add_argument("--limit", type=int, default=500)
     parser.add_argument("--work", default="runs/targeted")
     parser.add_argument("--init-model", default="runs/shared-model/model")
