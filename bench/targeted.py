@@ -51,6 +51,7 @@ from gliznet._process import spawn  # noqa: E402
 from gliznet.evaluation.calibration import calibrate  # noqa: E402
 from gliznet.evaluation.data import load_eval_data  # noqa: E402
 from gliznet.evaluation.metrics import compute_metrics  # noqa: E402
+from gliznet.generation.aimed import parse_labels  # noqa: E402
 from gliznet.records import Record, label_key, text_key  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -101,12 +102,9 @@ def labels_file(group: str, spec: dict) -> Path:
 
 
 def group_labels(group: str) -> list[str]:
-    """The labels of a group, in the order of its labels file (``labels_file``)."""
-    return [x.strip() for x in (LABELS / f"{group}.txt").read_text().splitlines() if x.strip()]
-
-
-def n_labels(path: Path) -> int:
-    return sum(1 for line in path.read_text().splitlines() if line.strip())
+    """The labels of a group, in the order of its labels file (``labels_file``), read as ``generate --labels``
+    reads that file."""
+    return list(parse_labels(str(LABELS / f"{group}.txt")).labels)
 
 
 # -- generate ------------------------------------------------------------------------------------------------------
@@ -122,7 +120,7 @@ def generate(args) -> None:
             labels = labels_file(group, spec)
             out = DATA / group
             cmd = [sys.executable, "-m", "gliznet.cli", "generate", "--provider", "local", "--llm", args.llm,
-                   "--labels", str(labels), "--task", spec["task"], "--records", str(records_for(level, n_labels(labels))),
+                   "--labels", str(labels), "--task", spec["task"], "--records", str(records_for(level, len(group_labels(group)))),
                    "--seed", "0", "--records-per-call", str(args.records_per_call),
                    "--concurrency", str(args.concurrency), "--no-hardness", "--out", str(out)]
             # the prompt is a --config setting, not a CLI option (always given: the folders keep their prompt)
@@ -131,7 +129,7 @@ def generate(args) -> None:
             cmd += ["--config", str(out.parent / f"{PROMPT}.json")]
             if spec.get("multi_label"):
                 cmd.append("--multi-label")
-            records = records_for(level, n_labels(labels))
+            records = records_for(level, len(group_labels(group)))
             for _ in range(4):  # acceptance differs by label: top up until every label has `level` texts
                 print(f"== {group}: {level} texts a label (--records {records})", flush=True)
                 before = calls_in(out)
@@ -149,7 +147,7 @@ def generate(args) -> None:
                 short = level - min(per_label(out).values())
                 if short <= 0:
                     break
-                records += short * n_labels(labels)
+                records += short * len(group_labels(group))
 
 
 def per_label(out: Path) -> dict[str, int]:
