@@ -333,13 +333,16 @@ def evaluate(args) -> None:
 
     sets = load_sets()
     levels = [int(x) for x in args.levels.split(",")]
-    baseline = EmbeddingBaseline()
+    baseline = EmbeddingBaseline(backbone=args.backbone)
     embed = cached_embed(baseline)
-    work = Path(args.work + ("" if PROMPT == "hardset_aimed" else f"-{PROMPT}"))
+    work = Path(args.work + ("" if PROMPT == "hardset_aimed" else f"-{PROMPT}")
+                + (f"-{Path(args.backbone).name}" if args.backbone else ""))
+    extra = ("--backbone", args.backbone) if args.backbone else ()
     names = args.sets.split(",") if args.sets else list(sets["sets"])
     evals = {name: load_eval_data(str(eval_dir() / f"{name}.jsonl"), limit=args.limit) for name in names}
     out = Path(args.out or RESULTS / f"targeted-{date.today().isoformat()}.json")
-    result: dict = {"date": date.today().isoformat(), "limit": args.limit, "writer": WRITER, "prompt": PROMPT, "sets": {},
+    result: dict = {"date": date.today().isoformat(), "limit": args.limit, "writer": WRITER, "prompt": PROMPT,
+                    "backbone": args.backbone or "minilm", "sets": {},
                     "roles": {n: s["role"] for n, s in sets["sets"].items()}, "generation": {}}
     if args.merge and out.exists():  # add these columns to an earlier run's (same limit), replacing the same keys
         result = {**json.loads(out.read_text()), "date": result["date"]}
@@ -363,7 +366,7 @@ def evaluate(args) -> None:
                 for c in CALIBRATIONS:
                     row[f"logreg|{c}|{level}"] = macro_f1(lr, data, c)
             for steps in args.steps:
-                folder = train_gliznet(records, steps, work / f"{group}-{level}-{steps}", DATA / group)
+                folder = train_gliznet(records, steps, work / f"{group}-{level}-{steps}", DATA / group, extra)
                 model = GliZNet.from_pretrained(folder).eval()
                 scores = score_all(model, data.texts, labels)
                 for c in CALIBRATIONS:
@@ -476,8 +479,10 @@ def main(argv: list[str] | None = None) -> None:
     e = sub.add_parser("evaluate")
     e.add_argument("--levels", default=",".join(str(x) for x in load_sets()["texts_per_label"]))
     e.add_argument("--limit", type=int, default=500)
-    e.add_argument("--steps", type=lambda s: [x if x == "default" else int(x) for x in s.split(",")],
-                   default=list(STEPS), help="comma list of training steps; default: the aimed recipe (no --max-steps)")
+    e.add_argument("--steps", type=lambda s: [x if x == "default" else int(x) for x in s.split(",") if x != "none"],
+                   default=list(STEPS), help="comma list of training steps; default: the aimed recipe (no --max-steps); "
+                                             "none: no GliZNet column")
+    e.add_argument("--backbone", default=None, help="encoder folder of every column (none: the packaged MiniLM)")
     e.add_argument("--work", default="runs/targeted")
     e.add_argument("--sets", default=None, help="comma list (default: every set of sets.json)")
     e.add_argument("--merge", action="store_true", help="add these columns to the rows of an existing --out file")

@@ -257,3 +257,21 @@ def test_label_pooling_model_saves_and_loads_with_its_pool(tmp_path):
     label.save_pretrained(tmp_path / "m")
     loaded = GliZNet.from_pretrained(str(tmp_path / "m"))
     np.testing.assert_allclose(loaded.score(TEXTS, LABELS), label.score(TEXTS, LABELS), atol=1e-6)
+
+
+def test_a_backbone_whose_positions_start_after_the_padding_row_reads_the_text_as_alone(tmp_path, embedder):
+    """MPNet (like RoBERTa) numbers positions from padding_idx + 1: the isolated pass must count from there too, or
+    the text is read at positions the backbone never saw in front of a sentence.  A small random MPNet on MiniLM's
+    tokenizer: the packed text vector is the mean-pooled text encoded alone."""
+    from transformers import MPNetConfig, MPNetModel
+
+    torch.manual_seed(0)
+    embedder.tokenizer.save_pretrained(tmp_path)
+    MPNetModel(MPNetConfig(vocab_size=len(embedder.tokenizer), hidden_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=64, pad_token_id=1)).save_pretrained(tmp_path)
+    model = GliZNet.from_backbone(str(tmp_path), GliZNetConfig(label_attention="isolated", label_template=None,
+                                                               label_descriptions=None)).eval()
+    assert model._first_position == 2
+    text = torch.nn.functional.normalize(_encode(model, TEXTS, LABELS).text_embeds, dim=-1).numpy()
+    reference = Embedder(str(tmp_path), device="cpu").encode(TEXTS)
+    np.testing.assert_allclose((text * reference).sum(1), 1.0, atol=1e-4)

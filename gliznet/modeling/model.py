@@ -346,7 +346,7 @@ class GliZNet(nn.Module):
         new_run[:, 1:] = group[:, 1:] != group[:, :-1]
         run_start = torch.where(new_run, idx, torch.zeros_like(idx)).cummax(dim=1).values
         position_ids = idx - run_start + (group > 0).long()
-        position_ids = position_ids.masked_fill(is_lab, 0)
+        position_ids = position_ids.masked_fill(is_lab, 0) + self._first_position
         allowed = group.unsqueeze(2) == group.unsqueeze(1)  # (B, T, T): query i may see key j
         if self.config.label_attention == "labels_read_text":  # a label's tokens also read the text
             allowed = allowed | ((group > 0).unsqueeze(2) & (group == 0).unsqueeze(1))
@@ -357,6 +357,14 @@ class GliZNet(nn.Module):
         else:
             mask = allowed
         return mask, position_ids
+
+    @property
+    def _first_position(self) -> int:
+        """The position id of a sequence's first token: 0 for BERT; ``padding_idx + 1`` for backbones whose
+        position table reserves the rows up to the padding index (RoBERTa, MPNet, XLM-R count from 2)."""
+        table = getattr(getattr(self.backbone, "embeddings", None), "position_embeddings", None)
+        padding_idx = getattr(table, "padding_idx", None)
+        return 0 if padding_idx is None else padding_idx + 1
 
     def encode(self, input_ids, attention_mask, label_mask):
         """Pooled (text (B, D), labels (B, L, D), label_valid (B, L))."""
