@@ -336,13 +336,14 @@ def evaluate(args) -> None:
     baseline = EmbeddingBaseline(backbone=args.backbone)
     embed = cached_embed(baseline)
     work = Path(args.work + ("" if PROMPT == "hardset_aimed" else f"-{PROMPT}")
-                + (f"-{Path(args.backbone).name}" if args.backbone else ""))
-    extra = ("--backbone", args.backbone) if args.backbone else ()
+                + (f"-{Path(args.backbone).name}" if args.backbone else "")
+                + ("" if args.label_layout == "close" else f"-{args.label_layout}"))
+    extra = (*(("--backbone", args.backbone) if args.backbone else ()), "--label-layout", args.label_layout)
     names = args.sets.split(",") if args.sets else list(sets["sets"])
     evals = {name: load_eval_data(str(eval_dir() / f"{name}.jsonl"), limit=args.limit) for name in names}
     out = Path(args.out or RESULTS / f"targeted-{date.today().isoformat()}.json")
     result: dict = {"date": date.today().isoformat(), "limit": args.limit, "writer": WRITER, "prompt": PROMPT,
-                    "backbone": args.backbone or "minilm", "sets": {},
+                    "backbone": args.backbone or "minilm", "label_layout": args.label_layout, "sets": {},
                     "roles": {n: s["role"] for n, s in sets["sets"].items()}, "generation": {}}
     if args.merge and out.exists():  # add these columns to an earlier run's (same limit), replacing the same keys
         result = {**json.loads(out.read_text()), "date": result["date"]}
@@ -483,6 +484,7 @@ def main(argv: list[str] | None = None) -> None:
                    default=list(STEPS), help="comma list of training steps; default: the aimed recipe (no --max-steps); "
                                              "none: no GliZNet column")
     e.add_argument("--backbone", default=None, help="encoder folder of every column (none: the packaged MiniLM)")
+    e.add_argument("--label-layout", default="close", choices=("close", "wrap"), help="gliznet train --label-layout")
     e.add_argument("--work", default="runs/targeted")
     e.add_argument("--sets", default=None, help="comma list (default: every set of sets.json)")
     e.add_argument("--merge", action="store_true", help="add these columns to the rows of an existing --out file")

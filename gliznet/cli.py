@@ -167,6 +167,7 @@ Calibration = choices("Calibration", CALIBRATIONS)
 Portion = choices("Portion", (*PORTIONS, "none"))
 Baseline = choices("Baseline", ("embedding", "cross-encoder", "none"))  # gliznet.evaluation.baselines.BASELINES
 TextPooling = choices("TextPooling", ("mean", "cls", "label"))  # GliZNetConfig.text_pooling
+LabelLayout = choices("LabelLayout", ("close", "wrap"))  # GliZNetConfig.label_layout
 TrainLabelText = choices("TrainLabelText", ("bare", "model"))  # gliznet.training.config.TRAIN_LABEL_TEXT
 
 
@@ -355,6 +356,7 @@ def import_(
 # train's options are the TrainConfig fields of the same name, but for these, which set a field of its model
 # (GliZNetConfig) or loss (LossConfig); tests/test_settings.py checks names, defaults and choices
 TRAIN_FIELDS = {"anchor_weight": "loss.anchor_weight", "text_pooling": "model.text_pooling",
+                "label_layout": "model.label_layout",
                 "max_text_tokens": "model.max_text_tokens", "label_template": "model.label_template",
                 "text_template": "model.text_template", "label_descriptions": "model.label_descriptions"}
 
@@ -436,6 +438,7 @@ def train(
     frozen_layers: Any = typer.Option(..., "--frozen-layers", parser=none_or(int, none=0, all="all"), metavar="N|all|none", default_factory=TrainDefault("frozen_layers"), help="Freeze the embeddings + N bottom layers (all: the whole backbone; none: no layer)."),
     train_label_text: TrainLabelText = typer.Option(..., "--train-label-text", case_sensitive=False, default_factory=TrainDefault("train_label_text"), help="What training batches encode: bare (label names and texts as given) or model (the label text options below); the saved model renders with them either way."),
     text_pooling: TextPooling = typer.Option(..., "--text-pooling", case_sensitive=False, default_factory=TrainDefault("model.text_pooling"), help="Text vector: mean of the text tokens, cls, or label (a label-conditioned attention pool)."),
+    label_layout: LabelLayout = typer.Option(..., "--label-layout", case_sensitive=False, default_factory=TrainDefault("model.label_layout"), help="How each label sits in the one pass: close (label [LAB]) or wrap ([LAB] label [SEP]: each label read exactly as alone; MPNet-like backbones need it)."),
     max_text_tokens: Optional[int] = optional(..., "--max-text-tokens", kind=int, default_factory=TrainDefault("model.max_text_tokens"), help="Cap on a text's tokens per inference pass, saved with the model (none: no cap; the default is the backbone's sentence length)."),
     label_template: LabelTemplate = None,
     text_template: TextTemplate = None,
@@ -468,6 +471,7 @@ def train(
         "max_length": max_length, "seed": seed, "cpu_threads": cpu_threads, "wise_alpha": wise_alpha,
         "frozen_layers": -1 if frozen_layers == "all" else frozen_layers, "train_label_text": word(train_label_text),
         "anchor_weight": anchor_weight, "init": _init_folder(init), "text_pooling": word(text_pooling),
+        "label_layout": word(label_layout),
         "max_text_tokens": max_text_tokens,
         **_label_text_options(label_template, text_template, label_descriptions),  # only those given
     }

@@ -2,6 +2,7 @@
 
 import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -275,3 +276,32 @@ def test_a_backbone_whose_positions_start_after_the_padding_row_reads_the_text_a
     text = torch.nn.functional.normalize(_encode(model, TEXTS, LABELS).text_embeds, dim=-1).numpy()
     reference = Embedder(str(tmp_path), device="cpu").encode(TEXTS)
     np.testing.assert_allclose((text * reference).sum(1), 1.0, atol=1e-4)
+
+
+def test_the_wrapped_layout_reads_every_label_exactly_as_alone(tmp_path, embedder):
+    """label_layout="wrap" (``[LAB] label [SEP]``): the one pass reproduces the embedding baseline's label vectors
+    exactly, on MiniLM and on an MPNet (relative position biases: the closed layout reads its labels far off)."""
+    from transformers import MPNetConfig, MPNetModel
+
+    wrap = GliZNetConfig(label_layout="wrap", label_template=None, label_descriptions=None)
+    minilm = GliZNet.from_backbone(None, wrap).eval()
+    labels = torch.nn.functional.normalize(_encode(minilm, TEXTS, LABELS).label_embeds[0], dim=-1).numpy()
+    np.testing.assert_allclose((labels * embedder.encode(LABELS)).sum(1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(_encode(minilm, TEXTS, LABELS).similarity.numpy(),
+                               embedder.encode(TEXTS) @ embedder.encode(LABELS).T, atol=1e-4)
+    torch.manual_seed(0)
+    embedder.tokenizer.save_pretrained(tmp_path)
+    MPNetModel(MPNetConfig(vocab_size=len(embedder.tokenizer), hidden_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=64, pad_token_id=1)).save_pretrained(tmp_path)
+    reference = Embedder(str(tmp_path), device="cpu").encode(LABELS)
+    for layout, exact in (("wrap", True), ("close", False)):
+        model = GliZNet.from_backbone(str(tmp_path), replace(wrap, label_layout=layout)).eval()
+        vecs = torch.nn.functional.normalize(_encode(model, TEXTS[:1], LABELS).label_embeds[0], dim=-1).numpy()
+        assert np.allclose((vecs * reference).sum(1), 1.0, atol=1e-4) == exact, layout
+    model.save_pretrained(tmp_path / "saved")
+    assert GliZNet.from_pretrained(str(tmp_path / "saved")).config.label_layout == "close"
+    wrapped = GliZNet.from_backbone(str(tmp_path), wrap).eval()
+    wrapped.save_pretrained(tmp_path / "wrapped")
+    loaded = GliZNet.from_pretrained(str(tmp_path / "wrapped"))
+    assert loaded.config.label_layout == "wrap"
+    np.testing.assert_allclose(loaded.score(TEXTS, LABELS), wrapped.score(TEXTS, LABELS), atol=1e-6)

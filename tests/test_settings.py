@@ -118,7 +118,8 @@ def test_train_options_are_train_config_fields_and_read_their_defaults_from_it()
     from gliznet.modeling.config import GliZNetConfig
 
     allowed = {"train_label_text": TRAIN_LABEL_TEXT,
-               "model.text_pooling": typing.get_args(typing.get_type_hints(GliZNetConfig)["text_pooling"])}
+               "model.text_pooling": typing.get_args(typing.get_type_hints(GliZNetConfig)["text_pooling"]),
+               "model.label_layout": typing.get_args(typing.get_type_hints(GliZNetConfig)["label_layout"])}
     not_settings = {"data", "out", "backbone", "resume", "config_file"}  # what and where; backbone: an argument of train()
     label_text = {"label_template", "text_template", "label_descriptions"}  # not given: GliZNetConfig's, not a copy
     for name, (flag, default, words) in options(cli.train).items():

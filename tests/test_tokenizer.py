@@ -53,6 +53,32 @@ def test_layout_is_cls_text_sep_labels_each_closed_by_lab_then_sep(tok):
     assert tok.hf.convert_ids_to_tokens(tok.lab_token_id) == LAB_TOKEN
 
 
+def test_wrapped_layout_opens_each_label_with_lab_and_closes_it_with_sep(tok):
+    enc = tok([TEXT], [LABELS], label_layout="wrap", return_tensors=None)
+    ids, mask = enc["input_ids"][0], enc["label_mask"][0]
+    expected, expected_mask = [tok.start_id, *tok.encode_pieces([TEXT])[0], tok.end_id], []
+    expected_mask = [0] * len(expected)
+    for k, piece in enumerate(tok.encode_pieces(LABELS), start=1):
+        expected += [tok.lab_token_id, *piece, tok.end_id]
+        expected_mask += [0, *[k] * len(piece), 0]
+    assert ids == [*expected, tok.end_id] and mask == [*expected_mask, 0]
+
+
+def test_wrapped_labels_cost_two_tokens_each_and_truncate_whole(tok):
+    labels = [f"label number {i} about topic {i}" for i in range(30)]
+    close = tok([TEXT], [labels], max_length=64, min_text_tokens=8, return_tensors=None)
+    wrap = tok([TEXT], [labels], max_length=64, min_text_tokens=8, label_layout="wrap", return_tensors=None)
+    pieces = tok.encode_pieces(labels)
+    kept, dropped, ids = wrap["kept_labels"][0], wrap["dropped_labels"][0], wrap["input_ids"][0]
+    text_tokens = len(close["input_ids"][0]) - 3 - sum(len(pieces[i]) + 1 for i in close["kept_labels"][0])
+    assert len(ids) == 3 + text_tokens + sum(len(pieces[i]) + 2 for i in kept) <= 64  # same text, 2 per label
+    assert 0 < len(kept) and len(pieces[dropped[0]]) + 2 > 64 - len(ids)  # the first left out did not fit
+    for k, index in enumerate(wrap["kept_labels"][0], start=1):
+        assert [i for i, m in zip(wrap["input_ids"][0], wrap["label_mask"][0]) if m == k] == pieces[index]
+    with pytest.raises(Exception, match="label_layout='open' is not supported"):
+        tok([TEXT], [labels], label_layout="open")
+
+
 def test_label_mask_marks_exactly_the_tokens_of_each_label(tok):
     enc = tok([TEXT, "short one"], [LABELS, LABELS[:2]], return_tensors=None)
     for row, labels in enumerate([LABELS, LABELS[:2]]):

@@ -13,6 +13,7 @@ from gliznet.modeling.label_text import (
 )
 from gliznet.modeling.losses import LossConfig
 from gliznet.modeling.tokenizer import (
+    LABEL_LAYOUTS,
     MAX_LENGTH,
     MAX_TEXT_TOKENS,
     MIN_TEXT_TOKENS,
@@ -33,6 +34,9 @@ class GliZNetConfig:
 
     backbone: str | None = None  # the backbone it was initialised from (path or Hub id), for the card
     label_attention: Literal["full", "isolated", "labels_read_text"] = "isolated"
+    # "close": `label [LAB]` (the layout every model before it used); "wrap": `[LAB] label [SEP]`, both ends of a
+    # sentence, as a relative-position backbone (MPNet) needs to read a label as it reads it alone
+    label_layout: Literal["close", "wrap"] = "close"
     text_pooling: Literal["cls", "mean", "label"] = "mean"
     pool_dim: int = 64  # text_pooling="label": width of the query/key maps of the label-conditioned attention pool
     label_pooling: Literal["mean", "lab"] = "mean"
@@ -61,7 +65,7 @@ class GliZNetConfig:
         check_template(self.text_template, "text_template")
         choices = {"text_pooling": ("cls", "mean", "label"), "label_pooling": ("mean", "lab"),
                    "similarity": ("cosine", "dot", "bilinear"),
-                   "label_attention": ("full", "isolated", "labels_read_text")}
+                   "label_attention": ("full", "isolated", "labels_read_text"), "label_layout": LABEL_LAYOUTS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"{name}={getattr(self, name)!r} is not supported: use one of {allowed}")
@@ -78,7 +82,8 @@ class GliZNetConfig:
         """The keywords of ``GliZNetTokenizer.assemble`` for this model, every call site's one source;
         ``max_length`` replaces the inference length (training lays out ``TrainConfig.max_length``)."""
         return {"max_length": self.max_length if max_length is None else max_length, "text_budget": self.text_budget,
-                "min_text_tokens": self.min_text_tokens, "max_text_tokens": self.max_text_tokens}
+                "min_text_tokens": self.min_text_tokens, "max_text_tokens": self.max_text_tokens,
+                "label_layout": self.label_layout}
 
     @classmethod
     def from_dict(cls, data: dict) -> "GliZNetConfig":

@@ -195,6 +195,7 @@ class GliZNet(nn.Module):
         self.config = config
         self.backbone = backbone
         self.tokenizer = tokenizer
+        tokenizer.label_layout = config.label_layout  # what a plain tokenizer(texts, labels) call lays out
         hidden = backbone.config.hidden_size
         dim = config.projection_dim or hidden
         if config.projection_dim:
@@ -327,26 +328,37 @@ class GliZNet(nn.Module):
 
     # -- forward ---------------------------------------------------------------------------------------
     def _groups(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, label_mask: torch.Tensor) -> torch.Tensor:
-        """Attention group per token: 0 text ([CLS] text [SEP]), k label k (+ its [LAB]), -1 final [SEP], -2 pad."""
+        """Attention group per token: 0 text ([CLS] text [SEP]), k label k (+ its [LAB], and its closing [SEP] when
+        wrapped), -1 final [SEP], -2 pad."""
         T = input_ids.shape[1]
         idx = torch.arange(T, device=input_ids.device).expand_as(input_ids)
-        has_label = label_mask > 0
-        first = torch.where(has_label, idx, T).min(dim=1, keepdim=True).values
-        prev = torch.cat([label_mask[:, :1], label_mask[:, :-1]], dim=1)
-        group = torch.where(input_ids == self.tokenizer.lab_token_id, prev, label_mask)
+        is_lab = input_ids == self.tokenizer.lab_token_id
+        first = torch.where((label_mask > 0) | is_lab, idx, T).min(dim=1, keepdim=True).values
+        zero = label_mask[:, :1] * 0
+        prev = torch.cat([zero, label_mask[:, :-1]], dim=1)
+        if self.config.label_layout == "wrap":  # [LAB] label [SEP]: [LAB] opens the next label, [SEP] closes one
+            nxt = torch.cat([label_mask[:, 1:], zero], dim=1)
+            group = torch.where(is_lab, nxt, label_mask)
+            group = torch.where((label_mask == 0) & ~is_lab & (prev > 0), prev, group)
+        else:  # label [LAB]: [LAB] closes the label before it
+            group = torch.where(is_lab, prev, label_mask)
         group = torch.where((idx >= first) & (group == 0), torch.full_like(group, -1), group)
         return torch.where(attention_mask.bool(), group, torch.full_like(group, -2))
 
     def _isolated_inputs(self, group: torch.Tensor, is_lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Block-diagonal 4-D mask, and positions restarting per group: the text 0..n, a label's tokens 1..m and
-        its [LAB] 0 - attention ignores token order, so [LAB] plays the [CLS] of a separately encoded label."""
+        its [LAB] 0 (closed: attention ignores token order, so [LAB] plays the [CLS] of a separately encoded
+        label), its closing [SEP] m+1 when wrapped; all shifted by the backbone's first position."""
         T = group.shape[1]
         idx = torch.arange(T, device=group.device).expand_as(group)
         new_run = torch.ones_like(group, dtype=torch.bool)
         new_run[:, 1:] = group[:, 1:] != group[:, :-1]
         run_start = torch.where(new_run, idx, torch.zeros_like(idx)).cummax(dim=1).values
-        position_ids = idx - run_start + (group > 0).long()
-        position_ids = position_ids.masked_fill(is_lab, 0) + self._first_position
+        if self.config.label_layout == "wrap":  # a label's run starts at its [LAB]
+            position_ids = idx - run_start
+        else:
+            position_ids = (idx - run_start + (group > 0).long()).masked_fill(is_lab, 0)
+        position_ids = position_ids + self._first_position
         allowed = group.unsqueeze(2) == group.unsqueeze(1)  # (B, T, T): query i may see key j
         if self.config.label_attention == "labels_read_text":  # a label's tokens also read the text
             allowed = allowed | ((group > 0).unsqueeze(2) & (group == 0).unsqueeze(1))
@@ -370,17 +382,16 @@ class GliZNet(nn.Module):
         """Pooled (text (B, D), labels (B, L, D), label_valid (B, L))."""
         kwargs = {}
         is_lab = input_ids == self.tokenizer.lab_token_id
-        prev = torch.cat([label_mask[:, :1], label_mask[:, :-1]], dim=1)
-        lab_of = torch.where(is_lab, prev, torch.zeros_like(prev))  # k at the [LAB] closing label k
+        group = self._groups(input_ids, attention_mask, label_mask)
+        lab_of = torch.where(is_lab, group, torch.zeros_like(group))  # k at the [LAB] of label k
         if self.config.label_attention != "full":
-            group = self._groups(input_ids, attention_mask, label_mask)
             mask, kwargs["position_ids"] = self._isolated_inputs(group, is_lab)
         else:
             mask = attention_mask
         hidden = self.backbone(input_ids=input_ids, attention_mask=mask, **kwargs).last_hidden_state
         n_labels = max(int(label_mask.max()), 1)
-        if self.config.label_pooling == "mean":  # the label's tokens and its [LAB]
-            member = F.one_hot(label_mask + lab_of, n_labels + 1)[..., 1:].to(hidden.dtype)  # (B, T, L)
+        if self.config.label_pooling == "mean":  # the label's tokens, its [LAB] (and its closing [SEP], wrapped)
+            member = F.one_hot(group.clamp(min=0), n_labels + 1)[..., 1:].to(hidden.dtype)  # (B, T, L)
         else:
             member = F.one_hot(lab_of, n_labels + 1)[..., 1:].to(hidden.dtype)
         counts = member.sum(1)  # (B, L)
@@ -388,10 +399,7 @@ class GliZNet(nn.Module):
         if self.config.text_pooling == "cls":
             text = hidden[:, 0]
         else:
-            T = input_ids.shape[1]
-            idx = torch.arange(T, device=input_ids.device).expand_as(input_ids)
-            first = torch.where(label_mask > 0, idx, T).min(dim=1, keepdim=True).values
-            in_text = (idx < first) & attention_mask.bool()  # (B, T): [CLS] text [SEP]
+            in_text = group == 0  # (B, T): [CLS] text [SEP]
             if self.config.text_pooling == "label":
                 text = self._label_pool(hidden, in_text, labels)
             else:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from gliznet.errors import UserError
-from gliznet.modeling.tokenizer import Assembled, check_labels, validate_example
+from gliznet.modeling.tokenizer import Assembled, check_labels, label_overhead, validate_example
 
 LABEL_CACHE_SIZE = 65_536  # label vectors a model keeps (~100 MB at 384 dimensions in float32)
 LABEL_BATCH = 128  # labels per pass when encoding label vectors
@@ -199,15 +199,16 @@ def score_labels(model, texts: list[str], labels: list[str] | list[list[str]], b
 
 def _score_once(model, indices, text_ids, fixed, per_text, shared, piece_of, batch_size, out) -> None:
     """Every text once, every label once (cached): ``ScoreHead(similarity(text, labels))``."""
-    max_length = model.config.max_length
+    max_length, extra = model.config.max_length, label_overhead(model.config.label_layout)
     longest: dict[int, int] = {}  # per label list (a shared list is one object): its longest label's tokens
     for i in indices:
         cand = per_text[i]
         if id(cand) not in longest:
             longest[id(cand)] = max(len(piece_of[lab]) if piece_of[lab] else max_length for lab in cand)
         room = max_length - (fixed[i] + 2) - 1
-        if longest[id(cand)] + 1 > room:
-            raise _too_long(next(lab for lab in cand if not piece_of[lab] or len(piece_of[lab]) + 1 > room), max_length)
+        if longest[id(cand)] + extra > room:
+            raise _too_long(next(lab for lab in cand if not piece_of[lab] or len(piece_of[lab]) + extra > room),
+                            max_length)
     cols = per_text[indices[0]] if shared else sorted({lab for i in indices for lab in per_text[i]})
     vecs = _cache(model).vectors(model, cols, piece_of)
     col_of = None if shared else {lab: j for j, lab in enumerate(cols)}

@@ -1,9 +1,13 @@
 """GliZNet input layout: one sequence holds a text and all of its candidate labels.
 
-    [CLS] text [SEP] label_1 [LAB] label_2 [LAB] ... label_n [LAB] [SEP]
+    [CLS] text [SEP] label_1 [LAB] label_2 [LAB] ... label_n [LAB] [SEP]                  label_layout="close"
+    [CLS] text [SEP] [LAB] label_1 [SEP] [LAB] label_2 [SEP] ... [LAB] label_n [SEP] [SEP]  label_layout="wrap"
 
 ``label_mask`` marks where each label lives: 0 for the text and every special token, ``k`` (1-based) for
-the tokens of label ``k``.  The ``[LAB]`` token closing label ``k`` is what ``label_pooling="lab"`` reads.
+the tokens of label ``k``.  The ``[LAB]`` token of label ``k`` (closing it, or opening it in the wrapped layout)
+is what ``label_pooling="lab"`` reads.  The wrapped layout gives each label both ends of a sentence, as the
+label encoded alone has them (``[CLS] label [SEP]``, with ``[LAB]`` playing ``[CLS]``): backbones with
+relative position biases, like MPNet, need both ends and the order (bench/README.md "A bigger encoder").
 
 Truncation never cuts a label in half.  The text keeps at least ``max(min_text_tokens,
 text_budget * max_length)`` tokens (more when the labels leave room, up to ``max_text_tokens`` when given),
@@ -29,6 +33,7 @@ LAB_TOKEN = "[LAB]"
 MAX_LENGTH = 512
 TEXT_BUDGET = 0.5
 MIN_TEXT_TOKENS = 32
+LABEL_LAYOUTS = ("close", "wrap")
 # The backbone's own sentence length (MiniLM's 256): the Embedder's and the cross-encoder baseline's truncation
 # and TrainConfig.max_length.
 BACKBONE_MAX_LENGTH = 256
@@ -62,6 +67,7 @@ class GliZNetTokenizer:
         self.start_id, self.end_id = int(start), int(end)
         pad = self.hf.pad_token_id
         self.pad_id = int(pad) if pad is not None else self.end_id
+        self.label_layout = "close"  # the default of assemble / __call__; GliZNet sets its config's
 
     # -- loading / saving ---------------------------------------------------------------------------
     @classmethod
@@ -89,10 +95,12 @@ class GliZNetTokenizer:
 
     def assemble(self, text_ids: list[int], label_ids: list[list[int]], max_length: int = MAX_LENGTH,
                  text_budget: float = TEXT_BUDGET, min_text_tokens: int = MIN_TEXT_TOKENS,
-                 max_text_tokens: int | None = None) -> Assembled:
+                 max_text_tokens: int | None = None, label_layout: str | None = None) -> Assembled:
         """Lay out one sample from pre-tokenized pieces; whole labels only, in the given order.  ``max_text_tokens``
-        caps the text however much room the labels leave (None: no cap)."""
-        label_total = sum(len(ids) + 1 for ids in label_ids)  # each label is closed by [LAB]
+        caps the text however much room the labels leave (None: no cap); ``label_layout`` None: the tokenizer's
+        (``self.label_layout``, which a GliZNet sets to its config's)."""
+        extra = label_overhead(label_layout or self.label_layout)
+        label_total = sum(len(ids) + extra for ids in label_ids)
         room = max_length - 3  # [CLS] [SEP] ... [SEP]
         text_cap = max(min_text_tokens, int(text_budget * max_length), room - label_total)
         if max_text_tokens is not None:
@@ -104,13 +112,15 @@ class GliZNetTokenizer:
         dropped: list[int] = []
         budget = max_length - len(ids) - 1
         for index, piece in enumerate(label_ids):
-            need = len(piece) + 1
+            need = len(piece) + extra
             if piece and need <= budget:
                 k = len(kept) + 1
-                ids.extend(piece)
-                ids.append(self.lab_token_id)
-                mask.extend([k] * len(piece))
-                mask.append(0)
+                if extra == 1:  # close: label [LAB]
+                    ids.extend([*piece, self.lab_token_id])
+                    mask.extend([k] * len(piece) + [0])
+                else:  # wrap: [LAB] label [SEP]
+                    ids.extend([self.lab_token_id, *piece, self.end_id])
+                    mask.extend([0] + [k] * len(piece) + [0])
                 budget -= need
                 kept.append(index)
             else:
@@ -137,7 +147,8 @@ class GliZNetTokenizer:
     # -- the usual call -------------------------------------------------------------------------------
     def __call__(self, texts: list[str], labels: list[list[str]], max_length: int = MAX_LENGTH,
                  text_budget: float = TEXT_BUDGET, min_text_tokens: int = MIN_TEXT_TOKENS,
-                 return_tensors: str | None = "pt", max_text_tokens: int | None = None) -> dict:
+                 return_tensors: str | None = "pt", max_text_tokens: int | None = None,
+                 label_layout: str | None = None) -> dict:
         """Encode ``texts[i]`` with its candidate ``labels[i]``.
 
         Returns ``input_ids``, ``attention_mask``, ``label_mask`` (padded) and, per sample,
@@ -157,8 +168,16 @@ class GliZNetTokenizer:
         unique = sorted({lab for cand in labels for lab in cand})
         piece_of = dict(zip(unique, self.encode_pieces(unique)))
         rows = [self.assemble(t, [piece_of[lab] for lab in cand], max_length, text_budget, min_text_tokens,
-                              max_text_tokens) for t, cand in zip(text_ids, labels)]
+                              max_text_tokens, label_layout) for t, cand in zip(text_ids, labels)]
         return self.pad(rows, return_tensors)
+
+
+def label_overhead(label_layout: str) -> int:
+    """Special tokens a label brings beside its own tokens: 1 (``[LAB]``) closed, 2 (``[LAB]`` ... ``[SEP]``)
+    wrapped."""
+    if label_layout not in LABEL_LAYOUTS:
+        raise UserError(f"label_layout={label_layout!r} is not supported: use one of {LABEL_LAYOUTS}")
+    return 1 if label_layout == "close" else 2
 
 
 def check_labels(labels, where: str | None = None) -> None:
