@@ -120,8 +120,7 @@ def generate(args) -> None:
             labels = labels_file(group, spec)
             out = DATA / group
             cmd = [sys.executable, "-m", "gliznet.cli", "generate", "--provider", "local", "--llm", args.llm,
-                   "--labels", str(labels), "--task", spec["task"], "--records", str(records_for(level, len(group_labels(group)))),
-                   "--seed", "0", "--records-per-call", str(args.records_per_call),
+                   "--labels", str(labels), "--task", spec["task"], "--seed", "0", "--records-per-call", str(args.records_per_call),
                    "--concurrency", str(args.concurrency), "--no-hardness", "--out", str(out)]
             # the prompt is a --config setting, not a CLI option (always given: the folders keep their prompt)
             out.mkdir(parents=True, exist_ok=True)
@@ -135,7 +134,7 @@ def generate(args) -> None:
                 before = calls_in(out)
                 started = time.time()
                 # spawn: the generate process dies with this one (SIGTERM/Ctrl-C here stops it too, answers kept)
-                code = spawn([*cmd[:cmd.index("--records") + 1], str(records), *cmd[cmd.index("--records") + 2:]]).wait()
+                code = spawn([*cmd, "--records", str(records)]).wait()
                 log = {"level": level, "records": records, "started": started,
                        "wall_seconds": round(time.time() - started, 1), "calls_before": before,
                        "calls_after": calls_in(out), "exit": code}
