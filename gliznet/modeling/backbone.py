@@ -33,9 +33,14 @@ def default_backbone_path() -> str:
 
 
 def resolve_backbone(name_or_path: str | None) -> str:
-    """``None`` or ``"minilm"`` -> the packaged MiniLM; an existing directory -> itself; else a Hub id."""
+    """``None`` or ``"minilm"`` -> the packaged MiniLM; ``"mpnet"`` -> the packaged all-mpnet-base-v2
+    (``gliznet.modeling.encoders``); an existing directory -> itself; else a Hub id."""
     if name_or_path in (None, "", "minilm", "default"):
         return default_backbone_path()
+    if name_or_path == "mpnet":
+        from gliznet.modeling.encoders import mpnet_path
+
+        return mpnet_path()
     if os.path.isdir(name_or_path):
         return name_or_path
     return name_or_path
