@@ -167,7 +167,7 @@ Calibration = choices("Calibration", CALIBRATIONS)
 Portion = choices("Portion", (*PORTIONS, "none"))
 Baseline = choices("Baseline", ("embedding", "cross-encoder", "none"))  # gliznet.evaluation.baselines.BASELINES
 TextPooling = choices("TextPooling", ("mean", "cls", "label"))  # GliZNetConfig.text_pooling
-LabelLayout = choices("LabelLayout", ("close", "wrap"))  # GliZNetConfig.label_layout
+LabelLayout = choices("LabelLayout", ("auto", "close", "wrap"))  # GliZNetConfig.label_layout
 TrainLabelText = choices("TrainLabelText", ("bare", "model"))  # gliznet.training.config.TRAIN_LABEL_TEXT
 
 
@@ -438,7 +438,7 @@ def train(
     frozen_layers: Any = typer.Option(..., "--frozen-layers", parser=none_or(int, none=0, all="all"), metavar="N|all|none", default_factory=TrainDefault("frozen_layers"), help="Freeze the embeddings + N bottom layers (all: the whole backbone; none: no layer)."),
     train_label_text: TrainLabelText = typer.Option(..., "--train-label-text", case_sensitive=False, default_factory=TrainDefault("train_label_text"), help="What training batches encode: bare (label names and texts as given) or model (the label text options below); the saved model renders with them either way."),
     text_pooling: TextPooling = typer.Option(..., "--text-pooling", case_sensitive=False, default_factory=TrainDefault("model.text_pooling"), help="Text vector: mean of the text tokens, cls, or label (a label-conditioned attention pool)."),
-    label_layout: LabelLayout = typer.Option(..., "--label-layout", case_sensitive=False, default_factory=TrainDefault("model.label_layout"), help="How each label sits in the one pass: close (label [LAB]) or wrap ([LAB] label [SEP]: each label read exactly as alone; MPNet-like backbones need it)."),
+    label_layout: LabelLayout = typer.Option(..., "--label-layout", case_sensitive=False, default_factory=TrainDefault("model.label_layout"), help="How each label sits in the one pass: close (label [LAB]), wrap ([LAB] label [SEP]: each label read exactly as alone, which MPNet needs) or auto (wrap on MPNet-like backbones, else close)."),
     max_text_tokens: Optional[int] = optional(..., "--max-text-tokens", kind=int, default_factory=TrainDefault("model.max_text_tokens"), help="Cap on a text's tokens per inference pass, saved with the model (none: no cap; the default is the backbone's sentence length)."),
     label_template: LabelTemplate = None,
     text_template: TextTemplate = None,

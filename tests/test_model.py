@@ -300,6 +300,9 @@ def test_the_wrapped_layout_reads_every_label_exactly_as_alone(tmp_path, embedde
         assert np.allclose((vecs * reference).sum(1), 1.0, atol=1e-4) == exact, layout
     model.save_pretrained(tmp_path / "saved")
     assert GliZNet.from_pretrained(str(tmp_path / "saved")).config.label_layout == "close"
+    auto = GliZNetConfig(label_template=None, label_descriptions=None)  # label_layout="auto", the default
+    assert GliZNet.from_backbone(str(tmp_path), auto).config.label_layout == "wrap"  # relative position biases
+    assert minilm.config.label_layout == "wrap" and GliZNet.from_backbone(None, auto).config.label_layout == "close"
     wrapped = GliZNet.from_backbone(str(tmp_path), wrap).eval()
     wrapped.save_pretrained(tmp_path / "wrapped")
     loaded = GliZNet.from_pretrained(str(tmp_path / "wrapped"))

@@ -35,8 +35,9 @@ class GliZNetConfig:
     backbone: str | None = None  # the backbone it was initialised from (path or Hub id), for the card
     label_attention: Literal["full", "isolated", "labels_read_text"] = "isolated"
     # "close": `label [LAB]` (the layout every model before it used); "wrap": `[LAB] label [SEP]`, both ends of a
-    # sentence, as a relative-position backbone (MPNet) needs to read a label as it reads it alone
-    label_layout: Literal["close", "wrap"] = "close"
+    # sentence, as a relative-position backbone (MPNet) needs to read a label as it reads it alone; "auto": wrap on
+    # such a backbone, else close (GliZNet resolves it when built; a saved model records which)
+    label_layout: Literal["auto", "close", "wrap"] = "auto"
     text_pooling: Literal["cls", "mean", "label"] = "mean"
     pool_dim: int = 64  # text_pooling="label": width of the query/key maps of the label-conditioned attention pool
     label_pooling: Literal["mean", "lab"] = "mean"
@@ -65,7 +66,7 @@ class GliZNetConfig:
         check_template(self.text_template, "text_template")
         choices = {"text_pooling": ("cls", "mean", "label"), "label_pooling": ("mean", "lab"),
                    "similarity": ("cosine", "dot", "bilinear"),
-                   "label_attention": ("full", "isolated", "labels_read_text"), "label_layout": LABEL_LAYOUTS}
+                   "label_attention": ("full", "isolated", "labels_read_text"), "label_layout": ("auto", *LABEL_LAYOUTS)}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"{name}={getattr(self, name)!r} is not supported: use one of {allowed}")

@@ -118,6 +118,15 @@ class ScoreHead(nn.Module):
         return torch.sigmoid(self(similarity)[1])
 
 
+def default_label_layout(backbone: nn.Module) -> str:
+    """``label_layout="auto"``: "wrap" on a backbone with relative position biases (MPNet's
+    ``relative_attention_bias``, DeBERTa's ``rel_embeddings``), which reads ``label [LAB]`` far from the label
+    alone; else "close", the layout every model was trained with before "wrap" existed."""
+    encoder = getattr(backbone, "encoder", None)
+    relative = any(hasattr(encoder, name) for name in ("relative_attention_bias", "rel_embeddings"))
+    return "wrap" if relative else "close"
+
+
 def _resolve(path_or_id: str | None) -> str:
     from gliznet.modeling.backbone import resolve_backbone
 
@@ -192,6 +201,8 @@ class GliZNet(nn.Module):
     def __init__(self, config: GliZNetConfig, backbone: nn.Module, tokenizer: GliZNetTokenizer,
                  loss: LossConfig | None = None):
         super().__init__()
+        if config.label_layout == "auto":
+            config = replace(config, label_layout=default_label_layout(backbone))
         self.config = config
         self.backbone = backbone
         self.tokenizer = tokenizer
