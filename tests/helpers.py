@@ -72,7 +72,8 @@ def write(out: Path, records: list[Record]) -> dict:
 # -- the train command with training itself replaced -------------------------------------------------
 def cli_train_config(tmp_path: Path, monkeypatch, *args: str):
     """``(TrainConfig, result)``: what ``gliznet train --data TMP --out TMP/o ARGS`` hands to the library, training
-    itself replaced (the config is None when the command stopped before training)."""
+    itself replaced (the config is None when the command stopped before training); ``result.backbone`` is the
+    backbone it handed over."""
     from typer.testing import CliRunner
 
     import gliznet.training.trainer as trainer
@@ -81,9 +82,10 @@ def cli_train_config(tmp_path: Path, monkeypatch, *args: str):
     seen = {}
 
     def fake_train(data, backbone, out, config, resume=False):
-        seen["config"] = config
+        seen["config"], seen["backbone"] = config, backbone
         return {"model_dir": str(tmp_path / "model")}
 
     monkeypatch.setattr(trainer, "train", fake_train)
     result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *args])
+    result.backbone = seen.get("backbone")
     return seen.get("config"), result

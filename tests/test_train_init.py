@@ -79,6 +79,21 @@ def test_an_aimed_dataset_trains_the_aimed_recipe_unless_told_otherwise(tmp_path
     assert _train_config_for(tmp_path, monkeypatch, plain).max_steps == TrainConfig().max_steps
 
 
+def test_an_aimed_dataset_trains_from_the_aimed_encoder_unless_a_backbone_is_given(tmp_path, monkeypatch):
+    import json
+
+    from gliznet.training.config import AIMED_BACKBONE
+
+    _data(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "gliznet-hardset/1", "aimed": {"labels": 2}}))
+    _, result = cli_train_config(tmp_path, monkeypatch)
+    assert result.backbone == AIMED_BACKBONE == "mpnet" and "from the mpnet encoder" in result.output
+    _, result = cli_train_config(tmp_path, monkeypatch, "--backbone", "minilm")
+    assert result.backbone == "minilm" and "mpnet" not in result.output
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "gliznet-hardset/1"}))
+    assert cli_train_config(tmp_path, monkeypatch)[1].backbone is None  # other data: the packaged MiniLM
+
+
 def test_the_recorded_calibration_follows_the_data_unless_the_config_sets_one(tmp_path):
     import json
 

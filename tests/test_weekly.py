@@ -155,3 +155,12 @@ def test_the_weekly_library_does_not_import_prefect(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "False"
+
+
+def test_the_weekly_run_on_aimed_data_trains_from_the_aimed_encoder_unless_given(tmp_path):
+    from gliznet.training.config import AIMED_BACKBONE, aimed_backbone
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "gliznet-hardset/1", "aimed": {"labels": 2}}))
+    assert aimed_backbone(None, tmp_path) == AIMED_BACKBONE and aimed_backbone("minilm", tmp_path) == "minilm"
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "gliznet-hardset/1"}))
+    assert aimed_backbone(None, tmp_path) is None

@@ -115,7 +115,8 @@ class LabelCollator:
             raise ValueError("the rows were pre-tokenized with another label text rendering than the training "
                              "config's (train_label_text, and config.model's label_template / text_template / "
                              "label_descriptions): pass label_text=config.label_text() to pretokenize and prior_vectors")
-        layout = cfg.model.layout(cfg.max_length)
+        # the label layout of the model being trained (its tokenizer's: resolved from "auto", or an --init model's)
+        layout = {**cfg.model.layout(cfg.max_length), "label_layout": self.tokenizer.label_layout}
         rows, targets, names = [], [], []
         for index, feat in enumerate(features):
             own = set(feat["labels"]) | set(feat["not_labels"])

@@ -24,6 +24,9 @@ AIMED_MIN_STEPS = 40
 # and the calibration a model trained on such a dataset records (GliZNetConfig.calibration): `gliznet evaluate` and
 # the weekly gate score it batch-calibrated unless told otherwise (chosen on the same choose sets)
 AIMED_CALIBRATION = "batch"
+# and the encoder it starts from when no --backbone / --init is given: all-mpnet-base-v2 (gliznet.modeling.encoders),
+# which the same choose sets picked over the packaged MiniLM (bench/README.md "A bigger encoder")
+AIMED_BACKBONE = "mpnet"
 
 
 def aimed_steps(train_rows: int, batch_size: int) -> int:
@@ -46,6 +49,14 @@ def aimed_dataset(data_dir: str | Path) -> bool:
 
     manifest = Path(data_dir) / "manifest.json"
     return manifest.is_file() and bool(json.loads(manifest.read_text(encoding="utf-8")).get("aimed"))
+
+
+def aimed_backbone(backbone: str | None, data_dir: str | Path) -> str | None:
+    """The backbone a run trains from: ``backbone`` when given, else ``AIMED_BACKBONE`` for a dataset aimed at a
+    label set, else None (the packaged MiniLM).  What ``gliznet train`` and the weekly run both use."""
+    if backbone not in (None, ""):
+        return backbone
+    return AIMED_BACKBONE if aimed_dataset(data_dir) else None
 
 
 def aimed_recipe(data_dir: str | Path, batch_size: int) -> tuple[int, int] | None:
