@@ -81,7 +81,6 @@ def test_train_on_aimed_data_starts_from_mpnet_and_reads_its_labels_wrapped(tmp_
     trains from the packaged MPNet (the Makefile installs its chunks), with each label read as alone."""
     import json
 
-    import numpy as np
     from conftest import run_cli
     from datasets import Dataset, DatasetDict
 
