@@ -197,7 +197,7 @@ def test_cli_train_options_default_to_the_library_config():
     import click
     import typer
 
-    from gliznet.cli import TrainDefault, app
+    from gliznet.cli import TRAIN_FIELDS, TrainDefault, app
 
     command = typer.main.get_command(app).commands["train"]
     defaults = {p.name: p for p in command.params if isinstance(p.default, TrainDefault)}
@@ -205,9 +205,9 @@ def test_cli_train_options_default_to_the_library_config():
     library = TrainConfig()
     with click.Context(command) as ctx:
         for name, param in defaults.items():
-            owner = {"anchor_weight": library.loss, "text_pooling": library.model,
-                     "max_text_tokens": library.model}.get(name, library)
-            assert param.get_default(ctx) == getattr(owner, name), name
+            part, _, leaf = TRAIN_FIELDS.get(name, name).rpartition(".")  # e.g. model.label_layout
+            owner = getattr(library, part) if part else library
+            assert param.get_default(ctx) == getattr(owner, leaf), name
 
 
 @pytest.mark.parametrize("args,steps,epochs,frozen,cap", [
