@@ -128,7 +128,8 @@ def generate(args) -> None:
             cmd += ["--config", str(out.parent / f"{PROMPT}.json")]
             if spec.get("multi_label"):
                 cmd.append("--multi-label")
-            records = records_for(level, len(group_labels(group)))
+            n_labels = len(group_labels(group))
+            records = records_for(level, n_labels)
             for _ in range(4):  # acceptance differs by label: top up until every label has `level` texts
                 print(f"== {group}: {level} texts a label (--records {records})", flush=True)
                 before = calls_in(out)
@@ -146,7 +147,7 @@ def generate(args) -> None:
                 short = level - min(per_label(out).values())
                 if short <= 0:
                     break
-                records += short * len(group_labels(group))
+                records += short * n_labels
 
 
 def per_label(out: Path) -> dict[str, int]:

@@ -23,13 +23,13 @@ from gliznet._io import atomic_write_text
 from gliznet.curation.publish import publish_local, read_manifest
 from gliznet.generation.plan import GenerateConfig
 from gliznet.pipeline import weekly
-from gliznet.training.config import aimed_backbone
 from gliznet.pipeline.release import (
     GATE_TOLERANCE,
     decide_release,
     release_model,
     write_release_files,
 )
+from gliznet.training.config import aimed_backbone
 
 CACHED = INPUTS + TASK_SOURCE
 

@@ -260,16 +260,21 @@ def test_label_pooling_model_saves_and_loads_with_its_pool(tmp_path):
     np.testing.assert_allclose(loaded.score(TEXTS, LABELS), label.score(TEXTS, LABELS), atol=1e-6)
 
 
+def _small_mpnet(folder, embedder) -> None:
+    """A small random MPNet (relative position biases, positions from padding_idx + 1) on MiniLM's tokenizer."""
+    from transformers import MPNetConfig, MPNetModel
+
+    torch.manual_seed(0)
+    embedder.tokenizer.save_pretrained(folder)
+    MPNetModel(MPNetConfig(vocab_size=len(embedder.tokenizer), hidden_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=64, pad_token_id=1)).save_pretrained(folder)
+
+
 def test_a_backbone_whose_positions_start_after_the_padding_row_reads_the_text_as_alone(tmp_path, embedder):
     """MPNet (like RoBERTa) numbers positions from padding_idx + 1: the isolated pass must count from there too, or
     the text is read at positions the backbone never saw in front of a sentence.  A small random MPNet on MiniLM's
     tokenizer: the packed text vector is the mean-pooled text encoded alone."""
-    from transformers import MPNetConfig, MPNetModel
-
-    torch.manual_seed(0)
-    embedder.tokenizer.save_pretrained(tmp_path)
-    MPNetModel(MPNetConfig(vocab_size=len(embedder.tokenizer), hidden_size=32, num_hidden_layers=2,
-                           num_attention_heads=2, intermediate_size=64, pad_token_id=1)).save_pretrained(tmp_path)
+    _small_mpnet(tmp_path, embedder)
     model = GliZNet.from_backbone(str(tmp_path), GliZNetConfig(label_attention="isolated", label_template=None,
                                                                label_descriptions=None)).eval()
     assert model._first_position == 2
@@ -281,18 +286,13 @@ def test_a_backbone_whose_positions_start_after_the_padding_row_reads_the_text_a
 def test_the_wrapped_layout_reads_every_label_exactly_as_alone(tmp_path, embedder):
     """label_layout="wrap" (``[LAB] label [SEP]``): the one pass reproduces the embedding baseline's label vectors
     exactly, on MiniLM and on an MPNet (relative position biases: the closed layout reads its labels far off)."""
-    from transformers import MPNetConfig, MPNetModel
-
     wrap = GliZNetConfig(label_layout="wrap", label_template=None, label_descriptions=None)
     minilm = GliZNet.from_backbone(None, wrap).eval()
     labels = torch.nn.functional.normalize(_encode(minilm, TEXTS, LABELS).label_embeds[0], dim=-1).numpy()
     np.testing.assert_allclose((labels * embedder.encode(LABELS)).sum(1), 1.0, atol=1e-4)
     np.testing.assert_allclose(_encode(minilm, TEXTS, LABELS).similarity.numpy(),
                                embedder.encode(TEXTS) @ embedder.encode(LABELS).T, atol=1e-4)
-    torch.manual_seed(0)
-    embedder.tokenizer.save_pretrained(tmp_path)
-    MPNetModel(MPNetConfig(vocab_size=len(embedder.tokenizer), hidden_size=32, num_hidden_layers=2,
-                           num_attention_heads=2, intermediate_size=64, pad_token_id=1)).save_pretrained(tmp_path)
+    _small_mpnet(tmp_path, embedder)
     reference = Embedder(str(tmp_path), device="cpu").encode(LABELS)
     for layout, exact in (("wrap", True), ("close", False)):
         model = GliZNet.from_backbone(str(tmp_path), replace(wrap, label_layout=layout)).eval()

@@ -26,6 +26,7 @@ from gliznet import _assembly
 from gliznet._assembly import cache_dir
 from gliznet.llm.provider import LLMConfigError
 
+
 @dataclass(frozen=True)
 class EmbeddedModel:
     """One embedded writer: its ``--llm`` name, the file it serves and the packages that carry it."""

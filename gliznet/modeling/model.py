@@ -345,7 +345,7 @@ class GliZNet(nn.Module):
         idx = torch.arange(T, device=input_ids.device).expand_as(input_ids)
         is_lab = input_ids == self.tokenizer.lab_token_id
         first = torch.where((label_mask > 0) | is_lab, idx, T).min(dim=1, keepdim=True).values
-        zero = label_mask[:, :1] * 0
+        zero = torch.zeros_like(label_mask[:, :1])
         prev = torch.cat([zero, label_mask[:, :-1]], dim=1)
         if self.config.label_layout == "wrap":  # [LAB] label [SEP]: [LAB] opens the next label, [SEP] closes one
             nxt = torch.cat([label_mask[:, 1:], zero], dim=1)
